@@ -1,0 +1,185 @@
+//! The per-node snapshot document.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::cni::{CniConfig, CniLogs};
+use crate::conntrack::ConntrackSection;
+use crate::iptables::IptablesSection;
+use crate::net::{Address, IpRule, Link, Neighbour, Route};
+use crate::node::NodeIdentity;
+use crate::section::Section;
+use crate::sysctl::Sysctls;
+
+/// Names of the sections, as used by `node-agent collect --sections` and in messages.
+pub const SECTION_NAMES: &[&str] = &[
+    "node",
+    "links",
+    "addresses",
+    "neighbours",
+    "routes",
+    "rules",
+    "iptables",
+    "conntrack",
+    "sysctls",
+    "cni",
+    "cni_logs",
+];
+
+/// Who produced the snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema, Default)]
+pub struct AgentInfo {
+    /// `node-agent`, or `diag-agentless` / `diag-capture` when rebuilt from command output.
+    pub name: String,
+    pub version: String,
+    /// The command line or input paths the snapshot was built from.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inputs: Vec<String>,
+}
+
+/// One node's network state. Every section carries its own status.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Default)]
+pub struct Snapshot {
+    pub schema_version: u32,
+    #[serde(default)]
+    pub agent: AgentInfo,
+    /// RFC 3339 UTC time the collection started.
+    #[serde(default)]
+    pub collected_at: String,
+    /// Total wall time of the collection.
+    #[serde(default)]
+    pub duration_ms: u64,
+    /// Hostname of the node (the display name unless the fleet runner names it otherwise).
+    #[serde(default)]
+    pub hostname: String,
+    #[serde(default)]
+    pub node: Section<NodeIdentity>,
+    #[serde(default)]
+    pub links: Section<Vec<Link>>,
+    #[serde(default)]
+    pub addresses: Section<Vec<Address>>,
+    #[serde(default)]
+    pub neighbours: Section<Vec<Neighbour>>,
+    /// Routes of every table, IPv4 and IPv6.
+    #[serde(default)]
+    pub routes: Section<Vec<Route>>,
+    /// Policy-routing rules, IPv4 and IPv6.
+    #[serde(default)]
+    pub rules: Section<Vec<IpRule>>,
+    #[serde(default)]
+    pub iptables: Section<IptablesSection>,
+    #[serde(default)]
+    pub conntrack: Section<ConntrackSection>,
+    #[serde(default)]
+    pub sysctls: Section<Sysctls>,
+    #[serde(default)]
+    pub cni: Section<CniConfig>,
+    #[serde(default)]
+    pub cni_logs: Section<CniLogs>,
+}
+
+impl Snapshot {
+    /// An empty snapshot of the current schema version; every section `skipped`.
+    pub fn new(agent: AgentInfo) -> Self {
+        Snapshot {
+            schema_version: crate::SCHEMA_VERSION,
+            agent,
+            ..Default::default()
+        }
+    }
+
+    /// The name to show for this node: hostname, else instance id, else `unknown`.
+    pub fn display_name(&self) -> String {
+        if !self.hostname.is_empty() {
+            return self.hostname.clone();
+        }
+        if let Some(id) = self.node.get().and_then(|n| n.instance_id.clone()) {
+            return id;
+        }
+        "unknown".to_string()
+    }
+
+    /// (section name, status, reason) for every section, in [`SECTION_NAMES`] order.
+    pub fn section_statuses(&self) -> Vec<(&'static str, crate::SectionStatus, Option<&str>)> {
+        vec![
+            ("node", self.node.status, self.node.reason.as_deref()),
+            ("links", self.links.status, self.links.reason.as_deref()),
+            (
+                "addresses",
+                self.addresses.status,
+                self.addresses.reason.as_deref(),
+            ),
+            (
+                "neighbours",
+                self.neighbours.status,
+                self.neighbours.reason.as_deref(),
+            ),
+            ("routes", self.routes.status, self.routes.reason.as_deref()),
+            ("rules", self.rules.status, self.rules.reason.as_deref()),
+            (
+                "iptables",
+                self.iptables.status,
+                self.iptables.reason.as_deref(),
+            ),
+            (
+                "conntrack",
+                self.conntrack.status,
+                self.conntrack.reason.as_deref(),
+            ),
+            (
+                "sysctls",
+                self.sysctls.status,
+                self.sysctls.reason.as_deref(),
+            ),
+            ("cni", self.cni.status, self.cni.reason.as_deref()),
+            (
+                "cni_logs",
+                self.cni_logs.status,
+                self.cni_logs.reason.as_deref(),
+            ),
+        ]
+    }
+
+    /// Parse a snapshot document, checking the schema version. Unknown fields are ignored.
+    pub fn from_json(text: &str) -> Result<Snapshot, SnapshotReadError> {
+        let value: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| SnapshotReadError::Json(e.to_string()))?;
+        let version = value
+            .get("schema_version")
+            .and_then(|v| v.as_u64())
+            .ok_or(SnapshotReadError::NotASnapshot)?;
+        if version != u64::from(crate::SCHEMA_VERSION) {
+            return Err(SnapshotReadError::UnsupportedVersion(version));
+        }
+        serde_json::from_value(value).map_err(|e| SnapshotReadError::Json(e.to_string()))
+    }
+}
+
+/// Why a document could not be read as a snapshot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SnapshotReadError {
+    Json(String),
+    NotASnapshot,
+    UnsupportedVersion(u64),
+}
+
+impl std::fmt::Display for SnapshotReadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SnapshotReadError::Json(e) => write!(f, "invalid snapshot JSON: {e}"),
+            SnapshotReadError::NotASnapshot => {
+                write!(
+                    f,
+                    "not an eks-diag snapshot (no numeric \"schema_version\" field)"
+                )
+            }
+            SnapshotReadError::UnsupportedVersion(v) => write!(
+                f,
+                "snapshot schema_version {v} is not supported (this build reads version {})",
+                crate::SCHEMA_VERSION
+            ),
+        }
+    }
+}
+
+impl std::error::Error for SnapshotReadError {}
