@@ -1,0 +1,1 @@
+//! Owned by the harness; see lib.rs.
