@@ -1,0 +1,2 @@
+//! Owned by the harness.
+fn main() {}
