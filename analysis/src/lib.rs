@@ -1,1 +1,76 @@
-//! placeholder
+//! Analysis: the expected state of the Amazon VPC CNI on a node ([`facts`]) and one rule per
+//! module ([`rules`]) comparing it with a [`model::Snapshot`].
+//!
+//! Rules are pure functions. A rule whose inputs are unknown is reported in
+//! [`NodeReport::skipped`] with the reason rather than guessing; a rule that relied on an
+//! inferred fact lists it in [`Finding::inferred`]. Healthy nodes of every supported layout
+//! produce no warning or error: when in doubt a rule says `info`.
+
+use model::{Finding, NodeReport, Severity, SkippedCheck, Snapshot};
+
+pub mod facts;
+pub mod nat;
+pub mod rules;
+pub mod views;
+
+#[allow(dead_code)] // helpers are used as rules land
+mod rule;
+
+pub use facts::Facts;
+
+/// What a rule checks, for `diag rules` and the docs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct RuleInfo {
+    /// Stable id (`snat.chain-missing`).
+    pub id: &'static str,
+    /// The severity it usually reports (a finding may be lower, e.g. info on a v1.23 node).
+    pub default_severity: Severity,
+    pub title: &'static str,
+    /// What is compared with what.
+    pub checks: &'static str,
+    /// Snapshot sections it needs (see [`model::SECTION_NAMES`]).
+    pub needs: &'static [&'static str],
+}
+
+/// Every rule, node-level first, then fleet rules.
+pub fn catalogue() -> &'static [RuleInfo] {
+    rules::CATALOGUE
+}
+
+/// Run every node-level rule over one snapshot.
+pub fn analyze(snapshot: &Snapshot) -> NodeReport {
+    let facts = Facts::from_snapshot(snapshot);
+    analyze_with(snapshot, &facts)
+}
+
+/// Run every node-level rule with precomputed facts.
+pub fn analyze_with(snapshot: &Snapshot, facts: &Facts) -> NodeReport {
+    let ctx = rule::Ctx::new(snapshot, facts);
+    let mut report = NodeReport {
+        node: snapshot.display_name(),
+        ..Default::default()
+    };
+    for (info, check) in rules::NODE_RULES {
+        match check(&ctx) {
+            Ok(findings) => {
+                report.evaluated.push(info.id.to_string());
+                report.findings.extend(findings);
+            }
+            Err(reason) => report.skipped.push(SkippedCheck {
+                rule: info.id.to_string(),
+                reason,
+            }),
+        }
+    }
+    report.findings.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then_with(|| a.rule.cmp(&b.rule))
+    });
+    report
+}
+
+/// Cross-node rules: `fleet.config-drift`, `fleet.duplicate-pod-ip`.
+pub fn analyze_fleet(snapshots: &[&Snapshot]) -> Vec<Finding> {
+    rules::fleet::check(snapshots)
+}

@@ -1,0 +1,283 @@
+//! The observed AWS iptables state of one backend: the SNAT and connmark chains, the jumps into
+//! them and the mangle rules, plus a small evaluator that walks the SNAT chains for a
+//! destination the way netfilter would (for the matches the CNI uses).
+
+use std::net::Ipv4Addr;
+
+use ipnet::Ipv4Net;
+use model::vpccni;
+use model::{Backend, Evidence, EvidenceKind, IptRule, IptablesBackendDump};
+use serde::Serialize;
+
+use crate::facts::parse_net;
+
+/// A rule with where it sits.
+#[derive(Debug, Clone, Copy)]
+pub struct RuleRef<'a> {
+    pub rule: &'a IptRule,
+    pub backend: Backend,
+    pub table: &'a str,
+    /// 1-based position in its chain.
+    pub index: usize,
+}
+
+impl<'a> RuleRef<'a> {
+    /// `nft nat AWS-SNAT-CHAIN-0 #2`.
+    pub fn location(&self) -> String {
+        format!(
+            "{} {} {} #{}",
+            self.backend, self.table, self.rule.chain, self.index
+        )
+    }
+
+    pub fn evidence(&self) -> Evidence {
+        Evidence::new(EvidenceKind::Iptables, self.rule.evidence_line()).at(self.location())
+    }
+
+    pub fn target(&self) -> &'a str {
+        self.rule.target.as_deref().unwrap_or("")
+    }
+
+    /// (cidr, negated) of `-d`.
+    pub fn dst(&self) -> Option<(Option<Ipv4Net>, bool)> {
+        self.rule
+            .arg("-d")
+            .map(|a| (a.values.first().and_then(|v| parse_net(v)), a.negated))
+    }
+}
+
+/// What happened to a destination walking the SNAT chains.
+#[derive(Debug, Clone, Copy)]
+pub enum Verdict<'a> {
+    /// Source-NATed by this rule.
+    Snat(RuleRef<'a>),
+    /// Returned by this rule (or fell off the end of a chain: `None`).
+    Return(Option<RuleRef<'a>>),
+    /// Evaluation gave up (loop, unknown match).
+    Unknown,
+}
+
+/// Packet counters of a rule, for views.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Counters {
+    pub location: String,
+    pub line: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub packets: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<u64>,
+}
+
+impl<'a> From<&RuleRef<'a>> for Counters {
+    fn from(r: &RuleRef<'a>) -> Self {
+        Counters {
+            location: r.location(),
+            line: r.rule.evidence_line(),
+            packets: r.rule.packets,
+            bytes: r.rule.bytes,
+        }
+    }
+}
+
+/// AWS state of one backend.
+#[derive(Debug, Clone)]
+pub struct AwsNat<'a> {
+    pub dump: &'a IptablesBackendDump,
+    pub backend: Backend,
+    /// nat POSTROUTING rules jumping to `AWS-SNAT-CHAIN-0`.
+    pub postrouting_jumps: Vec<RuleRef<'a>>,
+    /// Names of the `AWS-SNAT-CHAIN-*` chains, in dump order.
+    pub snat_chains: Vec<&'a str>,
+    pub connmark_chains: Vec<&'a str>,
+    /// Every rule inside an `AWS-SNAT-CHAIN-*` chain.
+    pub snat_chain_rules: Vec<RuleRef<'a>>,
+    /// Every nat rule with target SNAT and comment `AWS, SNAT`, wherever it is.
+    pub snat_rules: Vec<RuleRef<'a>>,
+    /// nat PREROUTING `-j AWS-CONNMARK-CHAIN-0`.
+    pub connmark_jumps: Vec<RuleRef<'a>>,
+    /// nat PREROUTING `"AWS, CONNMARK" -j CONNMARK --restore-mark`.
+    pub connmark_restores: Vec<RuleRef<'a>>,
+    /// Every rule inside an `AWS-CONNMARK-CHAIN-*` chain.
+    pub connmark_chain_rules: Vec<RuleRef<'a>>,
+    /// mangle PREROUTING `"AWS, primary ENI"` rules.
+    pub mangle_rules: Vec<RuleRef<'a>>,
+}
+
+impl<'a> AwsNat<'a> {
+    pub fn from_dump(dump: &'a IptablesBackendDump) -> AwsNat<'a> {
+        let backend = dump.backend;
+        let mut n = AwsNat {
+            dump,
+            backend,
+            postrouting_jumps: Vec::new(),
+            snat_chains: Vec::new(),
+            connmark_chains: Vec::new(),
+            snat_chain_rules: Vec::new(),
+            snat_rules: Vec::new(),
+            connmark_jumps: Vec::new(),
+            connmark_restores: Vec::new(),
+            connmark_chain_rules: Vec::new(),
+            mangle_rules: Vec::new(),
+        };
+        if let Some(nat) = dump.table("nat") {
+            for c in &nat.chains {
+                let is_snat = c.name.starts_with(vpccni::SNAT_CHAIN_PREFIX);
+                let is_cm = c.name.starts_with(vpccni::CONNMARK_CHAIN_PREFIX);
+                if is_snat {
+                    n.snat_chains.push(&c.name);
+                }
+                if is_cm {
+                    n.connmark_chains.push(&c.name);
+                }
+                for (i, r) in c.rules.iter().enumerate() {
+                    let rr = RuleRef {
+                        rule: r,
+                        backend,
+                        table: &nat.name,
+                        index: i + 1,
+                    };
+                    let target = r.target.as_deref().unwrap_or("");
+                    if is_snat {
+                        n.snat_chain_rules.push(rr);
+                    }
+                    if is_cm {
+                        n.connmark_chain_rules.push(rr);
+                    }
+                    if target == "SNAT" && r.comment() == Some(vpccni::COMMENT_SNAT_RULE) {
+                        n.snat_rules.push(rr);
+                    }
+                    if c.name == "POSTROUTING" && target == vpccni::SNAT_CHAIN_0 {
+                        n.postrouting_jumps.push(rr);
+                    }
+                    if c.name == "PREROUTING" && target == vpccni::CONNMARK_CHAIN_0 {
+                        n.connmark_jumps.push(rr);
+                    }
+                    if c.name == "PREROUTING"
+                        && target == "CONNMARK"
+                        && r.comment() == Some(vpccni::COMMENT_CONNMARK)
+                    {
+                        n.connmark_restores.push(rr);
+                    }
+                }
+            }
+        }
+        if let Some(mangle) = dump.table("mangle") {
+            if let Some(c) = mangle.chain("PREROUTING") {
+                for (i, r) in c.rules.iter().enumerate() {
+                    if r.comment() == Some(vpccni::COMMENT_PRIMARY_ENI) {
+                        n.mangle_rules.push(RuleRef {
+                            rule: r,
+                            backend,
+                            table: &mangle.name,
+                            index: i + 1,
+                        });
+                    }
+                }
+            }
+        }
+        n
+    }
+
+    pub fn has_snat_chain0(&self) -> bool {
+        self.snat_chains.contains(&vpccni::SNAT_CHAIN_0)
+    }
+
+    /// Rules of one nat chain, as refs.
+    pub fn chain_rules(&self, chain: &str) -> Vec<RuleRef<'a>> {
+        self.snat_chain_rules
+            .iter()
+            .chain(self.connmark_chain_rules.iter())
+            .filter(|r| r.rule.chain == chain)
+            .copied()
+            .collect()
+    }
+
+    /// Walk `AWS-SNAT-CHAIN-0` for an outbound packet from a pod (not to a vlan, to a
+    /// non-local address) with destination `dst`.
+    pub fn evaluate(&self, dst: Ipv4Addr) -> Verdict<'a> {
+        self.walk(vpccni::SNAT_CHAIN_0, dst, 0)
+    }
+
+    fn walk(&self, chain: &str, dst: Ipv4Addr, depth: usize) -> Verdict<'a> {
+        if depth > 64 {
+            return Verdict::Unknown;
+        }
+        for r in self.chain_rules(chain) {
+            match matches(r.rule, dst) {
+                Some(true) => {}
+                Some(false) => continue,
+                None => continue,
+            }
+            let t = r.target();
+            if t == "RETURN" {
+                return Verdict::Return(Some(r));
+            }
+            if t == "SNAT" {
+                return Verdict::Snat(r);
+            }
+            if t.starts_with(vpccni::SNAT_CHAIN_PREFIX) {
+                let v = self.walk(t, dst, depth + 1);
+                match v {
+                    // Falling off the end of the called chain continues here.
+                    Verdict::Return(None) => continue,
+                    Verdict::Return(Some(rr)) if rr.rule.chain == t => continue,
+                    other => return other,
+                }
+            }
+        }
+        Verdict::Return(None)
+    }
+
+    /// The CIDRs the SNAT chain returns as it stands (healthy forms only: `-d X -j RETURN` and
+    /// the chained `! -d X -j AWS-SNAT-CHAIN-n`).
+    pub fn returned_cidrs(&self) -> Vec<(Ipv4Net, RuleRef<'a>)> {
+        let mut out = Vec::new();
+        for r in &self.snat_chain_rules {
+            let t = r.target();
+            if let Some((Some(c), neg)) = r.dst() {
+                if (t == "RETURN" && !neg) || (t.starts_with(vpccni::SNAT_CHAIN_PREFIX) && neg) {
+                    out.push((c, *r));
+                }
+            } else if t == "RETURN"
+                && r.rule.comment() == Some(vpccni::COMMENT_SNAT_EXCLUSION)
+                && r.rule.arg("-d").is_none()
+            {
+                // v1.23 renders an exclusion of 0.0.0.0/0 without `-d` (#3658).
+                if let Ok(all) = "0.0.0.0/0".parse() {
+                    out.push((all, *r));
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Does this rule's match part apply to a pod's outbound packet to `dst`? `None` when a
+/// match the evaluator does not model is present.
+fn matches(r: &IptRule, dst: Ipv4Addr) -> Option<bool> {
+    let mut ok = true;
+    for a in &r.matches {
+        match (a.module.as_deref(), a.option.as_str()) {
+            (_, "-d") => {
+                let net = a.values.first().and_then(|v| parse_net(v))?;
+                let inside = net.contains(&dst);
+                ok &= inside != a.negated;
+            }
+            // `! -o vlan+`: pod traffic leaves via the primary IF, not a vlan.
+            (_, "-o") => {
+                let v = a.values.first().map(String::as_str).unwrap_or("");
+                let is_vlan = v.starts_with("vlan");
+                ok &= is_vlan == a.negated;
+            }
+            // `-m addrtype ! --dst-type LOCAL`: the destination is remote.
+            (_, "--dst-type") => {
+                let local = a.values.first().is_some_and(|v| v == "LOCAL");
+                ok &= local == a.negated;
+            }
+            (_, "--comment") | (_, "-m") => {}
+            (Some("comment"), _) => {}
+            _ => return None,
+        }
+    }
+    Some(ok)
+}

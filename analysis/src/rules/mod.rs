@@ -1,0 +1,55 @@
+//! One module per rule (or tight group of rules over the same objects). `ls` this directory to
+//! find a check; [`CATALOGUE`] lists them all.
+
+use model::Severity::{Error, Info, Warning};
+
+use crate::rule::{Ctx, RuleResult};
+use crate::RuleInfo;
+
+pub mod fleet;
+
+type Check = fn(&Ctx<'_>) -> RuleResult;
+
+/// Node-level rules in evaluation order.
+pub(crate) static NODE_RULES: &[(&RuleInfo, Check)] = &[];
+
+macro_rules! info {
+    ($id:expr, $sev:expr, $title:expr, $checks:expr, [$($need:expr),*]) => {
+        RuleInfo { id: $id, default_severity: $sev, title: $title, checks: $checks, needs: &[$($need),*] }
+    };
+}
+
+pub(crate) static CATALOGUE: &[RuleInfo] = &[
+    info!("snat.chain-missing", Error, "AWS SNAT chain or rule missing", "With EXTERNALSNAT=false the nat POSTROUTING jump to AWS-SNAT-CHAIN-0 and the final \"AWS, SNAT\" rule must exist in the backend the kubelet uses", ["iptables", "cni"]),
+    info!("snat.to-source-mismatch", Error, "SNAT --to-source is not the primary IP", "--to-source of every \"AWS, SNAT\" rule equals IMDS local-ipv4; at most one such rule", ["iptables", "node"]),
+    info!("snat.vpc-cidr-not-excluded", Error, "VPC CIDR is SNATed", "Every VPC CIDR (IMDS vpc-ipv4-cidr-blocks) RETURNs before the SNAT rule", ["iptables", "node"]),
+    info!("snat.exclusion-missing", Warning, "Configured SNAT exclusion not programmed", "Every valid AWS_VPC_K8S_CNI_EXCLUDE_SNAT_CIDRS entry has a RETURN before the SNAT rule", ["iptables", "cni"]),
+    info!("snat.exclusion-unexpected", Info, "SNAT exclusion not in the configuration", "RETURN rules for CIDRs that are neither VPC CIDRs nor configured exclusions", ["iptables", "cni", "node"]),
+    info!("snat.return-inverted", Error, "Inverted RETURN in the SNAT chain", "`! -d <CIDR> -j RETURN` in AWS-SNAT-CHAIN-*: VPC traffic SNATed, internet traffic not", ["iptables"]),
+    info!("snat.rule-order", Error, "SNAT rule not last / duplicate jumps", "The SNAT rule is the last rule of its chain and no RETURN follows it; one POSTROUTING jump", ["iptables"]),
+    info!("snat.random-mismatch", Warning, "SNAT port randomisation differs from RANDOMIZESNAT", "--random-fully/--random/none on the SNAT rule matches AWS_VPC_K8S_CNI_RANDOMIZESNAT", ["iptables", "cni"]),
+    info!("snat.external-snat-conflict", Warning, "SNAT rules present with EXTERNALSNAT=true", "With EXTERNALSNAT=true the AWS SNAT chain is empty and not jumped to", ["iptables", "cni"]),
+    info!("snat.stale-chains", Warning, "Stale chained AWS chains on a single-chain node", "AWS-SNAT-CHAIN-1..N / AWS-CONNMARK-CHAIN-1..N next to a single-chain (v1.16.2+) layout", ["iptables"]),
+    info!("snat.backend-split", Error, "AWS rules in the wrong iptables backend", "AWS rules live only in the backend holding KUBE-KUBELET-CANARY, not in both", ["iptables"]),
+    info!("snat.observed-unexpected", Warning, "Conntrack: pod to VPC/excluded destination was SNATed", "Conntrack flows from pod IPs to VPC or excluded CIDRs carry a NAT source", ["conntrack", "node"]),
+    info!("snat.observed-missing", Warning, "Conntrack: pod to outside-VPC destination not SNATed", "Conntrack flows from pod IPs to non-VPC destinations are source-NATed when SNAT is expected", ["conntrack", "node", "cni"]),
+    info!("connmark.rules-missing", Error, "Connmark rules or fwmark rule missing", "nat/mangle CONNMARK rules and `ip rule 1024 fwmark <mark>/<mark> lookup main` required by EXTERNALSNAT/NODE_PORT_SUPPORT", ["iptables", "rules", "cni"]),
+    info!("conntrack.insert-failed", Warning, "Conntrack insert failures / drops", "conntrack -S insert_failed, drop, early_drop are zero", ["conntrack"]),
+    info!("conntrack.table-pressure", Warning, "Conntrack table nearly full", "nf_conntrack_count < 80% of nf_conntrack_max", ["conntrack", "sysctls"]),
+    info!("route.pod-rule-missing", Error, "Pod policy rule missing", "512 `to <pod>` rule per pod; 1536 `from <pod> lookup <d+1>` per pod on a secondary ENI", ["rules", "routes", "cni"]),
+    info!("route.pod-rule-wrong-table", Error, "Pod 1536 rule looks up the wrong table", "1536 `from <pod>` looks up the table of the pod's ENI", ["rules", "cni"]),
+    info!("route.pod-route-missing", Error, "Pod host route missing", "main-table `<pod> dev <veth>` per assigned pod IP, through an existing veth that is up", ["routes", "links", "cni"]),
+    info!("route.dangling", Warning, "Stale pod rule or route", "512/1536 rules and host routes for IPs ipamd does not assign, or whose veth/table is gone", ["rules", "routes", "links"]),
+    info!("route.duplicate-rule", Warning, "Duplicate pod policy rules", "At most one 512 and one 1536 rule per pod IP", ["rules"]),
+    info!("route.eni-table-broken", Error, "Secondary ENI route table broken", "Table d+1 holds `default via <gw> dev <ethN>` and the gateway link route", ["routes", "node"]),
+    info!("route.subnet-route-in-main", Warning, "Secondary ENI subnet route in main", "No main-table subnet route via a secondary ENI (the CNI deletes it)", ["routes", "node"]),
+    info!("sysctl.rp-filter-strict", Error, "Strict rp_filter on an ENI", "effective max(all, <if>) rp_filter is not 1 on the primary/secondary ENIs", ["sysctls"]),
+    info!("sysctl.ip-forward-disabled", Error, "IPv4 forwarding disabled", "net.ipv4.ip_forward = 1", ["sysctls"]),
+    info!("ipamd.ip-exhaustion", Warning, "IP address exhaustion", "ipamd/plugin log events of no free IPs or exhausted subnets; /v1/enis assigned == total", ["cni_logs", "cni"]),
+    info!("ipamd.ec2-throttling", Warning, "EC2 API throttling", "RequestLimitExceeded in ipamd logs", ["cni_logs"]),
+    info!("ipamd.eni-attach-failure", Warning, "ENI create/attach failures", "ENI attach/create errors and AttachmentLimitExceeded in ipamd logs", ["cni_logs"]),
+    info!("ipamd.not-ready", Error, "ipamd not ready / unreachable", "plugin cannot reach ipamd, ipamd start timeouts, version skew; ipamd introspection unreachable", ["cni_logs", "cni"]),
+    info!("fleet.config-drift", Warning, "CNI configuration differs across nodes", "CNI version and SNAT/routing env values are the same on every node", ["cni"]),
+    info!("fleet.duplicate-pod-ip", Error, "Same pod IP on two nodes", "No pod IP (ipamd assignment or host route) appears on more than one node", ["cni", "routes"]),
+    info!("fleet.node-unreachable", Error, "Node could not be collected", "Emitted by the fleet runner when a node's snapshot could not be collected", []),
+];
