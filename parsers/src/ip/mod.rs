@@ -1,0 +1,25 @@
+//! `ip` (iproute2) output: addresses, links, routes of all tables, policy rules, neighbours.
+//!
+//! Each parser takes text or `ip -j` JSON (chosen by whether the input starts with `[`), strips
+//! `ip -c` colours and paste residue (prompts, `>> node <<` separators, markdown fences),
+//! accepts collapsed whitespace and lost indentation, and reports what it skipped as warnings
+//! with the line number and text. Values are normalised so that the text and the JSON capture
+//! of the same state produce equal model values:
+//! - host destinations/selectors get /32 or /128;
+//! - a route's absent `proto` is `boot` and absent `scope` is `global` (iproute2 hides both);
+//! - tables are numeric (main = 254, local = 255; absent = main unless the caller says otherwise).
+//!
+//! What the model has no place for is dropped: route `pref`, `mtu` and other metrics, a rule's
+//! `goto` target, a neighbour's `router` flag, and the name in `link-netns NAME` (only
+//! `link-netnsid N` fills `Link::link_netnsid`).
+
+mod addr;
+pub(crate) mod common;
+mod neigh;
+mod route;
+mod rule;
+
+pub use addr::{parse_addr, parse_link, LinksAndAddresses};
+pub use neigh::parse_neigh;
+pub use route::{parse_route, parse_route_in_table};
+pub use rule::{parse_rule, parse_rule_family};
