@@ -1,0 +1,627 @@
+//! Runs the collection on each node over SSH and turns what came back into exactly one
+//! [`Outcome`] per node: the installed agent, a pushed agent, or agentless commands.
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use model::{NodeOutcome, Outcome, SectionStatus, Snapshot};
+use sha2::Digest;
+
+use crate::quote::shell_join;
+use crate::ssh::{ExecOutput, SshClient, SshError};
+use crate::targets::Target;
+
+/// Default path of the agent on the nodes.
+pub const DEFAULT_AGENT_PATH: &str = "/usr/local/bin/node-agent";
+/// Grace the remote `timeout` gives the command after TERM before KILL.
+const KILL_AFTER_SECS: u64 = 3;
+/// Extra time the client waits beyond the remote timeout before closing the channel itself.
+const CLIENT_GRACE: Duration = Duration::from_secs(3);
+/// Longest stderr excerpt kept in a node outcome.
+const STDERR_EXCERPT: usize = 2000;
+
+/// What runs on the node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AgentMode {
+    /// `<path> collect` with the agent installed on the node.
+    Installed { path: String },
+    /// Upload this local agent binary, verify its sha256 on the node, run it, remove it.
+    Push { local: PathBuf },
+    /// Standard commands in one script; the snapshot is built here with the parsers.
+    Agentless,
+}
+
+/// How to run the collection.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub mode: AgentMode,
+    /// Prefix with `sudo -n` when the login user is not root.
+    pub sudo: bool,
+    /// Bound on the remote command; it is killed on the node when exceeded.
+    pub command_timeout: Duration,
+    /// Nodes in flight at once.
+    pub concurrency: usize,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            mode: AgentMode::Installed {
+                path: DEFAULT_AGENT_PATH.to_string(),
+            },
+            sudo: false,
+            command_timeout: Duration::from_secs(60),
+            concurrency: 64,
+        }
+    }
+}
+
+/// One node's result.
+pub type NodeResult = (NodeOutcome, Option<Snapshot>);
+
+/// `sh -c` script that runs `"$@"` under `timeout` when the node has it.
+const WITH_TIMEOUT: &str = "t=$1; shift; if command -v timeout >/dev/null 2>&1; then exec timeout -k KILL \"$t\" \"$@\"; else exec \"$@\"; fi";
+
+/// Script for `--push-agent`: `$1` expected sha256, `$2` timeout seconds; the binary on stdin.
+const PUSH_SCRIPT: &str = r#"umask 077
+d=$(mktemp -d "${TMPDIR:-/tmp}/eks-diag.XXXXXXXX") || { echo "eks-diag: mktemp failed" >&2; exit 70; }
+trap 'rm -rf "$d"' EXIT
+trap 'exit 124' HUP INT TERM
+cat > "$d/node-agent" || { echo "eks-diag: writing the agent to $d failed" >&2; exit 71; }
+s=$(sha256sum "$d/node-agent" | cut -d' ' -f1)
+if [ "$s" != "$1" ]; then echo "eks-diag: uploaded agent sha256 $s does not match $1" >&2; exit 65; fi
+chmod 700 "$d/node-agent"
+if command -v timeout >/dev/null 2>&1; then timeout -k KILL "$2" "$d/node-agent" collect; else "$d/node-agent" collect; fi
+"#;
+
+fn sudo_prefix(sudo: bool, user: &str) -> Vec<String> {
+    if sudo && user != "root" {
+        vec!["sudo".into(), "-n".into()]
+    } else {
+        Vec::new()
+    }
+}
+
+fn timeout_secs(d: Duration) -> String {
+    d.as_secs().max(1).to_string()
+}
+
+/// The exec string for `<agent> collect`, as fixed argv quoted for the remote shell.
+pub fn agent_command(path: &str, sudo: bool, user: &str, timeout: Duration) -> String {
+    let mut argv = sudo_prefix(sudo, user);
+    let script = WITH_TIMEOUT.replace("KILL", &KILL_AFTER_SECS.to_string());
+    argv.extend([
+        "sh".to_string(),
+        "-c".to_string(),
+        script,
+        "sh".to_string(),
+        timeout_secs(timeout),
+        path.to_string(),
+        "collect".to_string(),
+    ]);
+    shell_join(&argv)
+}
+
+/// The exec string for `--push-agent`; the binary goes on stdin.
+pub fn push_command(sha256_hex: &str, sudo: bool, user: &str, timeout: Duration) -> String {
+    let mut argv = sudo_prefix(sudo, user);
+    argv.extend([
+        "sh".to_string(),
+        "-c".to_string(),
+        PUSH_SCRIPT.replace("KILL", &KILL_AFTER_SECS.to_string()),
+        "sh".to_string(),
+        sha256_hex.to_string(),
+        timeout_secs(timeout),
+    ]);
+    shell_join(&argv)
+}
+
+/// An agent binary read once and shared by every node.
+#[derive(Debug, Clone)]
+pub struct AgentBinary {
+    pub bytes: Arc<Vec<u8>>,
+    pub sha256: String,
+}
+
+impl AgentBinary {
+    pub fn read(path: &std::path::Path) -> std::io::Result<AgentBinary> {
+        let bytes = std::fs::read(path)?;
+        let sha256 = hex::encode(sha2::Sha256::digest(&bytes));
+        Ok(AgentBinary {
+            bytes: Arc::new(bytes),
+            sha256,
+        })
+    }
+}
+
+fn excerpt(bytes: &[u8]) -> String {
+    let s = String::from_utf8_lossy(bytes);
+    let s = s.trim();
+    if s.chars().count() <= STDERR_EXCERPT {
+        return s.to_string();
+    }
+    let tail: String = s
+        .chars()
+        .rev()
+        .take(STDERR_EXCERPT)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    format!("…{tail}")
+}
+
+/// Decodes agent stdout: plain JSON, or gzip (magic 1f 8b).
+pub fn decode_stdout(stdout: &[u8]) -> Result<String, String> {
+    if stdout.starts_with(&[0x1f, 0x8b]) {
+        let mut s = String::new();
+        flate2::read::GzDecoder::new(stdout)
+            .read_to_string(&mut s)
+            .map_err(|e| format!("gzip output could not be decoded: {e}"))?;
+        Ok(s)
+    } else {
+        String::from_utf8(stdout.to_vec()).map_err(|_| "output is not UTF-8".to_string())
+    }
+}
+
+/// Sections that are not fine (`failed` or `partial`), as `name: reason`.
+pub fn failed_sections(s: &Snapshot) -> Vec<String> {
+    s.section_statuses()
+        .into_iter()
+        .filter(|(_, st, _)| matches!(st, SectionStatus::Failed | SectionStatus::Partial))
+        .map(|(n, st, r)| {
+            format!(
+                "{n}: {} ({})",
+                r.unwrap_or("no reason given"),
+                status_word(st)
+            )
+        })
+        .collect()
+}
+
+fn status_word(s: SectionStatus) -> &'static str {
+    match s {
+        SectionStatus::Ok => "ok",
+        SectionStatus::Partial => "partial",
+        SectionStatus::Unavailable => "unavailable",
+        SectionStatus::Failed => "failed",
+        SectionStatus::Skipped => "skipped",
+    }
+}
+
+/// What one agent run meant.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Classified {
+    pub outcome: Outcome,
+    pub error: Option<String>,
+    pub stderr: Option<String>,
+    pub failed_sections: Vec<String>,
+    pub snapshot: Option<Snapshot>,
+}
+
+/// Maps an agent's exit status, stdout and stderr to an outcome.
+pub fn classify_agent_output(out: &ExecOutput, agent: &str) -> Classified {
+    let stderr = if out.stderr.is_empty() {
+        None
+    } else {
+        Some(excerpt(&out.stderr))
+    };
+    let mk = |outcome, error: String| Classified {
+        outcome,
+        error: Some(error),
+        stderr: stderr.clone(),
+        failed_sections: Vec::new(),
+        snapshot: None,
+    };
+    if out.stdout_truncated {
+        return mk(
+            Outcome::Truncated,
+            format!(
+                "agent output exceeded {} bytes and was cut",
+                crate::ssh::MAX_STDOUT
+            ),
+        );
+    }
+    let code = out.exit_status;
+    let err_text = String::from_utf8_lossy(&out.stderr).to_lowercase();
+    if let Some(sig) = &out.exit_signal {
+        return mk(
+            Outcome::AgentError,
+            format!("{agent} was killed by signal {sig}"),
+        );
+    }
+    if code == Some(124) || code == Some(137) {
+        return mk(
+            Outcome::Timeout,
+            format!(
+                "{agent} exceeded the command timeout and was killed on the node (exit {})",
+                code.unwrap_or(0)
+            ),
+        );
+    }
+    let missing = code == Some(127)
+        || (code == Some(126) && err_text.contains("no such file"))
+        || (code.is_some_and(|c| c != 0)
+            && out.stdout.is_empty()
+            && (err_text.contains("not found") || err_text.contains("no such file"))
+            && err_text.contains(&agent.to_lowercase()));
+    if missing {
+        return mk(
+            Outcome::AgentMissing,
+            format!("{agent} is not installed on the node (exit {}); install it or use --push-agent / --agentless", code.map_or("?".to_string(), |c| c.to_string())),
+        );
+    }
+    if !out.stdout.is_empty() {
+        match decode_stdout(&out.stdout)
+            .and_then(|t| Snapshot::from_json(&t).map_err(|e| e.to_string()))
+        {
+            Ok(snap) => {
+                let failed = failed_sections(&snap);
+                let (outcome, error) = if code != Some(0) {
+                    (
+                        Outcome::Partial,
+                        Some(format!(
+                            "{agent} exited {} but printed a snapshot",
+                            code.map_or("?".to_string(), |c| c.to_string())
+                        )),
+                    )
+                } else if failed.is_empty() {
+                    (Outcome::Ok, None)
+                } else {
+                    (
+                        Outcome::Partial,
+                        Some(format!("{} section(s) not ok", failed.len())),
+                    )
+                };
+                return Classified {
+                    outcome,
+                    error,
+                    stderr: stderr.clone(),
+                    failed_sections: failed,
+                    snapshot: Some(snap),
+                };
+            }
+            Err(e) if code == Some(0) => {
+                let head: String = String::from_utf8_lossy(&out.stdout)
+                    .chars()
+                    .take(200)
+                    .collect();
+                return mk(
+                    Outcome::InvalidOutput,
+                    format!("{agent} output is not a snapshot: {e}; output starts: {head:?}"),
+                );
+            }
+            Err(_) => {}
+        }
+    }
+    match code {
+        Some(0) => mk(
+            Outcome::InvalidOutput,
+            format!("{agent} exited 0 with no output"),
+        ),
+        Some(c) => mk(Outcome::AgentError, format!("{agent} exited {c}")),
+        None => mk(
+            Outcome::AgentError,
+            format!("{agent} ended without an exit status"),
+        ),
+    }
+}
+
+fn outcome_from_ssh_error(
+    t: &Target,
+    e: &SshError,
+    started: Instant,
+    connect_ms: u64,
+) -> NodeOutcome {
+    NodeOutcome {
+        name: t.name.clone(),
+        target: t.address(),
+        outcome: e.outcome(),
+        error: Some(e.to_string()),
+        stderr: None,
+        connect_ms,
+        total_ms: ms(started.elapsed()),
+        snapshot: None,
+        failed_sections: Vec::new(),
+    }
+}
+
+fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Collects one node over SSH. Never fails: every problem becomes the node's outcome.
+pub async fn collect_node(
+    client: &SshClient,
+    target: &Target,
+    opts: &RunOptions,
+    pushed: Option<&AgentBinary>,
+) -> NodeResult {
+    let started = Instant::now();
+    let session = match client.connect(target).await {
+        Ok(s) => s,
+        Err(e) => {
+            return (
+                outcome_from_ssh_error(target, &e, started, ms(started.elapsed())),
+                None,
+            )
+        }
+    };
+    let connect_ms = ms(session.connect_time);
+    let user = target
+        .user
+        .clone()
+        .unwrap_or_else(|| client.options().default_user.clone());
+    let limit = opts.command_timeout + CLIENT_GRACE;
+    let (label, command, stdin) = match &opts.mode {
+        AgentMode::Installed { path } => (
+            path.clone(),
+            agent_command(path, opts.sudo, &user, opts.command_timeout),
+            None,
+        ),
+        AgentMode::Push { local } => match pushed {
+            Some(b) => (
+                format!("pushed agent {}", local.display()),
+                push_command(&b.sha256, opts.sudo, &user, opts.command_timeout),
+                Some(b.bytes.clone()),
+            ),
+            None => {
+                session.close().await;
+                return (
+                    NodeOutcome {
+                        name: target.name.clone(),
+                        target: target.address(),
+                        outcome: Outcome::AgentMissing,
+                        error: Some(format!("agent binary {} was not loaded", local.display())),
+                        stderr: None,
+                        connect_ms,
+                        total_ms: ms(started.elapsed()),
+                        snapshot: None,
+                        failed_sections: Vec::new(),
+                    },
+                    None,
+                );
+            }
+        },
+        AgentMode::Agentless => (
+            "agentless script".to_string(),
+            crate::agentless::remote_command(opts.sudo, &user, opts.command_timeout),
+            None,
+        ),
+    };
+    let res = session.exec(&command, stdin, limit).await;
+    session.close().await;
+    let out = match res {
+        Ok(o) => o,
+        Err(e) => {
+            return (
+                outcome_from_ssh_error(target, &e, started, connect_ms),
+                None,
+            )
+        }
+    };
+    let c = if opts.mode == AgentMode::Agentless {
+        crate::agentless::classify(&out, &target.name)
+    } else {
+        classify_agent_output(&out, &label)
+    };
+    (
+        NodeOutcome {
+            name: target.name.clone(),
+            target: target.address(),
+            outcome: c.outcome,
+            error: c.error,
+            stderr: c.stderr,
+            connect_ms,
+            total_ms: ms(started.elapsed()),
+            snapshot: None,
+            failed_sections: c.failed_sections,
+        },
+        c.snapshot,
+    )
+}
+
+/// Collects every target with at most `opts.concurrency` in flight; results in target order.
+/// `on_done` is called as each node finishes (progress display).
+pub async fn run_ssh<F>(
+    targets: &[Target],
+    client: Arc<SshClient>,
+    opts: &RunOptions,
+    pushed: Option<AgentBinary>,
+    on_done: F,
+) -> Vec<NodeResult>
+where
+    F: Fn(&NodeOutcome) + Sync,
+{
+    let conc = opts.concurrency.max(1);
+    let pushed = pushed.as_ref();
+    let on_done = &on_done;
+    let client = &client;
+    let mut results: Vec<(usize, NodeResult)> = futures::stream::iter(targets.iter().enumerate())
+        .map(|(i, t)| async move {
+            let r = collect_node(client, t, opts, pushed).await;
+            on_done(&r.0);
+            (i, r)
+        })
+        .buffer_unordered(conc)
+        .collect()
+        .await;
+    results.sort_by_key(|(i, _)| *i);
+    results.into_iter().map(|(_, r)| r).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    fn out(code: Option<u32>, stdout: &str, stderr: &str) -> ExecOutput {
+        ExecOutput {
+            stdout: stdout.as_bytes().to_vec(),
+            stderr: stderr.as_bytes().to_vec(),
+            exit_status: code,
+            exit_signal: None,
+            stdout_truncated: false,
+        }
+    }
+
+    fn snapshot_json(failed: bool) -> String {
+        let mut s = Snapshot::new(model::AgentInfo {
+            name: "node-agent".into(),
+            version: "0".into(),
+            inputs: vec![],
+        });
+        s.hostname = "ip-10-0-0-1".into();
+        s.sysctls = model::Section::ok(model::Sysctls::default());
+        if failed {
+            s.iptables = model::Section::failed("iptables-nft-save: exit 1");
+        }
+        serde_json::to_string(&s).unwrap()
+    }
+
+    #[test]
+    fn classification() {
+        let a = "/usr/local/bin/node-agent";
+        let c = classify_agent_output(&out(Some(0), &snapshot_json(false), ""), a);
+        assert_eq!(c.outcome, Outcome::Ok);
+        assert_eq!(c.snapshot.unwrap().hostname, "ip-10-0-0-1");
+        let c = classify_agent_output(&out(Some(0), &snapshot_json(true), ""), a);
+        assert_eq!(c.outcome, Outcome::Partial);
+        assert_eq!(c.failed_sections.len(), 1);
+        assert!(c.failed_sections[0].starts_with("iptables:"));
+        let c = classify_agent_output(
+            &out(
+                Some(127),
+                "",
+                "sh: 1: exec: /usr/local/bin/node-agent: not found",
+            ),
+            a,
+        );
+        assert_eq!(c.outcome, Outcome::AgentMissing);
+        let c = classify_agent_output(&out(Some(2), "", "boom: cannot open netlink"), a);
+        assert_eq!(c.outcome, Outcome::AgentError);
+        assert!(c.stderr.unwrap().contains("netlink"));
+        let c = classify_agent_output(&out(Some(124), "", ""), a);
+        assert_eq!(c.outcome, Outcome::Timeout);
+        let c = classify_agent_output(&out(Some(0), "hello", ""), a);
+        assert_eq!(c.outcome, Outcome::InvalidOutput);
+        let c = classify_agent_output(&out(Some(0), "{\"schema_version\": 99}", ""), a);
+        assert_eq!(c.outcome, Outcome::InvalidOutput);
+        assert!(c.error.unwrap().contains("99"));
+        let c = classify_agent_output(&out(Some(0), "", ""), a);
+        assert_eq!(c.outcome, Outcome::InvalidOutput);
+        let mut o = out(Some(0), "", "");
+        o.stdout_truncated = true;
+        assert_eq!(classify_agent_output(&o, a).outcome, Outcome::Truncated);
+        let mut o = out(None, "", "");
+        o.exit_signal = Some("KILL".into());
+        assert_eq!(classify_agent_output(&o, a).outcome, Outcome::AgentError);
+    }
+
+    #[test]
+    fn gzip_output_is_decoded() {
+        use std::io::Write;
+        let json = snapshot_json(false);
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        enc.write_all(json.as_bytes()).unwrap();
+        let gz = enc.finish().unwrap();
+        let o = ExecOutput {
+            stdout: gz,
+            exit_status: Some(0),
+            ..Default::default()
+        };
+        assert_eq!(classify_agent_output(&o, "a").outcome, Outcome::Ok);
+    }
+
+    /// The generated commands run under a real `sh` with hostile paths and do what they say.
+    #[test]
+    fn agent_command_runs_in_sh() {
+        let dir = tempfile::tempdir().unwrap();
+        let agent = dir.path().join("agent it's $(x)");
+        std::fs::write(&agent, "#!/bin/sh\necho \"args:$*\"\n").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&agent, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let cmd = agent_command(
+            agent.to_str().unwrap(),
+            true,
+            "root",
+            Duration::from_secs(5),
+        );
+        assert!(!cmd.starts_with("sudo"), "root needs no sudo: {cmd}");
+        let o = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(&cmd)
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&o.stdout), "args:collect\n");
+        let cmd = agent_command("/nonexistent/agent", false, "u", Duration::from_secs(5));
+        let o = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(&cmd)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(127));
+        assert!(
+            agent_command("/a", true, "ec2-user", Duration::from_secs(5)).starts_with("sudo -n ")
+        );
+    }
+
+    #[test]
+    fn remote_timeout_kills_the_command() {
+        let dir = tempfile::tempdir().unwrap();
+        let agent = dir.path().join("slow");
+        std::fs::write(&agent, "#!/bin/sh\nsleep 30\n").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&agent, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let cmd = agent_command(
+            agent.to_str().unwrap(),
+            false,
+            "root",
+            Duration::from_secs(1),
+        );
+        let t = Instant::now();
+        let o = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(&cmd)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(124));
+        assert!(t.elapsed() < Duration::from_secs(10));
+    }
+
+    #[test]
+    fn push_script_verifies_and_cleans_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let body = b"#!/bin/sh\necho pushed-ok \"$0\"\n".to_vec();
+        let sha = hex::encode(sha2::Sha256::digest(&body));
+        let run = |sha: &str| {
+            let cmd = push_command(sha, false, "root", Duration::from_secs(5));
+            let mut child = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(&cmd)
+                .env("TMPDIR", dir.path())
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(&body).unwrap();
+            child.wait_with_output().unwrap()
+        };
+        let o = run(&sha);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert!(String::from_utf8_lossy(&o.stdout).starts_with("pushed-ok "));
+        let o = run(&"0".repeat(64));
+        assert_eq!(o.status.code(), Some(65));
+        assert!(String::from_utf8_lossy(&o.stderr).contains("does not match"));
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            0,
+            "temp dir removed"
+        );
+    }
+}
