@@ -4,8 +4,9 @@
 //! Values are kept as printed apart from trimming the ends: `net.ipv4.ip_local_port_range`
 //! keeps its tab (`32768\t60999`). Errors that `sysctl -a` prints for unreadable keys
 //! (`sysctl: permission denied on key '…'`, `sysctl: reading key "…"`) become warnings.
-//! A later duplicate of a key wins; a duplicate with a different value is also a warning
-//! (two nodes' outputs pasted together?).
+//! Consecutive lines with the same key are one multi-line value (`kernel.core_modes`), joined
+//! with `\n`. Otherwise a later duplicate of a key wins, and a duplicate with a different value
+//! is also a warning (two nodes' outputs pasted together?).
 
 use model::sysctl::Sysctls;
 
@@ -24,6 +25,7 @@ pub fn parse(text: &str) -> Result<Parsed<Sysctls>, ParseError> {
     let lines = clean_lines(text);
     let mut out = Sysctls::default();
     let mut warnings = Vec::new();
+    let mut prev_key: Option<String> = None;
     for line in &lines {
         let t = line.text.as_str();
         if t.starts_with("sysctl:") {
@@ -51,6 +53,16 @@ pub fn parse(text: &str) -> Result<Parsed<Sysctls>, ParseError> {
             continue;
         }
         let value = v.trim().to_string();
+        // A multi-line value (`kernel.core_modes`, `dev.cdrom.info`) is printed as one
+        // `key = line` per line: consecutive repeats of a key continue its value.
+        if prev_key.as_deref() == Some(key) {
+            if let Some(old) = out.values.get_mut(key) {
+                old.push('\n');
+                old.push_str(&value);
+                continue;
+            }
+        }
+        prev_key = Some(key.to_string());
         if let Some(old) = out.values.get(key) {
             if *old != value {
                 warnings.push(ParseWarning::new(
@@ -163,8 +175,15 @@ mod tests {
     }
 
     #[test]
+    fn multi_line_values() {
+        let p = parse("kernel.core_modes = file\nkernel.core_modes = pipe\nkernel.x = 1").unwrap();
+        assert!(p.warnings.is_empty());
+        assert_eq!(p.value.get("kernel.core_modes"), Some("file\npipe"));
+    }
+
+    #[test]
     fn duplicates_and_garbage() {
-        let p = parse("a.b = 1\na.b = 2\nnot a sysctl line").unwrap();
+        let p = parse("a.b = 1\nc.d = 0\na.b = 2\nnot a sysctl line").unwrap();
         assert_eq!(p.value.get("a.b"), Some("2"));
         assert_eq!(p.warnings.len(), 2);
         assert_eq!(parse(" \n"), Err(ParseError::Empty));
