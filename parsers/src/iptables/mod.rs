@@ -213,9 +213,9 @@ mod tests {
         assert_eq!(l.version.as_deref(), Some("1.8.4"));
         assert_eq!((n.backend, n.has_counters), (Backend::Nft, false));
         assert_eq!(n.tables.len(), 2);
-        // nft without -c: the [0:0] chain counters are placeholders.
+        // Chain policy counters are printed even without -c.
         let post = n.table("nat").unwrap().chain("POSTROUTING").unwrap();
-        assert_eq!(post.packets, None);
+        assert_eq!(post.packets, Some(0));
         assert_eq!(post.policy.as_deref(), Some("ACCEPT"));
         let lp = l.table("nat").unwrap().chain("POSTROUTING").unwrap();
         assert_eq!((lp.packets, lp.bytes), (Some(1), Some(2)));
