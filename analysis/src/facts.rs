@@ -123,6 +123,8 @@ pub struct EniFact {
     pub primary_ip: Option<Ipv4Addr>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub subnet_cidr: Option<Ipv4Net>,
+    /// Listed by ipamd `/v1/enis` (so the CNI manages its table).
+    pub managed: bool,
     pub source: Provenance,
 }
 
@@ -699,6 +701,7 @@ fn build_enis(s: &Snapshot) -> Vec<EniFact> {
                 expected_table: vpccni::eni_route_table(d, card),
                 primary_ip: e.ipv4_addresses.first().copied(),
                 subnet_cidr: e.subnet_cidr,
+                managed: false,
                 source: Provenance::Imds,
             });
         }
@@ -717,6 +720,7 @@ fn build_enis(s: &Snapshot) -> Vec<EniFact> {
                         existing.id = Some(e.id.clone());
                     }
                     existing.is_trunk = e.is_trunk;
+                    existing.managed = true;
                     existing.is_primary = existing.is_primary || e.is_primary;
                     existing.expected_table = table;
                 } else {
@@ -731,6 +735,7 @@ fn build_enis(s: &Snapshot) -> Vec<EniFact> {
                         expected_table: table,
                         primary_ip: None,
                         subnet_cidr: None,
+                        managed: true,
                         source: Provenance::Ipamd,
                     });
                 }

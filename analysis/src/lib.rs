@@ -13,7 +13,6 @@ pub mod nat;
 pub mod rules;
 pub mod views;
 
-#[allow(dead_code)] // helpers are used as rules land
 mod rule;
 
 pub use facts::Facts;
@@ -50,14 +49,14 @@ pub fn analyze_with(snapshot: &Snapshot, facts: &Facts) -> NodeReport {
         node: snapshot.display_name(),
         ..Default::default()
     };
-    for (info, check) in rules::NODE_RULES {
+    for (id, check) in rules::NODE_RULES {
         match check(&ctx) {
             Ok(findings) => {
-                report.evaluated.push(info.id.to_string());
+                report.evaluated.push(id.to_string());
                 report.findings.extend(findings);
             }
             Err(reason) => report.skipped.push(SkippedCheck {
-                rule: info.id.to_string(),
+                rule: id.to_string(),
                 reason,
             }),
         }

@@ -8,10 +8,89 @@ use crate::RuleInfo;
 
 pub mod fleet;
 
+mod connmark;
+mod conntrack;
+mod ipamd_logs;
+mod route_common;
+mod route_dangling;
+mod route_duplicate;
+mod route_eni_table;
+mod route_pod;
+mod route_subnet_main;
+mod snat_backend_split;
+mod snat_chain_missing;
+mod snat_cidrs;
+mod snat_common;
+mod snat_external_conflict;
+mod snat_observed;
+mod snat_random;
+mod snat_return_inverted;
+mod snat_rule_order;
+mod snat_stale_chains;
+mod snat_to_source;
+mod sysctl;
+
 type Check = fn(&Ctx<'_>) -> RuleResult;
 
 /// Node-level rules in evaluation order.
-pub(crate) static NODE_RULES: &[(&RuleInfo, Check)] = &[];
+pub(crate) static NODE_RULES: &[(&str, Check)] = &[
+    (snat_chain_missing::ID, snat_chain_missing::check),
+    (snat_to_source::ID, snat_to_source::check),
+    (snat_cidrs::VPC_ID, snat_cidrs::check_vpc),
+    (snat_cidrs::MISSING_ID, snat_cidrs::check_missing),
+    (snat_cidrs::UNEXPECTED_ID, snat_cidrs::check_unexpected),
+    (snat_return_inverted::ID, snat_return_inverted::check),
+    (snat_rule_order::ID, snat_rule_order::check),
+    (snat_random::ID, snat_random::check),
+    (snat_external_conflict::ID, snat_external_conflict::check),
+    (snat_stale_chains::ID, snat_stale_chains::check),
+    (snat_backend_split::ID, snat_backend_split::check),
+    (
+        snat_observed::UNEXPECTED_ID,
+        snat_observed::check_unexpected,
+    ),
+    (snat_observed::MISSING_ID, snat_observed::check_missing),
+    (connmark::ID, connmark::check),
+    (conntrack::INSERT_ID, conntrack::check_insert),
+    (conntrack::PRESSURE_ID, conntrack::check_pressure),
+    (route_pod::RULE_MISSING_ID, route_pod::check_rule_missing),
+    (route_pod::WRONG_TABLE_ID, route_pod::check_wrong_table),
+    (route_pod::ROUTE_MISSING_ID, route_pod::check_route_missing),
+    (route_dangling::ID, route_dangling::check),
+    (route_duplicate::ID, route_duplicate::check),
+    (route_eni_table::ID, route_eni_table::check),
+    (route_subnet_main::ID, route_subnet_main::check),
+    (sysctl::RP_ID, sysctl::check_rp),
+    (sysctl::FWD_ID, sysctl::check_forward),
+    (ipamd_logs::EXHAUSTION_ID, ipamd_logs::check_exhaustion),
+    (ipamd_logs::THROTTLING_ID, ipamd_logs::check_throttling),
+    (ipamd_logs::ATTACH_ID, ipamd_logs::check_attach),
+    (ipamd_logs::NOT_READY_ID, ipamd_logs::check_not_ready),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_node_rule_is_in_the_catalogue_and_back() {
+        for (id, _) in NODE_RULES {
+            assert!(
+                CATALOGUE.iter().any(|r| r.id == *id),
+                "{id} not in catalogue"
+            );
+        }
+        for r in CATALOGUE.iter().filter(|r| !r.id.starts_with("fleet.")) {
+            assert!(
+                NODE_RULES.iter().any(|(id, _)| *id == r.id),
+                "{} has no check",
+                r.id
+            );
+        }
+        assert!(CATALOGUE.iter().any(|r| r.id == fleet::DRIFT_ID));
+        assert!(CATALOGUE.iter().any(|r| r.id == fleet::DUP_ID));
+    }
+}
 
 macro_rules! info {
     ($id:expr, $sev:expr, $title:expr, $checks:expr, [$($need:expr),*]) => {

@@ -1,0 +1,56 @@
+//! Helpers shared by the routing rules.
+
+use std::net::IpAddr;
+
+use model::vpccni;
+use model::IpRule;
+
+use crate::facts::EniFact;
+use crate::rule::Ctx;
+use crate::views::host_net;
+
+/// `512: from all to <ip>` rules.
+pub(crate) fn rules_512<'a>(rules: &'a [IpRule], ip: &IpAddr) -> Vec<&'a IpRule> {
+    rules
+        .iter()
+        .filter(|r| {
+            r.priority == vpccni::PRIO_TO_POD && r.src.is_none() && host_net(&r.dst) == Some(*ip)
+        })
+        .collect()
+}
+
+/// `1536: from <ip> …` rules.
+pub(crate) fn rules_1536<'a>(rules: &'a [IpRule], ip: &IpAddr) -> Vec<&'a IpRule> {
+    rules
+        .iter()
+        .filter(|r| r.priority == vpccni::PRIO_FROM_POD && host_net(&r.src) == Some(*ip))
+        .collect()
+}
+
+/// Secondary ENIs whose table the CNI maintains: listed by ipamd, or (without ipamd) whose
+/// table a 1536/32765 rule uses. Trunk ENIs (security groups for pods) are left out.
+pub(crate) fn managed_secondary_enis<'a>(
+    ctx: &Ctx<'a>,
+    rules: Option<&[IpRule]>,
+) -> Vec<(&'a EniFact, bool)> {
+    let ipamd_known = ctx.s.cni.get().is_some_and(|c| c.ipamd_enis.is_some());
+    ctx.f
+        .enis
+        .iter()
+        .filter(|e| !e.is_primary && !e.is_trunk && e.expected_table != model::net::RT_TABLE_MAIN)
+        .filter_map(|e| {
+            if ipamd_known {
+                e.managed.then_some((e, false))
+            } else {
+                let used = rules.is_some_and(|rs| {
+                    rs.iter().any(|r| {
+                        (r.priority == vpccni::PRIO_FROM_POD
+                            || r.priority == vpccni::PRIO_FROM_ENI_PRIMARY)
+                            && r.table == Some(e.expected_table)
+                    })
+                });
+                used.then_some((e, true))
+            }
+        })
+        .collect()
+}

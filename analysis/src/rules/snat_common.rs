@@ -1,0 +1,72 @@
+//! Helpers shared by the SNAT rules: which AWS SNAT chains are reachable, and the standard
+//! preconditions (IPv4 cluster, EXTERNALSNAT known and false).
+
+use std::collections::BTreeSet;
+
+use model::vpccni;
+
+use crate::nat::{AwsNat, RuleRef};
+use crate::rule::Ctx;
+
+/// Names of the `AWS-SNAT-CHAIN-*` chains reachable from `AWS-SNAT-CHAIN-0`.
+pub(crate) fn reachable_snat_chains(nat: &AwsNat<'_>) -> BTreeSet<String> {
+    let mut seen = BTreeSet::new();
+    let mut todo = vec![vpccni::SNAT_CHAIN_0.to_string()];
+    while let Some(c) = todo.pop() {
+        if !nat.snat_chains.iter().any(|x| *x == c) || !seen.insert(c.clone()) {
+            continue;
+        }
+        for r in nat.chain_rules(&c) {
+            let t = r.target();
+            if t.starts_with(vpccni::SNAT_CHAIN_PREFIX) {
+                todo.push(t.to_string());
+            }
+        }
+    }
+    seen
+}
+
+/// Rules of the reachable SNAT chains, in chain order.
+pub(crate) fn reachable_rules<'a>(nat: &AwsNat<'a>) -> Vec<RuleRef<'a>> {
+    let reach = reachable_snat_chains(nat);
+    nat.snat_chain_rules
+        .iter()
+        .filter(|r| reach.contains(r.rule.chain.as_str()))
+        .copied()
+        .collect()
+}
+
+/// The reachable "AWS, SNAT" rules.
+pub(crate) fn reachable_snat_rules<'a>(nat: &AwsNat<'a>) -> Vec<RuleRef<'a>> {
+    let reach = reachable_snat_chains(nat);
+    nat.snat_rules
+        .iter()
+        .filter(|r| reach.contains(r.rule.chain.as_str()))
+        .copied()
+        .collect()
+}
+
+/// IPv4 cluster and EXTERNALSNAT known false; otherwise the reason to skip (or `Ok(false)` when
+/// the rule simply does not apply because EXTERNALSNAT=true).
+pub(crate) fn snat_expected(ctx: &Ctx<'_>) -> Result<bool, String> {
+    ctx.skip_if_ipv6()?;
+    match &ctx.f.external_snat {
+        Some(k) => Ok(!k.value),
+        None => Err("EXTERNALSNAT is unknown: no CNI env in the snapshot and no AWS SNAT rule to infer it from".into()),
+    }
+}
+
+/// `AWS_VPC_K8S_CNI_EXTERNALSNAT=false (default)` style evidence text.
+pub(crate) fn external_snat_text(ctx: &Ctx<'_>) -> String {
+    match &ctx.f.external_snat {
+        Some(k) => format!(
+            "{}={} ({})",
+            vpccni::env::EXTERNALSNAT,
+            k.value,
+            k.detail
+                .clone()
+                .unwrap_or_else(|| format!("{:?}", k.source).to_lowercase())
+        ),
+        None => format!("{} unknown", vpccni::env::EXTERNALSNAT),
+    }
+}
