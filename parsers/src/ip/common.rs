@@ -84,7 +84,12 @@ fn is_prompt(t: &str) -> bool {
     if first.ends_with('$') || first.ends_with('#') {
         return true;
     }
-    t.starts_with('[') && (t.contains("]# ") || t.contains("]$ ") || t.ends_with("]#"))
+    // `[user@host dir]$ cmd`: a `]` then `$`/`#` then whitespace or the end.
+    t.starts_with('[')
+        && ["]$", "]#"].iter().any(|p| {
+            t.find(p)
+                .is_some_and(|i| t[i + 2..].chars().next().is_none_or(char::is_whitespace))
+        })
 }
 
 /// Splits, strips ANSI, trims; drops blank lines and paste noise.
@@ -114,9 +119,27 @@ pub(crate) fn looks_like_json(text: &str) -> bool {
         if t.is_empty() || is_paste_noise(t) {
             continue;
         }
-        return t.starts_with('[');
+        // `[` alone, `[{...`, `[]`; not `[root@host ~]# …` or `[detached]`.
+        return t.strip_prefix('[').is_some_and(|r| {
+            let r = r.trim_start();
+            r.is_empty() || r.starts_with('{') || r.starts_with(']')
+        });
     }
     false
+}
+
+/// The input with ANSI codes removed and paste-noise lines blanked (line numbers kept), for the
+/// JSON scanner.
+fn json_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for raw in text.lines() {
+        let t = strip_ansi(raw);
+        if !is_paste_noise(t.trim()) {
+            out.push_str(&t);
+        }
+        out.push('\n');
+    }
+    out
 }
 
 /// Empty input is `ParseError::Empty`.
@@ -223,6 +246,8 @@ pub(crate) fn parse_json_array<T>(
     expected: &'static str,
     mut f: impl FnMut(&Map<String, Value>, &JsonElement, &mut Vec<ParseWarning>) -> Option<T>,
 ) -> Result<(Vec<T>, Vec<ParseWarning>), ParseError> {
+    let cleaned = json_text(text);
+    let text = cleaned.as_str();
     let elements = json_elements(text);
     let mut out = Vec::new();
     let mut warnings = Vec::new();
@@ -251,11 +276,12 @@ pub(crate) fn parse_json_array<T>(
             text: t,
         });
     }
-    if elements.is_empty() && !text.contains(']') {
-        // `[` then nothing: a truncated empty array is still `ip -j` output with no entries,
-        // but `[garbage` is not.
-        let rest = text.trim().trim_start_matches('[').trim();
-        if !rest.is_empty() {
+    if elements.is_empty() {
+        // `[]` or a truncated `[` is `ip -j` output with no entries; `[garbage` is not.
+        if text
+            .chars()
+            .any(|c| !c.is_whitespace() && c != '[' && c != ']')
+        {
             return Err(ParseError::NotRecognized {
                 expected,
                 line: 1,
@@ -384,9 +410,16 @@ mod tests {
             "default via 10.0.0.1 dev eth0",
             "net.ipv4.ip_forward = 1",
             "[{\"dst\":\"default\"}]",
+            "[detached]",
         ] {
             assert!(!is_paste_noise(t), "{t}");
         }
+        assert!(is_paste_noise(
+            "[ec2-user@ip-172-31-7-134 ~]$\tip addr list"
+        ));
+        assert!(looks_like_json("\n  [\n {\"a\":1}]"));
+        assert!(looks_like_json("$ ip -j rule\n[]"));
+        assert!(!looks_like_json("[detached] 1"));
     }
 
     #[test]
