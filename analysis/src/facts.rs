@@ -330,12 +330,7 @@ impl Facts {
                     Provenance::Imds
                 },
             )),
-            None => main_default.and_then(|r| match r.prefsrc {
-                Some(IpAddr::V4(ip)) => {
-                    Some(Known::new(ip, Provenance::Inferred).with_detail("default route src"))
-                }
-                _ => None,
-            }),
+            None => infer_primary_ipv4(s, main_default),
         };
 
         let primary_interface = match node.and_then(|n| n.primary_interface.clone()) {
@@ -452,6 +447,45 @@ impl Facts {
         }
         out
     }
+}
+
+/// Primary IPv4 without IMDS: the default route's `src`, else the first global IPv4 of its
+/// device, else the `local` route of that device.
+fn infer_primary_ipv4(s: &Snapshot, default: Option<&model::Route>) -> Option<Known<Ipv4Addr>> {
+    let default = default?;
+    if let Some(IpAddr::V4(ip)) = default.prefsrc {
+        return Some(Known::new(ip, Provenance::Inferred).with_detail("default route src"));
+    }
+    let dev = default.dev.as_deref()?;
+    if let Some(a) = s.addresses.get().and_then(|addrs| {
+        addrs.iter().find(|a| {
+            a.ifname == dev
+                && a.scope == "global"
+                && !a.flags.iter().any(|f| f == "secondary")
+                && a.local.is_ipv4()
+        })
+    }) {
+        if let IpAddr::V4(ip) = a.local {
+            return Some(Known::new(ip, Provenance::Inferred).with_detail(format!(
+                "first address of {dev}, the default route's device"
+            )));
+        }
+    }
+    let routes = s.routes.get()?;
+    routes
+        .iter()
+        .find(|r| {
+            r.table == model::net::RT_TABLE_LOCAL
+                && r.route_type == "local"
+                && r.dev.as_deref() == Some(dev)
+                && r.dst.addr().is_ipv4()
+        })
+        .and_then(|r| match r.dst.addr() {
+            IpAddr::V4(ip) => Some(Known::new(ip, Provenance::Inferred).with_detail(format!(
+                "local address of {dev}, the default route's device"
+            ))),
+            IpAddr::V6(_) => None,
+        })
 }
 
 /// Go `strconv.ParseBool`.
