@@ -224,7 +224,11 @@ fn rules_from_tokens(toks: &[Tok<'_>]) -> Result<IptRule, String> {
             continue;
         }
         if !t.is_option() {
-            // A stray word: glue it to the previous option (an unquoted multi-word value).
+            // A stray word: glue it to the previous option (an unquoted multi-word value),
+            // or to a `-m NAME` that has no option yet.
+            if !in_target && module.name.is_some() && !module.used {
+                module.flush(&mut rule.matches);
+            }
             let last = if in_target {
                 rule.target_options.last_mut()
             } else {
@@ -387,6 +391,10 @@ pub fn to_save_line(rule: &IptRule) -> String {
             if let Some(m) = &a.module {
                 s.push_str(" -m ");
                 s.push_str(&quote_value(m));
+                for v in &a.values {
+                    s.push(' ');
+                    s.push_str(&quote_value(v));
+                }
                 cur_module = None;
                 continue;
             }
