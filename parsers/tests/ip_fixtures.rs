@@ -266,7 +266,7 @@ fn route_show_table_n_needs_the_caller_table() {
         .all(|r| r.table == 254));
 }
 
-fn rule<'a>(rs: &'a [IpRule], prio: u32, n: usize) -> &'a IpRule {
+fn rule(rs: &[IpRule], prio: u32, n: usize) -> &IpRule {
     rs.iter()
         .filter(|r| r.priority == prio)
         .nth(n)
