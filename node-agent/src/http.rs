@@ -1,0 +1,501 @@
+//! A tiny HTTP/1.1 client for IMDS and ipamd introspection.
+//!
+//! Only what those two endpoints need: `http://` URLs with an IP-literal host (no DNS, no
+//! TLS), one request per connection (`Connection: close`), `Content-Length`, chunked or
+//! read-to-close bodies, a connect timeout and a whole-request timeout, and a body size cap.
+//! It keeps the static binary small (no hyper/reqwest).
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Largest response body accepted (introspection `/v1/enis` on a big node is ~1 MB).
+pub const MAX_BODY: usize = 8 * 1024 * 1024;
+/// Largest header block accepted.
+const MAX_HEAD: usize = 64 * 1024;
+
+/// Why a request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    #[error("invalid URL `{url}`: {why}")]
+    Url { url: String, why: &'static str },
+    #[error("connect to {addr} timed out after {}", crate::duration::format(*.after))]
+    ConnectTimeout { addr: SocketAddr, after: Duration },
+    #[error("connect to {addr}: {source}")]
+    Connect {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{method} {url} timed out after {}", crate::duration::format(*.after))]
+    Timeout {
+        method: String,
+        url: String,
+        after: Duration,
+    },
+    #[error("{method} {url}: {source}")]
+    Io {
+        method: String,
+        url: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{method} {url}: malformed response: {why}")]
+    Malformed {
+        method: String,
+        url: String,
+        why: String,
+    },
+}
+
+impl HttpError {
+    /// Nothing listens there (refused, unreachable, connect timeout): the source is absent.
+    pub fn is_unreachable(&self) -> bool {
+        matches!(
+            self,
+            HttpError::ConnectTimeout { .. } | HttpError::Connect { .. }
+        )
+    }
+}
+
+/// A parsed `http://IP[:port][/base]` URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    pub addr: SocketAddr,
+    /// Path prefix without a trailing slash (usually empty).
+    pub base_path: String,
+}
+
+impl Endpoint {
+    /// Parse an endpoint URL. The host must be an IP literal (`[::1]` for IPv6).
+    pub fn parse(url: &str) -> Result<Endpoint, HttpError> {
+        let err = |why| HttpError::Url {
+            url: url.to_string(),
+            why,
+        };
+        let rest = url
+            .trim()
+            .strip_prefix("http://")
+            .ok_or_else(|| err("only http:// URLs are supported"))?;
+        let (authority, path) = match rest.find('/') {
+            Some(i) => (&rest[..i], &rest[i..]),
+            None => (rest, ""),
+        };
+        let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+            let end = v6.find(']').ok_or_else(|| err("unterminated [ in host"))?;
+            let host = &v6[..end];
+            let after = &v6[end + 1..];
+            let port = match after.strip_prefix(':') {
+                Some(p) => Some(p),
+                None if after.is_empty() => None,
+                None => return Err(err("garbage after ]")),
+            };
+            (host, port)
+        } else {
+            match authority.rsplit_once(':') {
+                Some((h, p)) => (h, Some(p)),
+                None => (authority, None),
+            }
+        };
+        let ip: IpAddr = host
+            .parse()
+            .map_err(|_| err("host must be an IP address (no DNS)"))?;
+        let port = match port {
+            Some(p) => p.parse::<u16>().map_err(|_| err("invalid port"))?,
+            None => 80,
+        };
+        Ok(Endpoint {
+            addr: SocketAddr::new(ip, port),
+            base_path: path.trim_end_matches('/').to_string(),
+        })
+    }
+
+    /// `http://addr/base/path` for messages.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}{}", self.addr, self.base_path, path)
+    }
+}
+
+/// Timeouts for one request.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    pub connect: Duration,
+    /// Whole request, connect included.
+    pub total: Duration,
+}
+
+/// A response. Header names are lower-cased.
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// Send one request and read the whole response.
+pub async fn request(
+    ep: &Endpoint,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    timeouts: Timeouts,
+) -> Result<Response, HttpError> {
+    let url = ep.url(path);
+    let fut = async {
+        let stream = match tokio::time::timeout(timeouts.connect, TcpStream::connect(ep.addr)).await
+        {
+            Err(_) => {
+                return Err(HttpError::ConnectTimeout {
+                    addr: ep.addr,
+                    after: timeouts.connect,
+                })
+            }
+            Ok(Err(source)) => {
+                return Err(HttpError::Connect {
+                    addr: ep.addr,
+                    source,
+                })
+            }
+            Ok(Ok(s)) => s,
+        };
+        exchange(stream, ep, method, path, headers, body).await
+    };
+    match tokio::time::timeout(timeouts.total, fut).await {
+        Ok(r) => r,
+        Err(_) => Err(HttpError::Timeout {
+            method: method.to_string(),
+            url,
+            after: timeouts.total,
+        }),
+    }
+}
+
+async fn exchange(
+    mut stream: TcpStream,
+    ep: &Endpoint,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Result<Response, HttpError> {
+    let url = ep.url(path);
+    let io = |source| HttpError::Io {
+        method: method.to_string(),
+        url: url.clone(),
+        source,
+    };
+    let malformed = |why: String| HttpError::Malformed {
+        method: method.to_string(),
+        url: url.clone(),
+        why,
+    };
+    let host = match ep.addr {
+        SocketAddr::V4(a) => a.to_string(),
+        SocketAddr::V6(a) => format!("[{}]:{}", a.ip(), a.port()),
+    };
+    let mut req = format!(
+        "{method} {}{path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: node-agent/{}\r\nAccept: */*\r\nConnection: close\r\n",
+        ep.base_path,
+        env!("CARGO_PKG_VERSION")
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if !body.is_empty() || method == "PUT" || method == "POST" {
+        req.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    req.push_str("\r\n");
+    stream.write_all(req.as_bytes()).await.map_err(io)?;
+    if !body.is_empty() {
+        stream.write_all(body).await.map_err(io)?;
+    }
+    stream.flush().await.map_err(io)?;
+
+    // Read the head.
+    let mut buf: Vec<u8> = Vec::with_capacity(4096);
+    let head_end = loop {
+        if let Some(i) = find(&buf, b"\r\n\r\n") {
+            break i;
+        }
+        if buf.len() > MAX_HEAD {
+            return Err(malformed("response head larger than 64 KiB".into()));
+        }
+        let mut chunk = [0u8; 4096];
+        let n = stream.read(&mut chunk).await.map_err(io)?;
+        if n == 0 {
+            return Err(malformed(
+                "connection closed before the end of the headers".into(),
+            ));
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+    let mut rest = buf[head_end + 4..].to_vec();
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().unwrap_or_default();
+    let mut parts = status_line.splitn(3, ' ');
+    let version = parts.next().unwrap_or_default();
+    if !version.starts_with("HTTP/1.") {
+        return Err(malformed(format!("bad status line `{status_line}`")));
+    }
+    let status: u16 = parts
+        .next()
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| malformed(format!("bad status line `{status_line}`")))?;
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    let get = |name: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    let no_body =
+        method == "HEAD" || status == 204 || status == 304 || (100..200).contains(&status);
+    let body = if no_body {
+        Vec::new()
+    } else if get("transfer-encoding").is_some_and(|v| v.to_ascii_lowercase().contains("chunked")) {
+        read_to_end(&mut stream, &mut rest, MAX_BODY * 2)
+            .await
+            .map_err(io)?;
+        decode_chunked(&rest).map_err(|w| malformed(w.to_string()))?
+    } else if let Some(cl) = get("content-length") {
+        let len: usize = cl
+            .parse()
+            .map_err(|_| malformed(format!("bad Content-Length `{cl}`")))?;
+        if len > MAX_BODY {
+            return Err(malformed(format!(
+                "body of {len} bytes exceeds the {MAX_BODY} byte cap"
+            )));
+        }
+        while rest.len() < len {
+            let mut chunk = vec![0u8; (len - rest.len()).min(64 * 1024)];
+            let n = stream.read(&mut chunk).await.map_err(io)?;
+            if n == 0 {
+                return Err(malformed(format!(
+                    "connection closed after {} of {len} body bytes",
+                    rest.len()
+                )));
+            }
+            rest.extend_from_slice(&chunk[..n]);
+        }
+        rest.truncate(len);
+        rest
+    } else {
+        read_to_end(&mut stream, &mut rest, MAX_BODY)
+            .await
+            .map_err(io)?;
+        if rest.len() > MAX_BODY {
+            return Err(malformed(format!("body exceeds the {MAX_BODY} byte cap")));
+        }
+        rest
+    };
+    Ok(Response {
+        status,
+        headers,
+        body,
+    })
+}
+
+async fn read_to_end(stream: &mut TcpStream, buf: &mut Vec<u8>, cap: usize) -> std::io::Result<()> {
+    let mut chunk = vec![0u8; 64 * 1024];
+    while buf.len() <= cap {
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 {
+            break;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    Ok(())
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Decode a complete chunked body.
+fn decode_chunked(mut data: &[u8]) -> Result<Vec<u8>, &'static str> {
+    let mut out = Vec::new();
+    loop {
+        let line_end = find(data, b"\r\n").ok_or("truncated chunk size line")?;
+        let size_text = std::str::from_utf8(&data[..line_end]).map_err(|_| "bad chunk size")?;
+        let size_hex = size_text.split(';').next().unwrap_or("").trim();
+        let size = usize::from_str_radix(size_hex, 16).map_err(|_| "bad chunk size")?;
+        data = &data[line_end + 2..];
+        if size == 0 {
+            return Ok(out);
+        }
+        if data.len() < size + 2 {
+            return Err("truncated chunk");
+        }
+        if out.len() + size > MAX_BODY {
+            return Err("chunked body exceeds the size cap");
+        }
+        out.extend_from_slice(&data[..size]);
+        data = &data[size + 2..];
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use tokio::net::TcpListener;
+
+    /// Serve one raw canned response per connection, for `n` connections; returns the
+    /// address and a handle yielding the raw requests seen.
+    pub(crate) async fn serve_raw(
+        responses: Vec<Vec<u8>>,
+    ) -> (SocketAddr, tokio::task::JoinHandle<Vec<String>>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let handle = tokio::spawn(async move {
+            let mut seen = Vec::new();
+            for resp in responses {
+                let (mut s, _) = listener.accept().await.unwrap();
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                loop {
+                    let n = s.read(&mut chunk).await.unwrap();
+                    buf.extend_from_slice(&chunk[..n]);
+                    if n == 0 || find(&buf, b"\r\n\r\n").is_some() {
+                        break;
+                    }
+                }
+                seen.push(String::from_utf8_lossy(&buf).into_owned());
+                s.write_all(&resp).await.unwrap();
+                s.shutdown().await.ok();
+            }
+            seen
+        });
+        (addr, handle)
+    }
+
+    fn t() -> Timeouts {
+        Timeouts {
+            connect: Duration::from_millis(300),
+            total: Duration::from_secs(2),
+        }
+    }
+
+    #[test]
+    fn parses_endpoints() {
+        let e = Endpoint::parse("http://169.254.169.254").unwrap();
+        assert_eq!(e.addr, "169.254.169.254:80".parse().unwrap());
+        assert_eq!(e.base_path, "");
+        let e = Endpoint::parse("http://127.0.0.1:61679/").unwrap();
+        assert_eq!(e.addr, "127.0.0.1:61679".parse().unwrap());
+        let e = Endpoint::parse("http://[fd00:ec2::254]:8080/prefix/").unwrap();
+        assert_eq!(e.addr, "[fd00:ec2::254]:8080".parse().unwrap());
+        assert_eq!(e.base_path, "/prefix");
+        assert_eq!(e.url("/x"), "http://[fd00:ec2::254]:8080/prefix/x");
+        assert!(Endpoint::parse("https://1.2.3.4").is_err());
+        assert!(Endpoint::parse("http://example.com").is_err());
+        assert!(Endpoint::parse("http://1.2.3.4:99999").is_err());
+    }
+
+    #[tokio::test]
+    async fn content_length_and_request_shape() {
+        let (addr, h) = serve_raw(vec![
+            b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-Test: a\r\n\r\nhelloEXTRA".to_vec(),
+        ])
+        .await;
+        let ep = Endpoint::parse(&format!("http://{addr}")).unwrap();
+        let r = request(&ep, "PUT", "/latest/api/token", &[("X-Hdr", "1")], b"", t())
+            .await
+            .unwrap();
+        assert_eq!(r.status, 200);
+        assert_eq!(r.body, b"hello");
+        assert_eq!(r.header("x-test"), Some("a"));
+        let seen = h.await.unwrap();
+        assert!(
+            seen[0].starts_with("PUT /latest/api/token HTTP/1.1\r\n"),
+            "{}",
+            seen[0]
+        );
+        assert!(seen[0].contains("\r\nX-Hdr: 1\r\n"));
+        assert!(seen[0].contains("\r\nContent-Length: 0\r\n"));
+        assert!(seen[0].contains("\r\nConnection: close\r\n"));
+    }
+
+    #[tokio::test]
+    async fn chunked_and_close_delimited() {
+        let (addr, _h) = serve_raw(vec![
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nWiki\r\n6;x=y\r\npedia \r\n0\r\n\r\n".to_vec(),
+            b"HTTP/1.0 404 Not Found\r\n\r\nnot here".to_vec(),
+        ])
+        .await;
+        let ep = Endpoint::parse(&format!("http://{addr}")).unwrap();
+        let r = request(&ep, "GET", "/a", &[], b"", t()).await.unwrap();
+        assert_eq!(r.text(), "Wikipedia ");
+        let r = request(&ep, "GET", "/b", &[], b"", t()).await.unwrap();
+        assert_eq!(r.status, 404);
+        assert_eq!(r.text(), "not here");
+    }
+
+    #[tokio::test]
+    async fn refused_is_unreachable_and_truncated_is_malformed() {
+        // Bind then drop to get a port nobody listens on.
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        drop(l);
+        let ep = Endpoint::parse(&format!("http://{addr}")).unwrap();
+        let e = request(&ep, "GET", "/", &[], b"", t()).await.unwrap_err();
+        assert!(e.is_unreachable(), "{e}");
+
+        let (addr, _h) = serve_raw(vec![
+            b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\nshort".to_vec()
+        ])
+        .await;
+        let ep = Endpoint::parse(&format!("http://{addr}")).unwrap();
+        let e = request(&ep, "GET", "/", &[], b"", t()).await.unwrap_err();
+        assert!(matches!(e, HttpError::Malformed { .. }), "{e}");
+        assert!(e.to_string().contains("5 of 50"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn silent_server_times_out() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let _keep = tokio::spawn(async move {
+            let (_s, _) = listener.accept().await.unwrap();
+            tokio::time::sleep(Duration::from_secs(10)).await;
+        });
+        let ep = Endpoint::parse(&format!("http://{addr}")).unwrap();
+        let start = std::time::Instant::now();
+        let e = request(
+            &ep,
+            "GET",
+            "/slow",
+            &[],
+            b"",
+            Timeouts {
+                connect: Duration::from_millis(300),
+                total: Duration::from_millis(400),
+            },
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(e, HttpError::Timeout { .. }), "{e}");
+        assert!(e.to_string().contains("timed out after 400ms"), "{e}");
+        assert!(start.elapsed() < Duration::from_secs(3));
+    }
+}
