@@ -1,0 +1,78 @@
+//! `diag analyze PATH...`
+
+use crate::cli::{AnalyzeArgs, Format};
+use crate::input::Input;
+use crate::render::analyze::{self as r, AnalyzeReport, FleetSummary, NodeResult, SectionNote};
+use crate::render::json;
+
+use super::{emit, load, note_errors, split, Out, EXIT_BAD_INPUT, EXIT_FINDINGS, EXIT_OK};
+
+pub fn run(args: AnalyzeArgs, out: Out) -> anyhow::Result<i32> {
+    let mut inputs: Vec<Input> = args.paths.iter().map(|p| Input::from_arg(p)).collect();
+    if args.local {
+        inputs.push(Input::Local {
+            agent_path: args.input.agent_path.clone(),
+        });
+    }
+    let loaded = load(inputs, &args.input);
+    let report = build(loaded, args.fail_on);
+    note_errors(out, &report.input_errors);
+    let text = match out.format {
+        Format::Text => r::text(&report, out.style, out.quiet),
+        Format::Json => json(&report)?,
+        Format::Markdown => r::markdown(&report),
+    };
+    emit(&text)?;
+    Ok(report.exit_code)
+}
+
+/// Analyse every loaded snapshot; the fleet summary when there are several.
+pub fn build(loaded: Vec<crate::input::Loaded>, fail_on: model::Severity) -> AnalyzeReport {
+    let sp = split(loaded);
+    let mut nodes = Vec::new();
+    for (label, snap, problems) in &sp.nodes {
+        let facts = analysis::Facts::from_snapshot(snap);
+        let report = analysis::analyze_with(snap, &facts);
+        nodes.push(NodeResult {
+            node: snap.display_name(),
+            input: label.clone(),
+            agent: if snap.agent.version.is_empty() {
+                snap.agent.name.clone()
+            } else {
+                format!("{} {}", snap.agent.name, snap.agent.version)
+            },
+            collected_at: snap.collected_at.clone(),
+            sections: SectionNote::from_snapshot(snap),
+            input_problems: problems.clone(),
+            report,
+            facts: serde_json::to_value(&facts).unwrap_or_default(),
+        });
+    }
+    let fleet = if sp.nodes.len() > 1 {
+        let snaps: Vec<&model::Snapshot> = sp.nodes.iter().map(|(_, s, _)| s).collect();
+        Some(FleetSummary::build(&nodes, analysis::analyze_fleet(&snaps)))
+    } else {
+        None
+    };
+    let bad = !sp.errors.is_empty()
+        || nodes.is_empty()
+        || nodes.iter().any(|n| !n.input_problems.is_empty());
+    let failing = nodes.iter().any(|n| n.report.count_at_least(fail_on) > 0)
+        || fleet
+            .as_ref()
+            .is_some_and(|f| f.findings.iter().any(|x| x.severity >= fail_on));
+    let exit_code = if bad {
+        EXIT_BAD_INPUT
+    } else if failing {
+        EXIT_FINDINGS
+    } else {
+        EXIT_OK
+    };
+    AnalyzeReport {
+        fail_on,
+        exit_code,
+        fleet,
+        nodes,
+        input_errors: sp.errors,
+    }
+}

@@ -1,0 +1,117 @@
+//! `diag check`: assertions per node; exit 0 all pass, 1 a failure, 2 cannot evaluate.
+
+use crate::check::{assertions_for, evaluate, Assertion, Policy, Status};
+use crate::cli::{CheckArgs, Format};
+use crate::render::check::{self as r, CheckReport, CheckSummary};
+use crate::render::json;
+
+use super::{
+    emit, load, note_errors, source_inputs, split, Out, EXIT_BAD_INPUT, EXIT_FINDINGS, EXIT_OK,
+};
+
+pub fn run(args: CheckArgs, out: Out) -> anyhow::Result<i32> {
+    let report = build(&args);
+    note_errors(out, &report.input_errors);
+    let text = match out.format {
+        Format::Text => r::text(&report, out.style, out.quiet),
+        Format::Json => json(&report)?,
+        Format::Markdown => r::markdown(&report),
+    };
+    emit(&text)?;
+    Ok(report.exit_code)
+}
+
+fn usage_error(message: String) -> CheckReport {
+    CheckReport {
+        exit_code: EXIT_BAD_INPUT,
+        summary: CheckSummary::default(),
+        results: Vec::new(),
+        input_errors: Vec::new(),
+        message: Some(message),
+    }
+}
+
+pub fn build(args: &CheckArgs) -> CheckReport {
+    // Assertions are validated before anything is collected.
+    let mut cli = Vec::new();
+    for e in &args.expect {
+        match Assertion::parse(e) {
+            Ok(a) => cli.push(a),
+            Err(m) => return usage_error(m),
+        }
+    }
+    let policy = match &args.policy {
+        Some(p) => match Policy::load(p) {
+            Ok(p) => Some(p),
+            Err(m) => return usage_error(format!("--policy {m}")),
+        },
+        None => None,
+    };
+    if cli.is_empty() && policy.as_ref().is_none_or(Policy::is_empty) {
+        return usage_error(
+            "nothing to check: give --expect KEY=VALUE or a --policy with expectations".into(),
+        );
+    }
+    let sp = split(load(source_inputs(&args.source, &args.input), &args.input));
+    let mut results = Vec::new();
+    let mut errors = sp.errors;
+    let mut summary = CheckSummary {
+        nodes: sp.nodes.len(),
+        ..Default::default()
+    };
+    let mut unchecked_nodes = Vec::new();
+    for (label, snap, problems) in &sp.nodes {
+        errors.extend(
+            problems
+                .iter()
+                .map(|p| crate::render::analyze::InputProblem {
+                    input: label.clone(),
+                    error: p.clone(),
+                }),
+        );
+        let name = snap.display_name();
+        let list = assertions_for(&name, &cli, policy.as_ref());
+        if list.is_empty() {
+            unchecked_nodes.push(name);
+            continue;
+        }
+        let report = analysis::analyze(snap);
+        for a in &list {
+            let res = evaluate(snap, &report, a);
+            match res.status {
+                Status::Pass => summary.passed += 1,
+                Status::Fail => summary.failed += 1,
+                Status::Error => summary.errors += 1,
+            }
+            results.push(res);
+        }
+    }
+    let mut message = None;
+    if sp.nodes.is_empty() {
+        message = Some("no node could be read, nothing was checked".into());
+    } else if results.is_empty() {
+        message = Some(format!(
+            "no assertion applies to node(s) {}; nothing was checked",
+            unchecked_nodes.join(", ")
+        ));
+    } else if !unchecked_nodes.is_empty() {
+        message = Some(format!(
+            "no assertion applies to node(s) {}",
+            unchecked_nodes.join(", ")
+        ));
+    }
+    let exit_code = if summary.errors > 0 || !errors.is_empty() || results.is_empty() {
+        EXIT_BAD_INPUT
+    } else if summary.failed > 0 {
+        EXIT_FINDINGS
+    } else {
+        EXIT_OK
+    };
+    CheckReport {
+        exit_code,
+        summary,
+        results,
+        input_errors: errors,
+        message,
+    }
+}

@@ -1,0 +1,117 @@
+//! One module per subcommand; each returns the process exit code.
+
+pub mod analyze;
+pub mod check;
+pub mod misc;
+pub mod views;
+
+use std::io::Write;
+
+use anyhow::Context;
+
+use crate::cli::{Cli, Command, Format, InputOpts, SourceArgs};
+use crate::input::{self, Input, InputError, LoadOptions, Loaded};
+use crate::render::analyze::InputProblem;
+use crate::render::Style;
+
+/// Exit codes (documented in `diag --help`).
+pub const EXIT_OK: i32 = 0;
+pub const EXIT_FINDINGS: i32 = 1;
+pub const EXIT_BAD_INPUT: i32 = 2;
+
+/// Global output settings.
+#[derive(Debug, Clone, Copy)]
+pub struct Out {
+    pub format: Format,
+    pub style: Style,
+    pub quiet: bool,
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<i32> {
+    let out = Out {
+        format: cli.output,
+        style: Style::detect(cli.color),
+        quiet: cli.quiet,
+    };
+    match cli.command {
+        Command::Analyze(a) => analyze::run(a, out),
+        Command::Snat(a) => views::run_snat(a, out),
+        Command::Routes(a) => views::run_routes(a, out),
+        Command::Check(a) => check::run(a, out),
+        Command::Rules => misc::rules(out),
+        Command::Completions { shell } => misc::completions(shell),
+        Command::Schema { what } => misc::schema(what),
+    }
+}
+
+/// Inputs of `--local` / `--from`.
+pub fn source_inputs(src: &SourceArgs, opts: &InputOpts) -> Vec<Input> {
+    let mut v: Vec<Input> = src.from.iter().map(|p| Input::from_arg(p)).collect();
+    if src.local {
+        v.push(Input::Local {
+            agent_path: opts.agent_path.clone(),
+        });
+    }
+    v
+}
+
+/// Read inputs; a bad `--map` is an input error too.
+pub fn load(inputs: Vec<Input>, opts: &InputOpts) -> Vec<Loaded> {
+    match LoadOptions::new(&opts.map) {
+        Ok(o) => input::load_all(inputs, &o),
+        Err(e) => vec![Loaded::err("--map", e)],
+    }
+}
+
+/// Split loaded inputs into snapshots (with their per-input problems) and input errors.
+pub struct Split {
+    pub nodes: Vec<(String, model::Snapshot, Vec<String>)>,
+    pub errors: Vec<InputProblem>,
+}
+
+pub fn split(loaded: Vec<Loaded>) -> Split {
+    let mut nodes = Vec::new();
+    let mut errors = Vec::new();
+    for l in loaded {
+        match l.outcome {
+            Ok(s) => nodes.push((l.label, s, l.problems)),
+            Err(e) => {
+                errors.push(problem(&l.label, &e));
+                for p in l.problems {
+                    errors.push(InputProblem {
+                        input: l.label.clone(),
+                        error: p,
+                    });
+                }
+            }
+        }
+    }
+    Split { nodes, errors }
+}
+
+pub fn problem(label: &str, e: &InputError) -> InputProblem {
+    InputProblem {
+        input: label.to_string(),
+        error: e.to_string(),
+    }
+}
+
+/// Write to stdout; a closed pipe (`| head`) is not an error.
+pub fn emit(s: &str) -> anyhow::Result<()> {
+    let mut o = std::io::stdout().lock();
+    match o.write_all(s.as_bytes()).and_then(|_| o.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        r => r.context("writing to stdout"),
+    }
+}
+
+/// Input errors also go to stderr when stdout is a machine format (so a redirect does not
+/// hide them).
+pub fn note_errors(out: Out, errors: &[InputProblem]) {
+    if out.quiet || out.format == Format::Text {
+        return;
+    }
+    for e in errors {
+        eprintln!("diag: {}", e.error);
+    }
+}

@@ -1,0 +1,877 @@
+//! Captured command output (a directory of files, or the members of an ELC bundle) → one
+//! [`Snapshot`] with an honest status per section.
+//!
+//! absent file → `skipped` ("no ip-rule.txt in <dir>"); parse warnings → `partial` with the
+//! warnings; unparseable → `failed` with the parser's message naming the file and line. A
+//! failed or truncated file is also a *problem* of the input (exit code 2) while the rest of
+//! the snapshot is still analysed.
+
+use std::path::Path;
+
+use model::{
+    AgentInfo, Backend, CniConfig, CniLogs, ConntrackSection, IptablesBackendDump, IptablesSection,
+    NodeIdentity, Section, Snapshot, Sysctls,
+};
+use parsers::{ParseError, Parsed};
+
+use super::names::{self, Kind};
+use super::{file_name, list_dir, read_capped, InputError, LoadOptions, Loaded, MAX_FILE_BYTES};
+
+/// Name of the agent in snapshots rebuilt from captures.
+pub const AGENT_NAME: &str = "diag-capture";
+/// Most CNI log events kept per node (newest kept).
+const MAX_LOG_EVENTS: usize = 5000;
+/// Most bytes one (decompressed) log file may have.
+const MAX_LOG_BYTES: usize = 32 * 1024 * 1024;
+
+/// One captured file.
+#[derive(Debug, Clone)]
+pub struct CaptureFile {
+    /// Name shown in messages and `agent.inputs` (`ip-rule.txt`, `networking/iprule.txt`).
+    pub name: String,
+    pub kind: Kind,
+    pub data: Vec<u8>,
+}
+
+/// Where a set of captures came from.
+#[derive(Debug, Clone)]
+pub struct Origin {
+    /// The input path, for labels and messages.
+    pub label: String,
+    pub hostname: String,
+    pub collected_at: String,
+    /// Paths of the files used, for `agent.inputs`.
+    pub inputs: Vec<String>,
+}
+
+/// Read a capture directory.
+pub fn load_dir(dir: &Path, opts: &LoadOptions) -> Loaded {
+    let label = dir.display().to_string();
+    let entries = match list_dir(dir) {
+        Ok(e) => e,
+        Err(e) => return Loaded::err(label, e),
+    };
+    let mut files = Vec::new();
+    let mut problems = Vec::new();
+    let mut inputs = Vec::new();
+    let mapped: Vec<Kind> = opts.map.iter().map(|(k, _)| *k).collect();
+    for path in entries.iter().filter(|p| p.is_file()) {
+        let name = file_name(path);
+        let Some(kind) = names::classify_capture(&name) else {
+            continue;
+        };
+        if mapped.contains(&kind) {
+            continue;
+        }
+        match read_capped(path, MAX_FILE_BYTES) {
+            Ok(data) => {
+                inputs.push(path.display().to_string());
+                files.push(CaptureFile { name, kind, data });
+            }
+            Err(e) => problems.push(e.to_string()),
+        }
+    }
+    for (kind, file) in &opts.map {
+        let p = Path::new(file);
+        let path = if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            dir.join(p)
+        };
+        if !path.is_file() {
+            problems.push(format!(
+                "{}: --map {}: no such file",
+                path.display(),
+                names::expected_name(kind.section())
+            ));
+            continue;
+        }
+        match read_capped(&path, MAX_FILE_BYTES) {
+            Ok(data) => {
+                inputs.push(path.display().to_string());
+                files.push(CaptureFile {
+                    name: file_name(&path),
+                    kind: *kind,
+                    data,
+                });
+            }
+            Err(e) => problems.push(e.to_string()),
+        }
+    }
+    if files.is_empty() {
+        let e = InputError::Unrecognised {
+            path: label.clone(),
+            found: "no readable capture file".into(),
+        };
+        let mut l = Loaded::err(label, e);
+        l.problems = problems;
+        return l;
+    }
+    let hostname = host_from_dir(dir);
+    let origin = Origin {
+        label: label.clone(),
+        hostname,
+        collected_at: String::new(),
+        inputs,
+    };
+    let mut loaded = build(&origin, files, opts, &format!("in {label}"));
+    loaded.problems.splice(0..0, problems);
+    loaded
+}
+
+fn host_from_dir(dir: &Path) -> String {
+    let canon = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+    canon
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "capture".into())
+}
+
+/// Build the snapshot from classified files. `where_` ends messages: "no ip-rule.txt in …".
+pub fn build(origin: &Origin, files: Vec<CaptureFile>, opts: &LoadOptions, where_: &str) -> Loaded {
+    let mut snap = Snapshot::new(AgentInfo {
+        name: AGENT_NAME.into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        inputs: origin.inputs.clone(),
+    });
+    snap.hostname = origin.hostname.clone();
+    snap.collected_at = origin.collected_at.clone();
+    let mut problems = Vec::new();
+
+    let of = |pred: &dyn Fn(Kind) -> bool| -> Vec<&CaptureFile> {
+        files.iter().filter(|f| pred(f.kind)).collect()
+    };
+    let missing = |section: &str| format!("no {} {where_}", names::expected_name(section));
+    let loc = |f: &CaptureFile| format!("{}/{}", origin.label, f.name);
+
+    // iptables
+    {
+        let fs = of(&|k| k.section() == "iptables");
+        let (sec, p) = iptables_section(&fs, &loc);
+        problems.extend(p);
+        snap.iptables = sec.unwrap_or_else(|| Section::skipped(missing("iptables")));
+    }
+    // ip rule / route / neigh
+    snap.rules = simple(&of(&|k| k == Kind::IpRule), &loc, &mut problems, |t| {
+        parsers::ip::parse_rule(t)
+    })
+    .unwrap_or_else(|| Section::skipped(missing("rules")));
+    snap.routes = simple(&of(&|k| k == Kind::IpRoute), &loc, &mut problems, |t| {
+        parsers::ip::parse_route(t)
+    })
+    .unwrap_or_else(|| Section::skipped(missing("routes")));
+    snap.neighbours = simple(&of(&|k| k == Kind::IpNeigh), &loc, &mut problems, |t| {
+        parsers::ip::parse_neigh(t)
+    })
+    .unwrap_or_else(|| Section::skipped(missing("neighbours")));
+    // ip addr carries links too; ip link wins for links when both exist.
+    {
+        let addr_files = of(&|k| k == Kind::IpAddr);
+        let pair = simple(&addr_files, &loc, &mut problems, parsers::ip::parse_addr);
+        let link_sec = simple(&of(&|k| k == Kind::IpLink), &loc, &mut problems, |t| {
+            parsers::ip::parse_link(t)
+        });
+        match pair {
+            Some(sec) => {
+                let (links, addrs) = sec.data.clone().unzip_pair();
+                snap.addresses = relabel(&sec, addrs);
+                snap.links = match link_sec {
+                    Some(l) => l,
+                    None => relabel(&sec, links),
+                };
+            }
+            None => {
+                snap.addresses = Section::skipped(missing("addresses"));
+                snap.links = link_sec.unwrap_or_else(|| Section::skipped(missing("links")));
+            }
+        }
+    }
+    // conntrack
+    {
+        let fs = of(&|k| k.section() == "conntrack");
+        snap.conntrack = conntrack_section(&fs, &loc, &mut problems, opts.conntrack_sample)
+            .unwrap_or_else(|| Section::skipped(missing("conntrack")));
+    }
+    snap.sysctls = simple(&of(&|k| k == Kind::Sysctl), &loc, &mut problems, |t| {
+        parsers::sysctl::parse(t)
+    })
+    .unwrap_or_else(|| Section::skipped(missing("sysctls")));
+    snap.cni =
+        cni_section(&of(&|k| k.section() == "cni"), &loc, &mut problems).unwrap_or_else(|| {
+            Section::skipped(format!(
+                "no cni-env, enis.json or networkutils-env-settings.json {where_}"
+            ))
+        });
+    snap.cni_logs = logs_section(&of(&|k| k == Kind::CniLog), &loc, &mut problems)
+        .unwrap_or_else(|| Section::skipped(missing("cni_logs")));
+    snap.node =
+        node_section(&of(&|k| k.section() == "node"), &loc, &mut problems).unwrap_or_else(|| {
+            Section::skipped(format!(
+                "no imds.json or node.json {where_}; node facts are inferred from kernel state"
+            ))
+        });
+    if let Some(id) = snap.node.get().and_then(|n| n.instance_id.clone()) {
+        if snap.hostname.is_empty() {
+            snap.hostname = id;
+        }
+    }
+    Loaded {
+        label: origin.label.clone(),
+        outcome: Ok(snap),
+        problems,
+    }
+}
+
+trait UnzipPair<A, B> {
+    fn unzip_pair(self) -> (Option<A>, Option<B>);
+}
+
+impl<A, B> UnzipPair<A, B> for Option<(A, B)> {
+    fn unzip_pair(self) -> (Option<A>, Option<B>) {
+        match self {
+            Some((a, b)) => (Some(a), Some(b)),
+            None => (None, None),
+        }
+    }
+}
+
+/// Same status/sources/warnings, other data.
+fn relabel<A, B>(s: &Section<A>, data: Option<B>) -> Section<B> {
+    Section {
+        status: s.status,
+        reason: s.reason.clone(),
+        duration_ms: 0,
+        sources: s.sources.clone(),
+        warnings: s.warnings.clone(),
+        data,
+    }
+}
+
+/// Text of a capture: lossy UTF-8, `ip -c` colour codes and CRs removed.
+pub fn clean_text(data: &[u8]) -> String {
+    let s = String::from_utf8_lossy(data);
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            if chars.peek() == Some(&'[') {
+                chars.next();
+                for d in chars.by_ref() {
+                    if d.is_ascii_alphabetic() {
+                        break;
+                    }
+                }
+            }
+            continue;
+        }
+        if c == '\r' {
+            continue;
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Accumulates one section from several files.
+struct Acc<T> {
+    data: Option<T>,
+    sources: Vec<String>,
+    warnings: Vec<String>,
+    failures: Vec<String>,
+}
+
+impl<T> Acc<T> {
+    fn new() -> Self {
+        Acc {
+            data: None,
+            sources: Vec::new(),
+            warnings: Vec::new(),
+            failures: Vec::new(),
+        }
+    }
+
+    fn add_parsed(
+        &mut self,
+        f: &CaptureFile,
+        p: Parsed<T>,
+        merge: impl FnOnce(&mut T, T),
+        problems: &mut Vec<String>,
+        loc: &str,
+    ) {
+        self.sources.push(format!("file:{}", f.name));
+        for w in p.warning_strings() {
+            if w.to_ascii_lowercase().contains("truncat") {
+                problems.push(format!("{loc}: {w}"));
+            }
+            self.warnings.push(format!("{}: {w}", f.name));
+        }
+        match &mut self.data {
+            Some(d) => merge(d, p.value),
+            None => self.data = Some(p.value),
+        }
+    }
+
+    fn fail(&mut self, f: &CaptureFile, message: String, problems: &mut Vec<String>, loc: &str) {
+        self.sources.push(format!("file:{}", f.name));
+        self.failures.push(format!("{}: {message}", f.name));
+        problems.push(format!("{loc}: {message}"));
+    }
+
+    fn finish(self) -> Option<Section<T>> {
+        if self.sources.is_empty() {
+            return None;
+        }
+        let mut sec = match self.data {
+            Some(d) if self.failures.is_empty() && self.warnings.is_empty() => Section::ok(d),
+            Some(d) => {
+                let reason = if self.failures.is_empty() {
+                    format!("{} line(s) not understood", self.warnings.len())
+                } else {
+                    self.failures.join("; ")
+                };
+                Section::partial(d, reason)
+            }
+            None => Section::failed(self.failures.join("; ")),
+        };
+        sec.sources = self.sources;
+        sec.warnings = self.warnings;
+        Some(sec)
+    }
+}
+
+fn parse_error_message(e: &ParseError, kind: Kind) -> String {
+    match e {
+        ParseError::Empty => format!("empty file (expected {})", expected_output(kind)),
+        other => other.to_string(),
+    }
+}
+
+fn expected_output(kind: Kind) -> &'static str {
+    match kind {
+        Kind::IptablesSave(_) => "iptables-save output",
+        Kind::IptablesSpec(_) => "iptables -S output",
+        Kind::IptablesList(_) => "iptables -L -n -v output",
+        Kind::IpRule => "ip rule output",
+        Kind::IpRoute => "ip route show table all output",
+        Kind::IpAddr => "ip addr output",
+        Kind::IpLink => "ip link output",
+        Kind::IpNeigh => "ip neigh output",
+        Kind::ConntrackList | Kind::ConntrackStats | Kind::ConntrackBoth => "conntrack output",
+        Kind::CniLog => "a CNI log",
+        Kind::Sysctl => "sysctl -a output",
+        Kind::CniEnv => "KEY=VALUE lines",
+        Kind::Enis => "ipamd /v1/enis JSON",
+        Kind::NetworkutilsEnv | Kind::IpamdEnv => "ipamd env-settings JSON",
+        Kind::EniConfigs => "a JSON string",
+        Kind::Conflist => "CNI conflist JSON",
+        Kind::NodeFacts => "node facts JSON",
+        Kind::InstanceId | Kind::AvailabilityZone | Kind::Region => "one line of text",
+    }
+}
+
+/// A section from files parsed by one text parser whose results concatenate.
+fn simple<T>(
+    files: &[&CaptureFile],
+    loc: &dyn Fn(&CaptureFile) -> String,
+    problems: &mut Vec<String>,
+    parse: impl Fn(&str) -> Result<Parsed<T>, ParseError>,
+) -> Option<Section<T>>
+where
+    T: Extendable,
+{
+    let mut acc = Acc::new();
+    for f in files {
+        let text = clean_text(&f.data);
+        match parse(&text) {
+            Ok(p) => acc.add_parsed(f, p, T::extend_with, problems, &loc(f)),
+            Err(e) => acc.fail(f, parse_error_message(&e, f.kind), problems, &loc(f)),
+        }
+    }
+    acc.finish()
+}
+
+/// Parsed values that several files can contribute to.
+trait Extendable {
+    fn extend_with(&mut self, other: Self);
+}
+
+impl<T> Extendable for Vec<T> {
+    fn extend_with(&mut self, other: Self) {
+        self.extend(other);
+    }
+}
+
+impl<A, B> Extendable for (Vec<A>, Vec<B>) {
+    fn extend_with(&mut self, other: Self) {
+        self.0.extend(other.0);
+        self.1.extend(other.1);
+    }
+}
+
+impl Extendable for Sysctls {
+    fn extend_with(&mut self, other: Self) {
+        self.values.extend(other.values);
+    }
+}
+
+/// `*table` headers without a matching `COMMIT`: the capture was cut.
+fn uncommitted_tables(text: &str) -> Vec<String> {
+    let mut open: Option<String> = None;
+    let mut cut = Vec::new();
+    for line in text.lines() {
+        let l = line.trim();
+        if let Some(t) = l.strip_prefix('*') {
+            if let Some(prev) = open.replace(t.trim().to_string()) {
+                cut.push(prev);
+            }
+        } else if l == "COMMIT" {
+            open = None;
+        }
+    }
+    cut.extend(open);
+    cut
+}
+
+fn iptables_section(
+    files: &[&CaptureFile],
+    loc: &dyn Fn(&CaptureFile) -> String,
+) -> (Option<Section<IptablesSection>>, Vec<String>) {
+    let mut problems = Vec::new();
+    let mut acc: Acc<Vec<IptablesBackendDump>> = Acc::new();
+    // Full saves first so that a per-table capture of the same table is only a fallback.
+    let mut ordered: Vec<&&CaptureFile> = files.iter().collect();
+    ordered.sort_by_key(|f| !matches!(f.kind, Kind::IptablesSave(_)));
+    for f in ordered {
+        let text = clean_text(&f.data);
+        let (table, hint) = match f.kind {
+            Kind::IptablesSave(b) => ("filter", b),
+            Kind::IptablesSpec(t) | Kind::IptablesList(t) => (t, Backend::Unknown),
+            _ => continue,
+        };
+        if matches!(f.kind, Kind::IptablesSave(_)) {
+            let cut = uncommitted_tables(&text);
+            if !cut.is_empty() {
+                let msg = format!(
+                    "truncated: table(s) {} have no COMMIT line (expected complete iptables-save output)",
+                    cut.join(", ")
+                );
+                problems.push(format!("{}: {msg}", loc(f)));
+                acc.warnings.push(format!("{}: {msg}", f.name));
+            }
+        }
+        match parsers::iptables::parse_any(&text, table) {
+            Ok(mut p) => {
+                for d in &mut p.value {
+                    if d.backend == Backend::Unknown {
+                        d.backend = hint;
+                    }
+                    if d.command.is_empty() {
+                        d.command = format!("file:{}", f.name);
+                    }
+                }
+                let name = f.name.clone();
+                acc.add_parsed(
+                    f,
+                    p,
+                    |have, new| merge_dumps(have, new, &name),
+                    &mut problems,
+                    &loc(f),
+                );
+            }
+            Err(e) => acc.fail(f, parse_error_message(&e, f.kind), &mut problems, &loc(f)),
+        }
+    }
+    let sec = acc.finish().map(|s| {
+        let data = s.data.clone().map(|backends| IptablesSection {
+            backends,
+            default_backend: None,
+        });
+        relabel(&s, data)
+    });
+    (sec, problems)
+}
+
+/// Merge dumps of the same backend: tables not yet present are added.
+fn merge_dumps(have: &mut Vec<IptablesBackendDump>, new: Vec<IptablesBackendDump>, _from: &str) {
+    for d in new {
+        match have.iter_mut().find(|h| h.backend == d.backend) {
+            Some(h) => {
+                for t in d.tables {
+                    if h.table(&t.name).is_none() {
+                        h.tables.push(t);
+                    }
+                }
+                h.has_counters |= d.has_counters;
+                if !h.command.contains(&d.command) {
+                    h.command = format!("{} + {}", h.command, d.command);
+                }
+            }
+            None => have.push(d),
+        }
+    }
+}
+
+fn conntrack_section(
+    files: &[&CaptureFile],
+    loc: &dyn Fn(&CaptureFile) -> String,
+    problems: &mut Vec<String>,
+    sample: usize,
+) -> Option<Section<ConntrackSection>> {
+    let mut acc: Acc<ConntrackSection> = Acc::new();
+    for f in files {
+        let text = clean_text(&f.data);
+        if text.trim().is_empty() {
+            acc.fail(
+                f,
+                parse_error_message(&ParseError::Empty, f.kind),
+                problems,
+                &loc(f),
+            );
+            continue;
+        }
+        let p = if f.kind == Kind::ConntrackStats {
+            match parsers::conntrack::parse_stats(&text) {
+                Ok(p) => p.map(|stats| ConntrackSection {
+                    source: format!("file:{}", f.name),
+                    totals: model::conntrack::sum_stats(&stats),
+                    stats,
+                    ..Default::default()
+                }),
+                Err(e) => {
+                    acc.fail(f, parse_error_message(&e, f.kind), problems, &loc(f));
+                    continue;
+                }
+            }
+        } else {
+            let mut p = parsers::conntrack::parse_capture(&text, sample);
+            p.value.source = format!("file:{}", f.name);
+            p
+        };
+        if p.value.summary.total == 0 && p.value.stats.is_empty() && !p.warnings.is_empty() {
+            let first = p.warning_strings().into_iter().next().unwrap_or_default();
+            acc.fail(
+                f,
+                format!("no conntrack entries or statistics recognised ({first})"),
+                problems,
+                &loc(f),
+            );
+            continue;
+        }
+        acc.add_parsed(f, p, merge_conntrack, problems, &loc(f));
+    }
+    acc.finish()
+}
+
+fn merge_conntrack(have: &mut ConntrackSection, new: ConntrackSection) {
+    if have.stats.is_empty() && !new.stats.is_empty() {
+        have.stats = new.stats;
+        have.totals = new.totals;
+    }
+    if have.summary.total == 0 && new.summary.total > 0 {
+        have.summary = new.summary;
+        have.sample = new.sample;
+        have.sample_limit = new.sample_limit;
+        have.count = new.count.or(have.count);
+    }
+    have.max = have.max.or(new.max);
+    if !have.source.contains(&new.source) {
+        have.source = format!("{}, {}", have.source, new.source);
+    }
+}
+
+fn cni_section(
+    files: &[&CaptureFile],
+    loc: &dyn Fn(&CaptureFile) -> String,
+    problems: &mut Vec<String>,
+) -> Option<Section<CniConfig>> {
+    let mut acc: Acc<CniConfig> = Acc::new();
+    // The running ipamd's env (introspection) overrides a hand-written env file.
+    let mut ordered: Vec<&&CaptureFile> = files.iter().collect();
+    ordered.sort_by_key(|f| match f.kind {
+        Kind::CniEnv => 0,
+        Kind::IpamdEnv => 1,
+        Kind::NetworkutilsEnv => 2,
+        _ => 3,
+    });
+    for f in ordered {
+        let text = clean_text(&f.data);
+        let mut cfg = CniConfig::default();
+        let res: Result<Parsed<()>, String> = match f.kind {
+            Kind::CniEnv => {
+                let p = parsers::ipamd::parse_env_file(&text);
+                let warnings = p.warnings.clone();
+                for (k, v) in p.value {
+                    cfg.env_sources
+                        .insert(k.clone(), format!("file:{}", f.name));
+                    cfg.env.insert(k, v);
+                }
+                Ok(Parsed {
+                    value: (),
+                    warnings,
+                })
+            }
+            Kind::NetworkutilsEnv | Kind::IpamdEnv => {
+                match parsers::ipamd::parse_env_settings(&text) {
+                    Ok(env) => {
+                        let endpoint = if f.kind == Kind::IpamdEnv {
+                            "ipamd-env-settings"
+                        } else {
+                            "networkutils-env-settings"
+                        };
+                        for (k, v) in env {
+                            cfg.env_sources.insert(
+                                k.clone(),
+                                format!("ipamd:/v1/{endpoint} (file:{})", f.name),
+                            );
+                            cfg.env.insert(k, v);
+                        }
+                        Ok(Parsed::new(()))
+                    }
+                    Err(e) => Err(format!("{e} (expected {})", expected_output(f.kind))),
+                }
+            }
+            Kind::Enis => match parsers::ipamd::parse_enis(&text) {
+                Ok(enis) => {
+                    cfg.ipamd_enis = Some(enis);
+                    Ok(Parsed::new(()))
+                }
+                Err(e) => Err(format!("{e} (expected {})", expected_output(f.kind))),
+            },
+            Kind::EniConfigs => match serde_json::from_str::<serde_json::Value>(&text) {
+                Ok(serde_json::Value::String(s)) => {
+                    cfg.eni_config = Some(s);
+                    Ok(Parsed::new(()))
+                }
+                Ok(_) => Err("expected a bare JSON string (the ENIConfig name)".into()),
+                Err(e) => Err(format!("invalid JSON at line {}: {e}", e.line())),
+            },
+            Kind::Conflist => match serde_json::from_str::<serde_json::Value>(&text) {
+                Ok(v) => {
+                    cfg.conflist = Some(v);
+                    Ok(Parsed::new(()))
+                }
+                Err(e) => Err(format!(
+                    "invalid JSON at line {}: {e} (expected the CNI conflist)",
+                    e.line()
+                )),
+            },
+            _ => continue,
+        };
+        match res {
+            Ok(p) => {
+                let p = Parsed {
+                    value: cfg,
+                    warnings: p.warnings,
+                };
+                acc.add_parsed(f, p, merge_cni, problems, &loc(f));
+            }
+            Err(m) => acc.fail(f, m, problems, &loc(f)),
+        }
+    }
+    acc.finish()
+}
+
+fn merge_cni(have: &mut CniConfig, new: CniConfig) {
+    have.env.extend(new.env);
+    have.env_sources.extend(new.env_sources);
+    have.ipamd_enis = new.ipamd_enis.or(have.ipamd_enis.take());
+    have.eni_config = new.eni_config.or(have.eni_config.take());
+    have.conflist = new.conflist.or(have.conflist.take());
+    have.version = new.version.or(have.version.take());
+}
+
+fn logs_section(
+    files: &[&CaptureFile],
+    loc: &dyn Fn(&CaptureFile) -> String,
+    problems: &mut Vec<String>,
+) -> Option<Section<CniLogs>> {
+    let mut acc: Acc<CniLogs> = Acc::new();
+    let mut ordered: Vec<&&CaptureFile> = files.iter().collect();
+    // Rotated backups (older) first, so that events end newest last.
+    ordered.sort_by_key(|f| (!f.name.ends_with(".gz"), f.name.clone()));
+    for f in ordered {
+        // parse_bytes decompresses .gz members itself (and reports a damaged stream).
+        let bytes = &f.data;
+        let short = f.name.rsplit('/').next().unwrap_or(&f.name).to_string();
+        let p = parsers::cnilog::parse_bytes(&short, bytes, MAX_LOG_BYTES);
+        let p = p.map(|(file, events)| CniLogs {
+            files: vec![file],
+            events,
+            events_dropped: 0,
+        });
+        acc.add_parsed(f, p, merge_logs, problems, &loc(f));
+    }
+    let mut sec = acc.finish()?;
+    if let Some(d) = sec.data.as_mut() {
+        if d.events.len() > MAX_LOG_EVENTS {
+            let drop = d.events.len() - MAX_LOG_EVENTS;
+            d.events.drain(..drop);
+            d.events_dropped += drop as u64;
+        }
+    }
+    Some(sec)
+}
+
+fn merge_logs(have: &mut CniLogs, new: CniLogs) {
+    have.files.extend(new.files);
+    have.events.extend(new.events);
+    have.events_dropped += new.events_dropped;
+}
+
+/// `imds.json` / `node.json`: IMDS key names or the snapshot's own field names.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default)]
+struct NodeFacts {
+    #[serde(alias = "instance_id")]
+    #[serde(rename = "instance-id")]
+    instance_id: Option<String>,
+    #[serde(alias = "instance_type")]
+    #[serde(rename = "instance-type")]
+    instance_type: Option<String>,
+    #[serde(alias = "availability_zone")]
+    #[serde(rename = "availability-zone")]
+    availability_zone: Option<String>,
+    region: Option<String>,
+    #[serde(alias = "private_dns_name", alias = "local-hostname")]
+    #[serde(rename = "private-dns-name")]
+    private_dns_name: Option<String>,
+    #[serde(alias = "primary_mac")]
+    mac: Option<String>,
+    #[serde(alias = "primary_interface")]
+    #[serde(rename = "primary-interface")]
+    primary_interface: Option<String>,
+    #[serde(alias = "primary_ipv4")]
+    #[serde(rename = "local-ipv4")]
+    local_ipv4: Option<std::net::Ipv4Addr>,
+    #[serde(alias = "vpc_cidrs")]
+    #[serde(rename = "vpc-ipv4-cidr-blocks")]
+    vpc_cidrs: Option<CidrList>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(untagged)]
+enum CidrList {
+    List(Vec<String>),
+    Text(String),
+}
+
+fn node_from_facts(text: &str) -> Result<NodeIdentity, String> {
+    let f: NodeFacts = serde_json::from_str(text).map_err(|e| {
+        format!(
+            "invalid node facts JSON at line {}: {e} (expected an object like {{\"instance-id\": \"i-…\", \"local-ipv4\": \"10.0.0.5\", \"vpc-ipv4-cidr-blocks\": [\"10.0.0.0/16\"]}})",
+            e.line()
+        )
+    })?;
+    let mut vpc = Vec::new();
+    let raw: Vec<String> = match f.vpc_cidrs {
+        Some(CidrList::List(v)) => v,
+        Some(CidrList::Text(t)) => t.split_whitespace().map(str::to_string).collect(),
+        None => Vec::new(),
+    };
+    for c in raw {
+        let n: ipnet::Ipv4Net = c
+            .trim()
+            .parse()
+            .map_err(|_| format!("vpc-ipv4-cidr-blocks: '{c}' is not an IPv4 CIDR"))?;
+        vpc.push(n.trunc());
+    }
+    Ok(NodeIdentity {
+        instance_id: f.instance_id,
+        instance_type: f.instance_type,
+        availability_zone: f.availability_zone,
+        region: f.region,
+        private_dns_name: f.private_dns_name,
+        primary_mac: f.mac,
+        primary_interface: f.primary_interface,
+        primary_ipv4: f.local_ipv4,
+        vpc_cidrs: vpc,
+        ..Default::default()
+    })
+}
+
+fn node_section(
+    files: &[&CaptureFile],
+    loc: &dyn Fn(&CaptureFile) -> String,
+    problems: &mut Vec<String>,
+) -> Option<Section<NodeIdentity>> {
+    let mut acc: Acc<NodeIdentity> = Acc::new();
+    for f in files {
+        let text = clean_text(&f.data);
+        let line = text.lines().map(str::trim).find(|l| !l.is_empty());
+        let res = match f.kind {
+            Kind::NodeFacts => node_from_facts(&text),
+            Kind::InstanceId | Kind::AvailabilityZone | Kind::Region => match line {
+                Some(v) => {
+                    let mut n = NodeIdentity::default();
+                    let v = Some(v.to_string());
+                    match f.kind {
+                        Kind::InstanceId => n.instance_id = v,
+                        Kind::AvailabilityZone => n.availability_zone = v,
+                        _ => n.region = v,
+                    }
+                    Ok(n)
+                }
+                None => Err(parse_error_message(&ParseError::Empty, f.kind)),
+            },
+            _ => continue,
+        };
+        match res {
+            Ok(n) => acc.add_parsed(f, Parsed::new(n), merge_node, problems, &loc(f)),
+            Err(m) => acc.fail(f, m, problems, &loc(f)),
+        }
+    }
+    acc.finish()
+}
+
+fn merge_node(have: &mut NodeIdentity, new: NodeIdentity) {
+    macro_rules! fill {
+        ($($f:ident),*) => { $( if have.$f.is_none() { have.$f = new.$f; } )* };
+    }
+    fill!(
+        instance_id,
+        instance_type,
+        availability_zone,
+        region,
+        private_dns_name,
+        primary_mac,
+        primary_interface,
+        primary_ipv4
+    );
+    if have.vpc_cidrs.is_empty() {
+        have.vpc_cidrs = new.vpc_cidrs;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strips_colour_and_cr() {
+        assert_eq!(
+            clean_text(b"\x1b[32meth0\x1b[0m UP\r\n"),
+            "eth0 UP\n".to_string()
+        );
+    }
+
+    #[test]
+    fn finds_uncommitted_tables() {
+        assert!(uncommitted_tables("*nat\n-A X\nCOMMIT\n").is_empty());
+        assert_eq!(
+            uncommitted_tables("*nat\n-A X\nCOMMIT\n*mangle\n-A Y\n"),
+            vec!["mangle"]
+        );
+        assert_eq!(uncommitted_tables("*nat\n*filter\nCOMMIT\n"), vec!["nat"]);
+    }
+
+    #[test]
+    fn node_facts_accept_imds_names_and_text_cidrs() {
+        let n = node_from_facts(
+            r#"{"instance-id":"i-1","local-ipv4":"10.0.0.5","vpc-ipv4-cidr-blocks":"10.0.0.0/16\n100.64.0.0/16"}"#,
+        )
+        .unwrap_or_default();
+        assert_eq!(n.instance_id.as_deref(), Some("i-1"));
+        assert_eq!(n.vpc_cidrs.len(), 2);
+        assert!(node_from_facts(r#"{"vpc-ipv4-cidr-blocks":["nope"]}"#).is_err());
+    }
+}

@@ -1,0 +1,632 @@
+//! The `diag analyze` report: per node section problems, findings by severity, inferred facts
+//! and skipped checks; a fleet summary on top when there are several nodes; input errors last.
+
+use std::collections::BTreeMap;
+
+use model::{Finding, NodeReport, SectionStatus, Severity};
+use serde::Serialize;
+
+use super::{columns, md_code, md_inline, md_table, wrap, Style, WIDTH};
+
+/// Most parse warnings shown per section (all are in the snapshot).
+const WARNINGS_SHOWN: usize = 5;
+
+/// Everything `diag analyze` reports. `-o json` is this, serialised.
+#[derive(Debug, Clone, Serialize)]
+pub struct AnalyzeReport {
+    /// Findings at or above this severity make the exit code 1.
+    pub fail_on: Severity,
+    pub exit_code: i32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fleet: Option<FleetSummary>,
+    pub nodes: Vec<NodeResult>,
+    /// Inputs that could not be read (exit code 2).
+    pub input_errors: Vec<InputProblem>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct InputProblem {
+    pub input: String,
+    pub error: String,
+}
+
+/// One analysed node.
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeResult {
+    pub node: String,
+    /// The input it came from.
+    pub input: String,
+    /// `node-agent`, `diag-capture`, ...
+    pub agent: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub collected_at: String,
+    /// Sections whose status is not `ok`.
+    pub sections: Vec<SectionNote>,
+    /// Problems with parts of this input (unparseable or truncated files).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub input_problems: Vec<String>,
+    pub report: NodeReport,
+    /// `analysis::Facts` of the node (expected state with provenance).
+    pub facts: serde_json::Value,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SectionNote {
+    pub section: String,
+    pub status: SectionStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+    pub warnings_total: usize,
+}
+
+impl SectionNote {
+    pub fn from_snapshot(s: &model::Snapshot) -> Vec<SectionNote> {
+        let warnings = section_warnings(s);
+        s.section_statuses()
+            .into_iter()
+            .filter(|(_, st, _)| *st != SectionStatus::Ok)
+            .map(|(name, status, reason)| {
+                let w = warnings.get(name).cloned().unwrap_or_default();
+                SectionNote {
+                    section: name.to_string(),
+                    status,
+                    reason: reason.map(str::to_string),
+                    warnings_total: w.len(),
+                    warnings: w.into_iter().take(WARNINGS_SHOWN).collect(),
+                }
+            })
+            .collect()
+    }
+}
+
+fn section_warnings(s: &model::Snapshot) -> BTreeMap<&'static str, Vec<String>> {
+    let mut m = BTreeMap::new();
+    m.insert("node", s.node.warnings.clone());
+    m.insert("links", s.links.warnings.clone());
+    m.insert("addresses", s.addresses.warnings.clone());
+    m.insert("neighbours", s.neighbours.warnings.clone());
+    m.insert("routes", s.routes.warnings.clone());
+    m.insert("rules", s.rules.warnings.clone());
+    m.insert("iptables", s.iptables.warnings.clone());
+    m.insert("conntrack", s.conntrack.warnings.clone());
+    m.insert("sysctls", s.sysctls.warnings.clone());
+    m.insert("cni", s.cni.warnings.clone());
+    m.insert("cni_logs", s.cni_logs.warnings.clone());
+    m
+}
+
+/// Nodes × worst severity, counts by rule, and the cross-node findings.
+#[derive(Debug, Clone, Serialize)]
+pub struct FleetSummary {
+    pub nodes: Vec<FleetRow>,
+    pub by_rule: Vec<RuleCount>,
+    /// `analysis::analyze_fleet` findings.
+    pub findings: Vec<Finding>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FleetRow {
+    pub node: String,
+    pub worst: Option<Severity>,
+    pub errors: usize,
+    pub warnings: usize,
+    pub info: usize,
+    /// Sections that are not ok.
+    pub degraded_sections: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RuleCount {
+    pub rule: String,
+    pub severity: Severity,
+    pub nodes: usize,
+}
+
+impl FleetSummary {
+    pub fn build(nodes: &[NodeResult], findings: Vec<Finding>) -> FleetSummary {
+        let rows = nodes
+            .iter()
+            .map(|n| {
+                let c = |s| n.report.findings.iter().filter(|f| f.severity == s).count();
+                FleetRow {
+                    node: n.node.clone(),
+                    worst: n.report.worst(),
+                    errors: c(Severity::Error),
+                    warnings: c(Severity::Warning),
+                    info: c(Severity::Info),
+                    degraded_sections: n.sections.len(),
+                }
+            })
+            .collect();
+        let mut counts: BTreeMap<(String, Severity), usize> = BTreeMap::new();
+        for n in nodes {
+            let mut seen = std::collections::BTreeSet::new();
+            for f in &n.report.findings {
+                if seen.insert((f.rule.clone(), f.severity)) {
+                    *counts.entry((f.rule.clone(), f.severity)).or_default() += 1;
+                }
+            }
+        }
+        let mut by_rule: Vec<RuleCount> = counts
+            .into_iter()
+            .map(|((rule, severity), nodes)| RuleCount {
+                rule,
+                severity,
+                nodes,
+            })
+            .collect();
+        by_rule.sort_by(|a, b| {
+            b.severity
+                .cmp(&a.severity)
+                .then(b.nodes.cmp(&a.nodes))
+                .then(a.rule.cmp(&b.rule))
+        });
+        FleetSummary {
+            nodes: rows,
+            by_rule,
+            findings,
+        }
+    }
+}
+
+/// Inferred facts (`{"value":…,"source":"inferred","detail":…}`) as `(name, value, detail)`.
+pub fn inferred_facts(facts: &serde_json::Value) -> Vec<(String, String, String)> {
+    let mut out = Vec::new();
+    if let Some(obj) = facts.as_object() {
+        for (k, v) in obj {
+            if v.get("source").and_then(|s| s.as_str()) == Some("inferred") {
+                let value = match v.get("value") {
+                    Some(serde_json::Value::String(s)) => s.clone(),
+                    Some(serde_json::Value::Array(a)) => a
+                        .iter()
+                        .map(|x| {
+                            x.as_str()
+                                .map(str::to_string)
+                                .unwrap_or_else(|| x.to_string())
+                        })
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    Some(other) => other.to_string(),
+                    None => String::new(),
+                };
+                let detail = v
+                    .get("detail")
+                    .and_then(|d| d.as_str())
+                    .unwrap_or("")
+                    .to_string();
+                out.push((k.clone(), value, detail));
+            }
+        }
+    }
+    out
+}
+
+fn counts_line(r: &NodeReport) -> String {
+    let c = |s| r.findings.iter().filter(|f| f.severity == s).count();
+    let plural = |n: usize, w: &str| {
+        if n == 1 {
+            format!("{n} {w}")
+        } else {
+            format!("{n} {w}s")
+        }
+    };
+    format!(
+        "{}, {}, {} info; {} checks run, {} skipped",
+        plural(c(Severity::Error), "error"),
+        plural(c(Severity::Warning), "warning"),
+        c(Severity::Info),
+        r.evaluated.len(),
+        r.skipped.len()
+    )
+}
+
+// ---------------------------------------------------------------- text
+
+pub fn text(r: &AnalyzeReport, st: Style, quiet: bool) -> String {
+    let mut out = String::new();
+    if let Some(f) = &r.fleet {
+        out.push_str(&text_fleet(f, st, quiet));
+    }
+    for n in &r.nodes {
+        out.push_str(&text_node(n, st, quiet));
+    }
+    if !r.input_errors.is_empty() {
+        out.push_str(&st.bold("Input errors"));
+        out.push('\n');
+        for e in &r.input_errors {
+            out.push_str(&wrap(&e.error, "  ", WIDTH));
+        }
+        out.push('\n');
+    }
+    out.push_str(&summary_line(r));
+    out
+}
+
+/// The last line: what was analysed and the exit code.
+pub fn summary_line(r: &AnalyzeReport) -> String {
+    let failing = r
+        .nodes
+        .iter()
+        .filter(|n| n.report.count_at_least(r.fail_on) > 0)
+        .count();
+    format!(
+        "{} node(s) analysed, {} with findings at or above {}, {} input error(s); exit {}\n",
+        r.nodes.len(),
+        failing,
+        r.fail_on,
+        r.input_errors.len()
+            + r.nodes
+                .iter()
+                .filter(|n| !n.input_problems.is_empty())
+                .count(),
+        r.exit_code
+    )
+}
+
+fn text_fleet(f: &FleetSummary, st: Style, quiet: bool) -> String {
+    let mut out = String::new();
+    out.push_str(&st.bold(&format!("Fleet: {} nodes", f.nodes.len())));
+    out.push('\n');
+    let mut rows = vec![vec![
+        "NODE".to_string(),
+        "WORST".to_string(),
+        "ERR".to_string(),
+        "WARN".to_string(),
+        "INFO".to_string(),
+        "SECTIONS NOT OK".to_string(),
+    ]];
+    for n in &f.nodes {
+        rows.push(vec![
+            n.node.clone(),
+            n.worst
+                .map(|s| s.to_string().to_uppercase())
+                .unwrap_or_else(|| "OK".into()),
+            n.errors.to_string(),
+            n.warnings.to_string(),
+            n.info.to_string(),
+            n.degraded_sections.to_string(),
+        ]);
+    }
+    let worst_of: Vec<Option<Severity>> = std::iter::once(None)
+        .chain(f.nodes.iter().map(|n| n.worst))
+        .collect();
+    let body = columns(&rows, "  ", &|_, cell| cell.to_string());
+    // Colour the WORST column line by line (columns() pads before painting).
+    for (i, line) in body.lines().enumerate() {
+        if i == 0 {
+            out.push_str(&st.dim(line));
+        } else if st.color {
+            let sev = worst_of.get(i).copied().flatten();
+            let label = sev
+                .map(|s| s.to_string().to_uppercase())
+                .unwrap_or_else(|| "OK".into());
+            let painted = match sev {
+                Some(Severity::Error) => st.red(&label),
+                Some(Severity::Warning) => st.yellow(&label),
+                Some(Severity::Info) => label.clone(),
+                None => st.green(&label),
+            };
+            out.push_str(&line.replacen(&format!("  {label}"), &format!("  {painted}"), 1));
+        } else {
+            out.push_str(line);
+        }
+        out.push('\n');
+    }
+    if !f.by_rule.is_empty() && !quiet {
+        out.push_str("\n  Findings by rule:\n");
+        let rows: Vec<Vec<String>> = f
+            .by_rule
+            .iter()
+            .map(|c| {
+                vec![
+                    c.severity.to_string().to_uppercase(),
+                    c.rule.clone(),
+                    format!("{} node(s)", c.nodes),
+                ]
+            })
+            .collect();
+        out.push_str(&columns(&rows, "    ", &|_, c| c.to_string()));
+    }
+    if !f.findings.is_empty() {
+        out.push_str("\n  Fleet findings:\n");
+        for fi in &f.findings {
+            out.push_str(&text_finding(fi, st, quiet, "  "));
+        }
+    }
+    out.push('\n');
+    out
+}
+
+fn text_node(n: &NodeResult, st: Style, quiet: bool) -> String {
+    let mut out = String::new();
+    let title = format!("── {} ", n.node);
+    let fill = WIDTH.saturating_sub(title.chars().count()).min(60);
+    out.push_str(&st.bold(&format!("{title}{}", "─".repeat(fill))));
+    out.push('\n');
+    let mut meta = format!("  input: {} ({})", n.input, n.agent);
+    if !n.collected_at.is_empty() {
+        meta.push_str(&format!(", collected {}", n.collected_at));
+    }
+    out.push_str(&st.dim(&meta));
+    out.push('\n');
+    out.push_str(&format!("  {}\n", counts_line(&n.report)));
+    if !n.input_problems.is_empty() {
+        out.push_str(&format!("  {}\n", st.red("input problems:")));
+        for p in &n.input_problems {
+            out.push_str(&wrap(p, "    ", WIDTH));
+        }
+    }
+    if !n.sections.is_empty() && !quiet {
+        out.push_str("  sections not ok:\n");
+        for s in &n.sections {
+            let status = format!("{:<11}", format!("{:?}", s.status).to_lowercase());
+            let status = match s.status {
+                SectionStatus::Failed => st.red(&status),
+                SectionStatus::Partial => st.yellow(&status),
+                _ => st.dim(&status),
+            };
+            let line = format!(
+                "{:<10} {status} {}",
+                s.section,
+                s.reason.as_deref().unwrap_or("")
+            );
+            out.push_str(&format!("    {}\n", line.trim_end()));
+            for w in &s.warnings {
+                out.push_str(&st.dim(&wrap(w, "        ", WIDTH)));
+                if st.color {
+                    out.push('\n');
+                }
+            }
+            if s.warnings_total > s.warnings.len() {
+                out.push_str(&format!(
+                    "        … {} more warning(s) in the snapshot\n",
+                    s.warnings_total - s.warnings.len()
+                ));
+            }
+        }
+    }
+    if n.report.findings.is_empty() {
+        out.push_str(&format!("  {}\n", st.green("no findings")));
+    }
+    for f in &n.report.findings {
+        out.push_str(&text_finding(f, st, quiet, ""));
+    }
+    let inferred = inferred_facts(&n.facts);
+    if !inferred.is_empty() && !quiet {
+        out.push_str("\n  inferred facts (not read from IMDS/ipamd; may be wrong):\n");
+        let rows: Vec<Vec<String>> = inferred
+            .iter()
+            .map(|(k, v, d)| vec![k.clone(), v.clone(), d.clone()])
+            .collect();
+        out.push_str(&columns(&rows, "    ", &|_, c| c.to_string()));
+    }
+    if !n.report.skipped.is_empty() && !quiet {
+        out.push_str(&format!(
+            "\n  skipped checks ({}):\n",
+            n.report.skipped.len()
+        ));
+        let rows: Vec<Vec<String>> = n
+            .report
+            .skipped
+            .iter()
+            .map(|s| vec![s.rule.clone(), s.reason.clone()])
+            .collect();
+        out.push_str(&st.dim(&columns(&rows, "    ", &|_, c| c.to_string())));
+        if st.color {
+            out.push('\n');
+        }
+    }
+    out.push('\n');
+    out
+}
+
+fn text_finding(f: &Finding, st: Style, quiet: bool, indent: &str) -> String {
+    let mut out = String::new();
+    out.push('\n');
+    out.push_str(&format!(
+        "{indent}  {} {}  {}\n",
+        st.severity(f.severity),
+        st.bold(&f.rule),
+        f.summary
+    ));
+    if quiet {
+        return out;
+    }
+    let ind = format!("{indent}      ");
+    if !f.evidence.is_empty() {
+        out.push_str(&format!("{ind}evidence:\n"));
+        for e in &f.evidence {
+            if let Some(loc) = &e.location {
+                out.push_str(&st.dim(&format!("{ind}  # {loc}")));
+                out.push('\n');
+            }
+            for l in e.text.lines() {
+                out.push_str(&format!("{ind}  {l}\n"));
+            }
+        }
+    }
+    if !f.explanation.is_empty() {
+        out.push_str(&format!("{ind}why:\n"));
+        out.push_str(&wrap(&f.explanation, &format!("{ind}  "), WIDTH));
+    }
+    if !f.remedy.is_empty() {
+        out.push_str(&format!("{ind}fix:\n"));
+        out.push_str(&wrap(&f.remedy, &format!("{ind}  "), WIDTH));
+    }
+    if !f.inferred.is_empty() {
+        out.push_str(&wrap(
+            &format!("relies on inferred: {}", f.inferred.join(", ")),
+            &ind,
+            WIDTH,
+        ));
+    }
+    out
+}
+
+// ---------------------------------------------------------------- markdown
+
+pub fn markdown(r: &AnalyzeReport) -> String {
+    let mut out = String::from("# eks-diag analysis\n\n");
+    if let Some(f) = &r.fleet {
+        out.push_str(&format!("## Fleet summary ({} nodes)\n\n", f.nodes.len()));
+        let rows: Vec<Vec<String>> = f
+            .nodes
+            .iter()
+            .map(|n| {
+                vec![
+                    md_inline(&n.node),
+                    n.worst
+                        .map(|s| format!("**{}**", s.to_string().to_uppercase()))
+                        .unwrap_or_else(|| "OK".into()),
+                    n.errors.to_string(),
+                    n.warnings.to_string(),
+                    n.info.to_string(),
+                    n.degraded_sections.to_string(),
+                ]
+            })
+            .collect();
+        out.push_str(&md_table(
+            &[
+                "node",
+                "worst",
+                "errors",
+                "warnings",
+                "info",
+                "sections not ok",
+            ],
+            &rows,
+        ));
+        out.push('\n');
+        if !f.by_rule.is_empty() {
+            let rows: Vec<Vec<String>> = f
+                .by_rule
+                .iter()
+                .map(|c| {
+                    vec![
+                        md_inline(&c.rule),
+                        c.severity.to_string(),
+                        c.nodes.to_string(),
+                    ]
+                })
+                .collect();
+            out.push_str(&md_table(&["rule", "severity", "nodes"], &rows));
+            out.push('\n');
+        }
+        if !f.findings.is_empty() {
+            out.push_str("### Fleet findings\n\n");
+            for fi in &f.findings {
+                out.push_str(&md_finding(fi, "####"));
+            }
+        }
+    }
+    for n in &r.nodes {
+        out.push_str(&format!("## Node {}\n\n", md_inline(&n.node)));
+        out.push_str(&format!(
+            "Input: {} ({}){}  \n{}\n\n",
+            md_inline(&n.input),
+            n.agent,
+            if n.collected_at.is_empty() {
+                String::new()
+            } else {
+                format!(", collected {}", n.collected_at)
+            },
+            counts_line(&n.report)
+        ));
+        if !n.input_problems.is_empty() {
+            out.push_str("**Input problems**\n\n");
+            for p in &n.input_problems {
+                out.push_str(&format!("- {}\n", p));
+            }
+            out.push('\n');
+        }
+        if !n.sections.is_empty() {
+            out.push_str("### Sections not ok\n\n");
+            let rows: Vec<Vec<String>> = n
+                .sections
+                .iter()
+                .map(|s| {
+                    vec![
+                        s.section.clone(),
+                        format!("{:?}", s.status).to_lowercase(),
+                        s.reason.clone().unwrap_or_default(),
+                    ]
+                })
+                .collect();
+            out.push_str(&md_table(&["section", "status", "reason"], &rows));
+            out.push('\n');
+        }
+        out.push_str("### Findings\n\n");
+        if n.report.findings.is_empty() {
+            out.push_str("No findings.\n\n");
+        }
+        for f in &n.report.findings {
+            out.push_str(&md_finding(f, "####"));
+        }
+        let inferred = inferred_facts(&n.facts);
+        if !inferred.is_empty() {
+            out.push_str("### Inferred facts\n\n");
+            let rows: Vec<Vec<String>> = inferred
+                .iter()
+                .map(|(k, v, d)| vec![md_inline(k), md_inline(v), d.clone()])
+                .collect();
+            out.push_str(&md_table(&["fact", "value", "inferred from"], &rows));
+            out.push('\n');
+        }
+        if !n.report.skipped.is_empty() {
+            out.push_str("<details><summary>Skipped checks</summary>\n\n");
+            let rows: Vec<Vec<String>> = n
+                .report
+                .skipped
+                .iter()
+                .map(|s| vec![md_inline(&s.rule), s.reason.clone()])
+                .collect();
+            out.push_str(&md_table(&["rule", "reason"], &rows));
+            out.push_str("\n</details>\n\n");
+        }
+    }
+    if !r.input_errors.is_empty() {
+        out.push_str("## Input errors\n\n");
+        for e in &r.input_errors {
+            out.push_str(&format!("- {}\n", e.error));
+        }
+        out.push('\n');
+    }
+    out.push_str(&format!("_{}_\n", summary_line(r).trim_end()));
+    out
+}
+
+fn md_finding(f: &Finding, h: &str) -> String {
+    let mut out = format!(
+        "{h} {} {} — {}\n\n",
+        f.severity.to_string().to_uppercase(),
+        md_inline(&f.rule),
+        f.summary
+    );
+    if !f.evidence.is_empty() {
+        let mut lines = Vec::new();
+        for e in &f.evidence {
+            if let Some(loc) = &e.location {
+                lines.push(format!("# {loc}"));
+            }
+            lines.extend(e.text.lines().map(str::to_string));
+        }
+        out.push_str("Evidence:\n\n");
+        out.push_str(&md_code(&lines));
+        out.push('\n');
+    }
+    if !f.explanation.is_empty() {
+        out.push_str(&format!("**Why:** {}\n\n", f.explanation));
+    }
+    if !f.remedy.is_empty() {
+        out.push_str(&format!("**Fix:** {}\n\n", f.remedy));
+    }
+    if !f.inferred.is_empty() {
+        out.push_str(&format!(
+            "_Relies on inferred: {}_\n\n",
+            f.inferred.join(", ")
+        ));
+    }
+    out
+}

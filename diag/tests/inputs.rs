@@ -1,0 +1,325 @@
+//! Every input kind `diag analyze` accepts, and every kind of bad input: exit code 2 with a
+//! message naming the file, while the other inputs of the same call are still reported.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::*;
+
+fn json_of(r: &Run) -> serde_json::Value {
+    serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", r.all()))
+}
+
+fn node<'a>(v: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    v["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["node"] == name)
+        .unwrap_or_else(|| panic!("no node {name} in {v:#}"))
+}
+
+fn section_status(n: &serde_json::Value, section: &str) -> Option<String> {
+    n["sections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["section"] == section)
+        .map(|s| s["status"].as_str().unwrap().to_string())
+}
+
+#[test]
+fn capture_dir_builds_every_section_it_has_files_for() {
+    let r = diag(&["analyze", "captures/node-a", "-o", "json"]);
+    assert!(r.code == 0 || r.code == 1, "{}", r.all());
+    let v = json_of(&r);
+    let n = node(&v, "node-a");
+    // Only the section without a file is listed as not ok.
+    let not_ok: Vec<&str> = n["sections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["section"].as_str().unwrap())
+        .collect();
+    assert_eq!(not_ok, vec!["neighbours"], "{n:#}");
+    let reason = n["sections"][0]["reason"].as_str().unwrap();
+    assert_eq!(reason, "no ip-neigh.txt in captures/node-a");
+    assert!(n["agent"].as_str().unwrap().starts_with("diag-capture"));
+    // Node facts came from imds.json, so the primary IP is not inferred.
+    assert_eq!(
+        n["facts"]["primary_ipv4"]["source"], "imds",
+        "{:#}",
+        n["facts"]
+    );
+    assert!(n["report"]["evaluated"].as_array().unwrap().len() > 5);
+    assert!(v["input_errors"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn capture_without_node_facts_leaves_them_to_inference() {
+    let r = diag(&["analyze", "captures/node-b", "-o", "json"]);
+    let v = json_of(&r);
+    let n = node(&v, "node-b");
+    assert_eq!(section_status(n, "node").as_deref(), Some("skipped"));
+    let facts = &n["facts"];
+    if let Some(p) = facts.get("primary_ipv4") {
+        assert_eq!(p["source"], "inferred", "{facts:#}");
+    }
+    // iptables came from `iptables -t nat -S` only: usable.
+    assert_eq!(section_status(n, "iptables"), None, "{n:#}");
+}
+
+#[test]
+fn elc_bundle_is_read_in_memory_with_its_prefix() {
+    let tmp = tempfile::tempdir().unwrap();
+    let name = "eks_i-0abc123def4567890_2026-11-21_0610-UTC_0.7.9.tar.gz";
+    let p = build_elc(tmp.path(), name);
+    let r = diag(&["analyze", p.to_str().unwrap(), "-o", "json"]);
+    assert!(r.code == 0 || r.code == 1, "{}", r.all());
+    let v = json_of(&r);
+    let n = node(&v, "i-0abc123def4567890");
+    assert_eq!(n["collected_at"], "2026-11-21T06:10:00Z");
+    // Present in the bundle: iptables, rules, routes, conntrack, sysctls, cni, cni_logs, node.
+    for s in [
+        "iptables",
+        "rules",
+        "routes",
+        "conntrack",
+        "sysctls",
+        "cni",
+        "cni_logs",
+        "node",
+    ] {
+        assert_eq!(section_status(n, s), None, "section {s} not ok: {n:#}");
+    }
+    // ipamd env came from the introspection JSON, so its provenance says ipamd.
+    assert_eq!(
+        n["facts"]["external_snat"]["source"], "ipamd",
+        "{:#}",
+        n["facts"]
+    );
+    let excl = &n["facts"]["exclude_snat_cidrs"]["value"];
+    assert_eq!(excl, &serde_json::json!(["172.20.0.0/16"]));
+}
+
+#[test]
+fn snapshot_json_array_stdin_and_collect_dir() {
+    let tmp = tempfile::tempdir().unwrap();
+    let one = write_json(&tmp.path().join("one.json"), &node_a_snapshot("snap-one"));
+    let arr = write_json(
+        &tmp.path().join("arr.json"),
+        &vec![node_a_snapshot("arr-0"), node_a_snapshot("arr-1")],
+    );
+    let r = diag(&[
+        "analyze",
+        one.to_str().unwrap(),
+        arr.to_str().unwrap(),
+        "-o",
+        "json",
+    ]);
+    let v = json_of(&r);
+    for n in ["snap-one", "arr-0", "arr-1"] {
+        node(&v, n);
+    }
+    assert!(v["fleet"]["nodes"].as_array().unwrap().len() == 3);
+
+    let text = serde_json::to_string(&node_a_snapshot("from-stdin")).unwrap();
+    let r = diag_with(&["analyze", "-", "-o", "json"], &[], Some(&text));
+    node(&json_of(&r), "from-stdin");
+
+    // diag collect output: fleet.json + per-node snapshot files; a failed node is reported.
+    let dir = tmp.path().join("fleet-out");
+    std::fs::create_dir(&dir).unwrap();
+    write_json(
+        &dir.join("ip-10-0-0-1.json"),
+        &node_a_snapshot("ip-10-0-0-1"),
+    );
+    let fleet = serde_json::json!({
+        "started_at": "2026-11-21T06:00:00Z", "duration_ms": 1000, "transport": "ssh",
+        "nodes": [
+            {"name": "ip-10-0-0-1", "target": "10.0.0.1", "outcome": "ok", "snapshot": "ip-10-0-0-1.json"},
+            {"name": "ip-10-0-0-2", "target": "10.0.0.2", "outcome": "unreachable", "error": "connect timeout"}
+        ]
+    });
+    write_json(&dir.join("fleet.json"), &fleet);
+    let r = diag(&["analyze", dir.to_str().unwrap(), "-o", "json"]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    let v = json_of(&r);
+    node(&v, "ip-10-0-0-1");
+    let errs = v["input_errors"].to_string();
+    assert!(
+        errs.contains("ip-10-0-0-2") && errs.contains("unreachable"),
+        "{errs}"
+    );
+}
+
+#[test]
+fn bad_inputs_exit_2_name_the_file_and_the_rest_is_still_reported() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = |n: &str| tmp.path().join(n);
+    std::fs::write(t("broken.json"), "{\"schema_version\": 1, \"hostname\": ").unwrap();
+    std::fs::write(
+        t("future.json"),
+        r#"{"schema_version": 99, "hostname": "x"}"#,
+    )
+    .unwrap();
+    std::fs::write(t("notasnapshot.json"), r#"{"hello": "world"}"#).unwrap();
+    std::fs::create_dir(t("empty")).unwrap();
+    std::fs::create_dir(t("junk")).unwrap();
+    std::fs::write(t("junk/notes.md"), "hello").unwrap();
+    std::fs::write(t("eks_i-0bad_x.tar.gz"), "plain text, not gzip").unwrap();
+    write_tar_gz(
+        &t("other.tar.gz"),
+        "backup",
+        &[("home/user/.bashrc".into(), b"alias ll='ls -l'\n".to_vec())],
+    );
+    std::fs::write(t("readme.txt"), "hello").unwrap();
+    let args: Vec<String> = [
+        "broken.json",
+        "future.json",
+        "notasnapshot.json",
+        "empty",
+        "junk",
+        "eks_i-0bad_x.tar.gz",
+        "other.tar.gz",
+        "readme.txt",
+        "does-not-exist",
+    ]
+    .iter()
+    .map(|n| t(n).display().to_string())
+    .collect();
+    let mut argv = vec!["analyze", "captures/node-a"];
+    argv.extend(args.iter().map(String::as_str));
+    let r = diag(&argv);
+    assert_eq!(r.code, 2, "{}", r.all());
+    let out = r.all();
+    assert!(
+        out.contains("── node-a"),
+        "good input still reported: {out}"
+    );
+    let expect = [
+        ("broken.json", "invalid JSON"),
+        ("future.json", "schema_version 99 is not supported"),
+        ("notasnapshot.json", "not an eks-diag snapshot"),
+        ("empty", "empty directory"),
+        ("junk", "no recognised input"),
+        ("eks_i-0bad_x.tar.gz", "not gzip-compressed"),
+        ("other.tar.gz", "not an eks-log-collector bundle"),
+        ("readme.txt", "not a recognised input"),
+        ("does-not-exist", "cannot read"),
+    ];
+    for (file, msg) in expect {
+        let line = out
+            .lines()
+            .find(|l| l.contains(file) && l.contains(msg))
+            .unwrap_or_else(|| panic!("no line naming {file} with '{msg}' in:\n{out}"));
+        assert!(line.contains(&t(file).display().to_string()), "{line}");
+    }
+    // JSON: the errors are data, and stderr repeats them for a redirected stdout.
+    let mut jargv = argv.clone();
+    jargv.extend(["-o", "json"]);
+    let r = diag(&jargv);
+    assert_eq!(r.code, 2);
+    let v = json_of(&r);
+    assert_eq!(v["input_errors"].as_array().unwrap().len(), expect.len());
+    assert!(r.stderr.contains("future.json"));
+}
+
+#[test]
+fn truncated_and_unparseable_captures_are_partial_or_failed_and_exit_2() {
+    let r = diag(&["analyze", "captures/node-truncated", "-o", "json"]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    let v = json_of(&r);
+    let n = node(&v, "node-truncated");
+    assert_eq!(section_status(n, "iptables").as_deref(), Some("partial"));
+    assert_eq!(section_status(n, "rules").as_deref(), Some("partial"));
+    assert_eq!(section_status(n, "cni").as_deref(), Some("failed"));
+    let problems = n["input_problems"].to_string();
+    assert!(
+        problems.contains("iptables-save.txt") && problems.contains("COMMIT"),
+        "{problems}"
+    );
+    assert!(problems.contains("enis.json"), "{problems}");
+    // The rules warning names the line.
+    let rules = n["sections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["section"] == "rules")
+        .unwrap();
+    assert!(
+        rules["warnings"].to_string().contains("line 2"),
+        "{rules:#}"
+    );
+}
+
+#[test]
+fn map_reads_other_file_names() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("odd-names");
+    std::fs::create_dir(&d).unwrap();
+    std::fs::write(d.join("rules.out"), read("captures/node-a/ip-rule.txt")).unwrap();
+    std::fs::write(d.join("nat.out"), read("captures/node-a/iptables-save.txt")).unwrap();
+    let r = diag(&[
+        "analyze",
+        d.to_str().unwrap(),
+        "--map",
+        "ip-rule.txt=rules.out",
+        "--map",
+        "iptables-save=nat.out",
+        "-o",
+        "json",
+    ]);
+    let v = json_of(&r);
+    let n = node(&v, "odd-names");
+    assert_eq!(section_status(n, "rules"), None, "{n:#}");
+    assert_eq!(section_status(n, "iptables"), None, "{n:#}");
+    let r = diag(&["analyze", d.to_str().unwrap(), "--map", "bogus=rules.out"]);
+    assert_eq!(r.code, 2);
+    assert!(r.all().contains("--map bogus=rules.out"), "{}", r.all());
+}
+
+#[test]
+fn local_runs_the_agent_given_by_agent_path() {
+    let tmp = tempfile::tempdir().unwrap();
+    let snap = write_json(&tmp.path().join("s.json"), &node_a_snapshot("this-host"));
+    let agent = tmp.path().join("fake-agent");
+    std::fs::write(
+        &agent,
+        format!(
+            "#!/bin/sh\n[ \"$1\" = collect ] || exit 9\ncat '{}'\n",
+            snap.display()
+        ),
+    )
+    .unwrap();
+    let failing = tmp.path().join("failing-agent");
+    std::fs::write(
+        &failing,
+        "#!/bin/sh\necho 'netlink: permission denied' >&2\nexit 3\n",
+    )
+    .unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        for p in [&agent, &failing] {
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+    }
+    let r = diag(&[
+        "snat",
+        "--local",
+        "--agent-path",
+        agent.to_str().unwrap(),
+        "-o",
+        "json",
+    ]);
+    assert!(r.code == 0 || r.code == 1, "{}", r.all());
+    assert_eq!(json_of(&r)["nodes"][0]["node"], "this-host");
+    let r = diag_with(
+        &["analyze", "--local", "-o", "json"],
+        &[("DIAG_AGENT_PATH", failing.to_str().unwrap())],
+        None,
+    );
+    assert_eq!(r.code, 2);
+    assert!(r.all().contains("permission denied"), "{}", r.all());
+}
