@@ -345,7 +345,13 @@ pub(crate) fn random_flag_of(r: &model::IptRule) -> &'static str {
 fn conntrack_view(s: &Snapshot, f: &Facts) -> Option<ConntrackView> {
     let ct = s.conntrack.get()?;
     let mut v = ConntrackView {
-        insert_failed: ct.totals.get("insert_failed").copied(),
+        insert_failed: if ct.totals.is_empty() {
+            model::conntrack::sum_stats(&ct.stats)
+                .get("insert_failed")
+                .copied()
+        } else {
+            ct.totals.get("insert_failed").copied()
+        },
         ..Default::default()
     };
     let snat_expected = f.external_snat.as_ref().map(|k| !k.value) == Some(true) && !f.ipv6.value;
@@ -354,6 +360,8 @@ fn conntrack_view(s: &Snapshot, f: &Facts) -> Option<ConntrackView> {
         if f.pod(&p.src).is_none() {
             continue;
         }
+        // Service traffic: SNAT is decided on the translated destination (and by kube-proxy).
+        let dnat = is_dnat(p);
         let e = by_pod.entry(p.src).or_insert_with(|| PodSnat {
             pod: p.src,
             flows: 0,
@@ -376,6 +384,7 @@ fn conntrack_view(s: &Snapshot, f: &Facts) -> Option<ConntrackView> {
             example: p.example.clone(),
         };
         match f.is_no_snat_destination(&p.dst) {
+            _ if dnat => {}
             Some(true) if p.nat_source.is_some() && !is_pod_or_local(f, &p.dst) => {
                 e.internal_snat_flows += p.flows;
                 v.unexpected_snat.push(row());
@@ -394,6 +403,20 @@ fn conntrack_view(s: &Snapshot, f: &Facts) -> Option<ConntrackView> {
     }
     v.by_pod = by_pod.into_values().collect();
     Some(v)
+}
+
+/// Reply-direction source from a `conntrack -L` line: `... src=A dst=B ... src=C dst=D ...` → C.
+pub(crate) fn reply_src(example: &str) -> Option<IpAddr> {
+    example
+        .split_whitespace()
+        .filter_map(|t| t.strip_prefix("src="))
+        .nth(1)
+        .and_then(|v| v.parse().ok())
+}
+
+/// The flow was destination-NATed (a service): the reply comes from another address.
+pub(crate) fn is_dnat(p: &model::conntrack::FlowPair) -> bool {
+    reply_src(&p.example).is_some_and(|r| r != p.dst)
 }
 
 fn is_pod_or_local(f: &Facts, ip: &IpAddr) -> bool {

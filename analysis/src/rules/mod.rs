@@ -68,30 +68,6 @@ pub(crate) static NODE_RULES: &[(&str, Check)] = &[
     (ipamd_logs::NOT_READY_ID, ipamd_logs::check_not_ready),
 ];
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_node_rule_is_in_the_catalogue_and_back() {
-        for (id, _) in NODE_RULES {
-            assert!(
-                CATALOGUE.iter().any(|r| r.id == *id),
-                "{id} not in catalogue"
-            );
-        }
-        for r in CATALOGUE.iter().filter(|r| !r.id.starts_with("fleet.")) {
-            assert!(
-                NODE_RULES.iter().any(|(id, _)| *id == r.id),
-                "{} has no check",
-                r.id
-            );
-        }
-        assert!(CATALOGUE.iter().any(|r| r.id == fleet::DRIFT_ID));
-        assert!(CATALOGUE.iter().any(|r| r.id == fleet::DUP_ID));
-    }
-}
-
 macro_rules! info {
     ($id:expr, $sev:expr, $title:expr, $checks:expr, [$($need:expr),*]) => {
         RuleInfo { id: $id, default_severity: $sev, title: $title, checks: $checks, needs: &[$($need),*] }
@@ -132,3 +108,27 @@ pub(crate) static CATALOGUE: &[RuleInfo] = &[
     info!("fleet.duplicate-pod-ip", Error, "Same pod IP on two nodes", "No pod IP (ipamd assignment or host route) appears on more than one node", ["cni", "routes"]),
     info!("fleet.node-unreachable", Error, "Node could not be collected", "Emitted by the fleet runner when a node's snapshot could not be collected", []),
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_node_rule_is_in_the_catalogue_and_back() {
+        for (id, _) in NODE_RULES {
+            assert!(
+                CATALOGUE.iter().any(|r| r.id == *id),
+                "{id} not in catalogue"
+            );
+        }
+        for r in CATALOGUE.iter().filter(|r| !r.id.starts_with("fleet.")) {
+            assert!(
+                NODE_RULES.iter().any(|(id, _)| *id == r.id),
+                "{} has no check",
+                r.id
+            );
+        }
+        assert!(CATALOGUE.iter().any(|r| r.id == fleet::DRIFT_ID));
+        assert!(CATALOGUE.iter().any(|r| r.id == fleet::DUP_ID));
+    }
+}

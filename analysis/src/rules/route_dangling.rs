@@ -65,11 +65,7 @@ pub(crate) fn check(ctx: &Ctx<'_>) -> RuleResult {
         if stale_ips.contains(&ip) || tables.contains(&t) || t == model::net::RT_TABLE_MAIN {
             continue;
         }
-        if ctx
-            .f
-            .pod(&ip)
-            .is_some_and(|p| p.in_ipamd && p.table == Some(t))
-        {
+        if ctx.f.pod(&ip).is_some_and(|p| p.in_ipamd) {
             // Right table for its ENI, table empty: route.eni-table-broken.
             continue;
         }

@@ -13,22 +13,10 @@ use model::{Evidence, EvidenceKind, Severity};
 
 use crate::nat::Verdict;
 use crate::rule::{section_reason, Ctx, RuleResult};
+use crate::views::is_dnat;
 
 pub(crate) const UNEXPECTED_ID: &str = "snat.observed-unexpected";
 pub(crate) const MISSING_ID: &str = "snat.observed-missing";
-
-/// Reply-direction source from the example line: `... src=A dst=B ... src=C dst=D ...` → C.
-fn reply_src(example: &str) -> Option<IpAddr> {
-    example
-        .split_whitespace()
-        .filter_map(|t| t.strip_prefix("src="))
-        .nth(1)
-        .and_then(|v| v.parse().ok())
-}
-
-fn is_dnat(p: &FlowPair) -> bool {
-    reply_src(&p.example).is_some_and(|r| r != p.dst)
-}
 
 fn pairs<'a>(ctx: &Ctx<'a>) -> Result<&'a [FlowPair], String> {
     ctx.skip_if_ipv6()?;

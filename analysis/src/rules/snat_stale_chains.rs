@@ -27,8 +27,11 @@ pub(crate) fn check(ctx: &Ctx<'_>) -> RuleResult {
         .copied()
         .filter(|c| numbered(c))
         .collect();
-    let chained_on_new =
-        ctx.f.snat_layout == SnatLayout::Chained && ctx.f.version_at_least((1, 16, 2));
+    // In a backend the kubelet does not use, old chained rules are snat.backend-split's case.
+    let kubelet_backend = ctx.f.kubelet_backend.is_none_or(|k| k == nat.backend);
+    let chained_on_new = ctx.f.snat_layout == SnatLayout::Chained
+        && ctx.f.version_at_least((1, 16, 2))
+        && kubelet_backend;
     if stale.is_empty() || (ctx.f.snat_layout == SnatLayout::Chained && !chained_on_new) {
         return Ok(vec![]);
     }
