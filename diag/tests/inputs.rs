@@ -65,8 +65,17 @@ fn capture_without_node_facts_leaves_them_to_inference() {
     if let Some(p) = facts.get("primary_ipv4") {
         assert_eq!(p["source"], "inferred", "{facts:#}");
     }
-    // iptables came from `iptables -t nat -S` only: usable.
-    assert_eq!(section_status(n, "iptables"), None, "{n:#}");
+    // iptables came from `iptables -t nat -S` only: usable, but partial (no mangle table).
+    assert_eq!(section_status(n, "iptables").as_deref(), Some("partial"));
+    let reason = n["sections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["section"] == "iptables")
+        .unwrap()["reason"]
+        .to_string();
+    assert!(reason.contains("mangle"), "{reason}");
+    assert_eq!(r.code, 1, "findings but no bad input: {}", r.all());
 }
 
 #[test]

@@ -481,12 +481,42 @@ fn iptables_section(
             Err(e) => acc.fail(f, parse_error_message(&e, f.kind), &mut problems, &loc(f)),
         }
     }
+    let full_save = files
+        .iter()
+        .any(|f| matches!(f.kind, Kind::IptablesSave(_)));
     let sec = acc.finish().map(|s| {
         let data = s.data.clone().map(|backends| IptablesSection {
             backends,
             default_backend: None,
         });
-        relabel(&s, data)
+        let mut sec = relabel(&s, data);
+        // Per-table captures (`-t nat -S`) say nothing about the tables not captured; the
+        // section is honest about that rather than looking complete.
+        if !full_save {
+            if let Some(d) = sec.data.as_ref() {
+                let have: Vec<&str> = d
+                    .backends
+                    .iter()
+                    .flat_map(|b| b.tables.iter().map(|t| t.name.as_str()))
+                    .collect();
+                let missing: Vec<&str> = ["nat", "mangle"]
+                    .into_iter()
+                    .filter(|t| !have.contains(t))
+                    .collect();
+                if !missing.is_empty() {
+                    let note = format!(
+                        "table(s) {} not in the input (only per-table captures, no iptables-save.txt)",
+                        missing.join(", ")
+                    );
+                    sec.reason = Some(match sec.reason.take() {
+                        Some(r) => format!("{r}; {note}"),
+                        None => note,
+                    });
+                    sec.status = model::SectionStatus::Partial;
+                }
+            }
+        }
+        sec
     });
     (sec, problems)
 }
