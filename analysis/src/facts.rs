@@ -613,24 +613,29 @@ fn backends(s: &Snapshot) -> (Vec<Backend>, Option<Backend>) {
 /// AWS state, else the kubelet's, else the PATH default, else the only dump.
 pub fn analysed_dump(s: &Snapshot) -> Option<&IptablesBackendDump> {
     let ipt = s.iptables.get()?;
+    let aws_rules = |d: &IptablesBackendDump| -> usize {
+        d.tables
+            .iter()
+            .flat_map(|t| t.chains.iter())
+            .flat_map(|c| c.rules.iter())
+            .filter(|r| is_aws_rule(r))
+            .count()
+    };
     let kubelet = ipt.backends.iter().find(|d| has_canary(d));
-    if let Some(k) = kubelet.filter(|d| has_aws_state(d)) {
+    if let Some(k) = kubelet.filter(|d| aws_rules(d) > 0) {
         return Some(k);
     }
-    // Prefer the dump with the most AWS rules (a stray empty chain in the other one is noise).
-    let aws = ipt
+    // Else the dump with the most AWS rules (empty AWS chains left in the other backend are
+    // noise), else one with AWS chains at all.
+    let with_rules = ipt
         .backends
         .iter()
-        .filter(|d| has_aws_state(d))
-        .max_by_key(|d| {
-            d.tables
-                .iter()
-                .flat_map(|t| t.chains.iter())
-                .flat_map(|c| c.rules.iter())
-                .filter(|r| is_aws_rule(r))
-                .count()
-        });
-    aws.or(kubelet)
+        .filter(|d| aws_rules(d) > 0)
+        .max_by_key(|d| aws_rules(d));
+    with_rules
+        .or_else(|| kubelet.filter(|d| has_aws_state(d)))
+        .or_else(|| ipt.backends.iter().find(|d| has_aws_state(d)))
+        .or(kubelet)
         .or_else(|| ipt.default_backend.and_then(|b| ipt.backend(b)))
         .or_else(|| ipt.backends.iter().find(|d| !d.tables.is_empty()))
         .or_else(|| ipt.backends.first())
