@@ -81,7 +81,12 @@ pub async fn collect(w: Wanted, limit: Limit) -> NetSections {
     let conn_task = tokio::spawn(conn);
 
     if w.links {
-        out.links = timed("links", limit, dump_links(handle.clone())).await;
+        out.links = timed(
+            "links",
+            limit,
+            dump_section("link", || dump_links(handle.clone())),
+        )
+        .await;
     }
     let names: HashMap<u32, String> = out
         .links
@@ -93,28 +98,48 @@ pub async fn collect(w: Wanted, limit: Limit) -> NetSections {
 
     let addr_f = async {
         if w.addresses {
-            timed("addresses", limit, dump_addresses(handle.clone(), &names)).await
+            timed(
+                "addresses",
+                limit,
+                dump_section("address", || dump_addresses(handle.clone(), &names)),
+            )
+            .await
         } else {
             Section::default()
         }
     };
     let neigh_f = async {
         if w.neighbours {
-            timed("neighbours", limit, dump_neighbours(handle.clone(), &names)).await
+            timed(
+                "neighbours",
+                limit,
+                dump_section("neighbour", || dump_neighbours(handle.clone(), &names)),
+            )
+            .await
         } else {
             Section::default()
         }
     };
     let route_f = async {
         if w.routes {
-            timed("routes", limit, dump_routes(handle.clone(), &names)).await
+            timed(
+                "routes",
+                limit,
+                dump_section("route", || dump_routes(handle.clone(), &names)),
+            )
+            .await
         } else {
             Section::default()
         }
     };
     let rule_f = async {
         if w.rules {
-            timed("rules", limit, dump_rules(handle.clone())).await
+            timed(
+                "rules",
+                limit,
+                dump_section("rule", || dump_rules(handle.clone())),
+            )
+            .await
         } else {
             Section::default()
         }
@@ -128,23 +153,47 @@ pub async fn collect(w: Wanted, limit: Limit) -> NetSections {
     out
 }
 
-fn fail<T>(what: &str, e: rtnetlink::Error) -> Section<T> {
-    Section::failed(format!("netlink {what} dump failed: {e}")).with_source(SOURCE)
+type Dump<T> = Result<(Vec<T>, Vec<String>), rtnetlink::Error>;
+
+/// Attempts per dump: a dump that races with a change (a link flapping, a route being
+/// replaced) can fail with "dump interrupted"; a fresh dump then usually succeeds.
+const DUMP_ATTEMPTS: usize = 3;
+
+/// Run a dump, retrying a failed one, and turn it into a section.
+async fn dump_section<T, F, Fut>(what: &str, mut f: F) -> Section<Vec<T>>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Dump<T>>,
+{
+    let mut errors = Vec::new();
+    for _ in 0..DUMP_ATTEMPTS {
+        match f().await {
+            Ok((data, mut warnings)) => {
+                let undecoded = warnings.len();
+                if !errors.is_empty() {
+                    warnings.push(format!(
+                        "netlink {what} dump retried after: {}",
+                        errors.join("; ")
+                    ));
+                }
+                let s = if undecoded > 0 {
+                    Section::partial(data, format!("{undecoded} entries could not be decoded"))
+                } else {
+                    Section::ok(data)
+                };
+                return s.with_source(SOURCE).with_warnings(warnings);
+            }
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    Section::failed(format!(
+        "netlink {what} dump failed {DUMP_ATTEMPTS} times: {}",
+        errors.join("; ")
+    ))
+    .with_source(SOURCE)
 }
 
-fn finish<T>(data: T, warnings: Vec<String>) -> Section<T> {
-    let s = if warnings.is_empty() {
-        Section::ok(data)
-    } else {
-        Section::partial(
-            data,
-            format!("{} entries could not be decoded", warnings.len()),
-        )
-    };
-    s.with_source(SOURCE).with_warnings(warnings)
-}
-
-async fn dump_links(handle: Handle) -> Section<Vec<Link>> {
+async fn dump_links(handle: Handle) -> Dump<Link> {
     let mut links = Vec::new();
     let mut masters: Vec<(usize, u32)> = Vec::new();
     let mut stream = handle.link().get().execute();
@@ -158,7 +207,7 @@ async fn dump_links(handle: Handle) -> Section<Vec<Link>> {
                 links.push(link);
             }
             Ok(None) => break,
-            Err(e) => return fail("link", e),
+            Err(e) => return Err(e),
         }
     }
     let names: HashMap<u32, String> = links
@@ -171,7 +220,7 @@ async fn dump_links(handle: Handle) -> Section<Vec<Link>> {
         }
     }
     links.sort_by_key(|l| l.ifindex);
-    finish(links, Vec::new())
+    Ok((links, Vec::new()))
 }
 
 /// A link and its master's ifindex.
@@ -256,7 +305,7 @@ fn ifname(names: &HashMap<u32, String>, idx: u32) -> String {
         .unwrap_or_else(|| format!("if{idx}"))
 }
 
-async fn dump_addresses(handle: Handle, names: &HashMap<u32, String>) -> Section<Vec<Address>> {
+async fn dump_addresses(handle: Handle, names: &HashMap<u32, String>) -> Dump<Address> {
     let mut out = Vec::new();
     let mut warnings = Vec::new();
     let mut stream = handle.address().get().execute();
@@ -277,10 +326,10 @@ async fn dump_addresses(handle: Handle, names: &HashMap<u32, String>) -> Section
                 }
             },
             Ok(None) => break,
-            Err(e) => return fail("address", e),
+            Err(e) => return Err(e),
         }
     }
-    finish(out, warnings)
+    Ok((out, warnings))
 }
 
 pub(crate) fn convert_address(
@@ -369,7 +418,7 @@ pub fn scope_name(scope: u8) -> String {
     }
 }
 
-async fn dump_neighbours(handle: Handle, names: &HashMap<u32, String>) -> Section<Vec<Neighbour>> {
+async fn dump_neighbours(handle: Handle, names: &HashMap<u32, String>) -> Dump<Neighbour> {
     let mut out = Vec::new();
     let mut stream = handle.neighbours().get().execute();
     loop {
@@ -380,10 +429,10 @@ async fn dump_neighbours(handle: Handle, names: &HashMap<u32, String>) -> Sectio
                 }
             }
             Ok(None) => break,
-            Err(e) => return fail("neighbour", e),
+            Err(e) => return Err(e),
         }
     }
-    finish(out, Vec::new())
+    Ok((out, Vec::new()))
 }
 
 pub(crate) fn convert_neighbour(
@@ -435,7 +484,7 @@ pub fn nud_state_names(bits: u16) -> Vec<String> {
         .collect()
 }
 
-async fn dump_routes(handle: Handle, names: &HashMap<u32, String>) -> Section<Vec<Route>> {
+async fn dump_routes(handle: Handle, names: &HashMap<u32, String>) -> Dump<Route> {
     let mut out = Vec::new();
     let mut warnings = Vec::new();
     for msg in [
@@ -451,11 +500,11 @@ async fn dump_routes(handle: Handle, names: &HashMap<u32, String>) -> Section<Ve
                     Err(w) => warnings.push(w),
                 },
                 Ok(None) => break,
-                Err(e) => return fail("route", e),
+                Err(e) => return Err(e),
             }
         }
     }
-    finish(out, warnings)
+    Ok((out, warnings))
 }
 
 fn route_addr(a: &RouteAddress) -> Option<IpAddr> {
@@ -613,7 +662,7 @@ pub fn route_flag_names(bits: u32) -> Vec<String> {
         .collect()
 }
 
-async fn dump_rules(handle: Handle) -> Section<Vec<IpRule>> {
+async fn dump_rules(handle: Handle) -> Dump<IpRule> {
     let mut out = Vec::new();
     let mut warnings = Vec::new();
     for v in [IpVersion::V4, IpVersion::V6] {
@@ -626,11 +675,11 @@ async fn dump_rules(handle: Handle) -> Section<Vec<IpRule>> {
                     Err(w) => warnings.push(w),
                 },
                 Ok(None) => break,
-                Err(e) => return fail("rule", e),
+                Err(e) => return Err(e),
             }
         }
     }
-    finish(out, warnings)
+    Ok((out, warnings))
 }
 
 pub(crate) fn convert_rule(msg: &RuleMessage) -> Result<Option<IpRule>, String> {
