@@ -95,7 +95,7 @@ struct CollectArgs {
     imds_endpoint: String,
 
     /// Do not query IMDS (the node section then infers what it can from the kernel).
-    #[arg(long, env = "AWS_EC2_METADATA_DISABLED", value_parser = parse_bool_env, num_args = 0..=1, default_missing_value = "true", default_value = "false")]
+    #[arg(long, env = "AWS_EC2_METADATA_DISABLED")]
     no_imds: bool,
 
     /// ipamd introspection endpoint.
@@ -133,14 +133,6 @@ fn parse_timeout(s: &str) -> Result<Duration, String> {
         return Err("the timeout must be at least 100ms".to_string());
     }
     Ok(d)
-}
-
-fn parse_bool_env(s: &str) -> Result<bool, String> {
-    match s.trim().to_ascii_lowercase().as_str() {
-        "1" | "true" | "yes" | "on" => Ok(true),
-        "" | "0" | "false" | "no" | "off" => Ok(false),
-        other => Err(format!("expected true or false, got `{other}`")),
-    }
 }
 
 fn main() -> ExitCode {

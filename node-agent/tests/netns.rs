@@ -815,3 +815,138 @@ fn sections_not_requested_are_skipped() {
     assert!(at.ends_with('Z'));
     let _ = Path::new(at);
 }
+
+/// A pod behind the node SNATed to the node address: the netlink dump sees the flow with the
+/// SRC_NAT bit, the summary attributes it to the NAT source, and the entries equal what
+/// `/proc/net/nf_conntrack` shows in the same namespace.
+#[test]
+fn conntrack_dump_sees_snat_flows_like_proc() {
+    if !prerequisites() {
+        return;
+    }
+    if which("iptables-nft-restore").is_none() || which("ping").is_none() {
+        skip("iptables-nft or ping not installed");
+        return;
+    }
+    if !Path::new("/proc/sys/net/netfilter/nf_conntrack_max").exists() {
+        skip("nf_conntrack not available");
+        return;
+    }
+    let (Some(node), Some(pod), Some(inet)) = (
+        NetNs::new("ctnode"),
+        NetNs::new("ctpod"),
+        NetNs::new("ctinet"),
+    ) else {
+        skip("cannot create network namespaces");
+        return;
+    };
+    node.sh(&[
+        "ip", "link", "add", VETH, "type", "veth", "peer", "name", "eth0", "netns", &pod.name,
+    ]);
+    node.sh(&[
+        "ip", "link", "add", "ens5", "type", "veth", "peer", "name", "ens5p", "netns", &inet.name,
+    ]);
+    for cmd in [
+        "ip link set lo up",
+        &format!("ip link set {VETH} up"),
+        "ip link set ens5 up",
+        &format!("ip addr add 10.99.1.1/24 dev {VETH}"),
+        "ip addr add 10.99.0.10/24 dev ens5",
+        "ip route add default via 10.99.0.1 dev ens5",
+        "sysctl -qw net.ipv4.ip_forward=1",
+    ] {
+        node.sh(&cmd.split_whitespace().collect::<Vec<_>>());
+    }
+    for cmd in [
+        "ip link set lo up",
+        "ip link set eth0 up",
+        "ip addr add 10.99.1.5/24 dev eth0",
+        "ip route add default via 10.99.1.1 dev eth0",
+    ] {
+        pod.sh(&cmd.split_whitespace().collect::<Vec<_>>());
+    }
+    for cmd in [
+        "ip link set lo up",
+        "ip link set ens5p up",
+        "ip addr add 10.99.0.1/24 dev ens5p",
+        "ip addr add 203.0.113.1/32 dev lo",
+    ] {
+        inet.sh(&cmd.split_whitespace().collect::<Vec<_>>());
+    }
+    let out = node.exec(
+        &["iptables-nft-restore"],
+        Some("*nat\n:POSTROUTING ACCEPT [0:0]\n-A POSTROUTING -s 10.99.1.0/24 -o ens5 -j SNAT --to-source 10.99.0.10\nCOMMIT\n"),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    pod.sh(&["ping", "-c", "2", "-i", "0.2", "-W", "2", "203.0.113.1"]);
+
+    let (code, v, _) = run_agent(
+        &node,
+        &["--sections", "conntrack", "--conntrack-sample", "50"],
+        None,
+    );
+    assert_eq!(code, 0);
+    assert_eq!(status(&v, "conntrack"), "ok", "{}", v["conntrack"]);
+    let snap = model::Snapshot::from_json(&v.to_string()).unwrap();
+    let ct = snap.conntrack.get().unwrap();
+    assert_eq!(ct.source, "netlink");
+    assert!(ct.max.is_some());
+    assert!(!ct.stats.is_empty(), "per-CPU stats read");
+    let flow = ct
+        .sample
+        .iter()
+        .find(|e| e.original.src.to_string() == "10.99.1.5" && e.protocol == "icmp")
+        .expect("the pod's ICMP flow is in the sample");
+    assert_eq!(flow.original.dst.to_string(), "203.0.113.1");
+    assert_eq!(flow.reply.dst.to_string(), "10.99.0.10");
+    assert!(
+        flow.status.iter().any(|s| s == "SRC_NAT"),
+        "{:?}",
+        flow.status
+    );
+    assert_eq!(flow.original.icmp_type, Some(8));
+    assert!(flow.original.icmp_id.is_some());
+    assert!(ct.summary.snat >= 1);
+    let pair = ct
+        .summary
+        .pairs
+        .iter()
+        .find(|p| p.src.to_string() == "10.99.1.5")
+        .unwrap();
+    assert_eq!(
+        pair.nat_source.map(|a| a.to_string()).as_deref(),
+        Some("10.99.0.10")
+    );
+
+    // Same entries as /proc/net/nf_conntrack in that namespace (where the kernel has it).
+    let proc_text = node.exec(&["cat", "/proc/net/nf_conntrack"], None);
+    if proc_text.status.success() {
+        let key = |e: &model::ConntrackEntry| {
+            format!(
+                "{} {} {}>{} {:?}/{:?}/{:?} | {}>{} {:?}/{:?}",
+                e.protocol,
+                e.protonum,
+                e.original.src,
+                e.original.dst,
+                e.original.sport,
+                e.original.dport,
+                e.original.icmp_id,
+                e.reply.src,
+                e.reply.dst,
+                e.reply.sport,
+                e.reply.dport
+            )
+        };
+        let from_proc: BTreeSet<String> = String::from_utf8_lossy(&proc_text.stdout)
+            .lines()
+            .filter_map(|l| parsers::conntrack::parse_entry_line(l).ok().flatten())
+            .map(|e| key(&e))
+            .collect();
+        let from_netlink: BTreeSet<String> = ct.sample.iter().map(key).collect();
+        assert_eq!(from_proc, from_netlink);
+    }
+}
