@@ -389,6 +389,48 @@ pub(crate) mod tests {
         (addr, handle)
     }
 
+    /// Serve canned responses by request path (any order, any number of connections)
+    /// until the returned handle is aborted. Unknown paths get 404.
+    pub(crate) async fn serve_paths(
+        routes: Vec<(&'static str, u16, String)>,
+    ) -> (SocketAddr, tokio::task::JoinHandle<()>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let routes = std::sync::Arc::new(routes);
+        let handle = tokio::spawn(async move {
+            loop {
+                let Ok((mut s, _)) = listener.accept().await else {
+                    return;
+                };
+                let routes = routes.clone();
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 4096];
+                    while find(&buf, b"\r\n\r\n").is_none() {
+                        match s.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                    let head = String::from_utf8_lossy(&buf).into_owned();
+                    let path = head.split_whitespace().nth(1).unwrap_or("").to_string();
+                    let (status, body) = routes
+                        .iter()
+                        .find(|(p, _, _)| *p == path)
+                        .map(|(_, st, b)| (*st, b.clone()))
+                        .unwrap_or((404, "404 page not found".to_string()));
+                    let resp = format!(
+                        "HTTP/1.1 {status} X\r\nContent-Length: {}\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = s.write_all(resp.as_bytes()).await;
+                    let _ = s.shutdown().await;
+                });
+            }
+        });
+        (addr, handle)
+    }
+
     fn t() -> Timeouts {
         Timeouts {
             connect: Duration::from_millis(300),

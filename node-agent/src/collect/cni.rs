@@ -359,4 +359,121 @@ mod tests {
         assert_eq!(startup_version("Starting L-IPAMD   ..."), None);
         assert_eq!(startup_version("something else"), None);
     }
+    const ENIS: &str = r#"{"0":{"TotalIPs":9,"AssignedIPs":1,"ENIs":{"eni-0aaa":{"ID":"eni-0aaa","IsPrimary":true,"IsTrunk":false,"IsEFA":false,"DeviceNumber":0,"AvailableIPv4Cidrs":{"192.168.5.10/32":{"Cidr":{"IP":"192.168.5.10","Mask":"/////w=="},"IPAddresses":{"192.168.5.10":{"Address":"192.168.5.10","IPAMKey":{"networkName":"aws-cni","containerID":"3f2c","ifName":"eth0"},"IPAMMetadata":{"k8sPodNamespace":"default","k8sPodName":"web"},"AssignedTime":"2024-05-01T10:00:00Z","UnassignedTime":"0001-01-01T00:00:00Z"}},"IsPrefix":false,"AddressFamily":""}},"IPv6Cidrs":{},"RouteTableID":254}}}}"#;
+
+    fn opts(ipamd: String, conf_dir: &Path, cni_env: Option<PathBuf>) -> Options {
+        Options {
+            ipamd_endpoint: ipamd,
+            cni_conf_dir: conf_dir.to_path_buf(),
+            cni_env,
+            ..Default::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn introspection_env_file_and_conflist_with_sources() {
+        use crate::http::tests::serve_paths;
+        let (addr, server) = serve_paths(vec![
+            (
+                "/v1/networkutils-env-settings",
+                200,
+                r#"{"AWS_VPC_K8S_CNI_EXTERNALSNAT":false,"AWS_VPC_K8S_CNI_RANDOMIZESNAT":2,"AWS_VPC_K8S_CNI_CONNMARK":128,"AWS_VPC_K8S_CNI_EXCLUDE_SNAT_CIDRS":null,"AWS_VPC_K8S_CNI_VETHPREFIX":"eni"}"#.to_string(),
+            ),
+            ("/v1/ipamd-env-settings", 200, r#"{"WARM_IP_TARGET":"5","WARM_ENI_TARGET":"1"}"#.to_string()),
+            ("/v1/enis", 200, ENIS.to_string()),
+            ("/v1/eni-configs", 200, r#""us-east-1a""#.to_string()),
+        ])
+        .await;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join(CONFLIST),
+            r#"{"cniVersion":"0.4.0","name":"aws-cni","plugins":[{"type":"aws-cni","vethPrefix":"eni","mtu":"9001"}]}"#,
+        )
+        .unwrap();
+        let env_file = dir.path().join("cni-env");
+        std::fs::write(&env_file, "# override\nWARM_IP_TARGET=7\n").unwrap();
+        let o = opts(format!("http://{addr}"), dir.path(), Some(env_file.clone()));
+        let s = collect(&o, Deadline::after(Duration::from_secs(5))).await;
+        server.abort();
+        assert_eq!(
+            s.status,
+            model::SectionStatus::Ok,
+            "{:?} {:?}",
+            s.reason,
+            s.warnings
+        );
+        let c = s.data.unwrap();
+        assert_eq!(c.get("AWS_VPC_K8S_CNI_EXTERNALSNAT"), Some("false"));
+        assert_eq!(c.get("AWS_VPC_K8S_CNI_RANDOMIZESNAT"), Some("2"));
+        assert!(!c.env.contains_key("AWS_VPC_K8S_CNI_EXCLUDE_SNAT_CIDRS"));
+        assert_eq!(
+            c.env_sources["AWS_VPC_K8S_CNI_CONNMARK"],
+            "ipamd:/v1/networkutils-env-settings"
+        );
+        // The file wins over ipamd.
+        assert_eq!(c.get("WARM_IP_TARGET"), Some("7"));
+        assert_eq!(
+            c.env_sources["WARM_IP_TARGET"],
+            format!("file:{}", env_file.display())
+        );
+        assert_eq!(
+            c.env_sources["WARM_ENI_TARGET"],
+            "ipamd:/v1/ipamd-env-settings"
+        );
+        assert_eq!(c.eni_config.as_deref(), Some("us-east-1a"));
+        let enis = c.ipamd_enis.unwrap();
+        assert_eq!(enis.assigned().count(), 1);
+        assert_eq!(c.conflist.unwrap()["plugins"][0]["vethPrefix"], "eni");
+    }
+
+    #[tokio::test]
+    async fn nothing_there_is_unavailable_and_broken_endpoint_is_partial() {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        drop(l);
+        let dir = tempfile::tempdir().unwrap();
+        let s = collect(
+            &opts(format!("http://{addr}"), dir.path(), None),
+            Deadline::after(Duration::from_secs(5)),
+        )
+        .await;
+        // On a machine that runs aws-k8s-agent the process env would make this partial.
+        if agent_env(Path::new("/proc")).is_none() {
+            assert_eq!(
+                s.status,
+                model::SectionStatus::Unavailable,
+                "{:?}",
+                s.reason
+            );
+            assert!(s.reason.unwrap().contains("no VPC CNI found"));
+        }
+
+        use crate::http::tests::serve_paths;
+        let (addr, server) = serve_paths(vec![
+            (
+                "/v1/networkutils-env-settings",
+                200,
+                r#"{"AWS_VPC_ENI_MTU":9001}"#.to_string(),
+            ),
+            ("/v1/ipamd-env-settings", 500, "boom".to_string()),
+            (
+                "/v1/enis",
+                200,
+                r#"{"AvailableCommands":["/v1/enis"]}"#.to_string(),
+            ),
+        ])
+        .await;
+        let s = collect(
+            &opts(format!("http://{addr}"), dir.path(), None),
+            Deadline::after(Duration::from_secs(5)),
+        )
+        .await;
+        server.abort();
+        assert_eq!(s.status, model::SectionStatus::Partial);
+        let reason = s.reason.unwrap();
+        assert!(reason.contains("HTTP 500"), "{reason}");
+        assert!(reason.contains("/v1/enis"), "{reason}");
+        assert!(reason.contains("/v1/eni-configs"), "{reason}");
+        assert_eq!(s.data.unwrap().get("AWS_VPC_ENI_MTU"), Some("9001"));
+    }
 }

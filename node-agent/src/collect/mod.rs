@@ -288,3 +288,73 @@ pub async fn collect(opts: &Options) -> Snapshot {
     snap.duration_ms = started.elapsed().as_millis() as u64;
     snap
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use model::SectionStatus;
+
+    /// IMDS and ipamd that accept connections and never answer: the collection still ends
+    /// within the budget, and says which request timed out.
+    #[tokio::test]
+    async fn silent_endpoints_do_not_exceed_the_budget() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((s, _)) = listener.accept().await {
+                held.push(s);
+            }
+        });
+        let logs = tempfile::tempdir().unwrap();
+        let conf = tempfile::tempdir().unwrap();
+        let opts = Options {
+            sections: ["node", "cni", "cni_logs"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            timeout: Duration::from_millis(1500),
+            imds_endpoint: format!("http://{addr}"),
+            ipamd_endpoint: format!("http://{addr}"),
+            log_dir: logs.path().to_path_buf(),
+            cni_conf_dir: conf.path().to_path_buf(),
+            ..Default::default()
+        };
+        let start = Instant::now();
+        let snap = collect(&opts).await;
+        let took = start.elapsed();
+        server.abort();
+        assert!(took < Duration::from_millis(2500), "took {took:?}");
+        assert!(snap.duration_ms < 2500);
+        assert_eq!(snap.schema_version, model::SCHEMA_VERSION);
+        assert_eq!(snap.links.status, SectionStatus::Skipped);
+        assert_eq!(snap.iptables.status, SectionStatus::Skipped);
+        assert_eq!(snap.cni_logs.status, SectionStatus::Ok);
+        let node_reason = snap.node.reason.clone().unwrap_or_default();
+        assert!(node_reason.contains("timed out"), "{node_reason}");
+        assert!(
+            snap.cni
+                .warnings
+                .iter()
+                .chain(snap.cni.reason.iter())
+                .any(|w| w.contains("timed out")),
+            "{:?} {:?}",
+            snap.cni.reason,
+            snap.cni.warnings
+        );
+    }
+
+    #[test]
+    fn limits_leave_grace_for_own_timeouts() {
+        let l = Limit::new(Duration::from_secs(10), Some(Duration::from_secs(6)));
+        assert_eq!(l.hard, Duration::from_secs(6));
+        let d = l.deadline().remaining();
+        assert!(
+            d <= Duration::from_millis(5700) && d > Duration::from_millis(5000),
+            "{d:?}"
+        );
+        let tiny = Limit::new(Duration::from_millis(200), None);
+        assert!(tiny.deadline().remaining() <= Duration::from_millis(200));
+    }
+}
