@@ -786,6 +786,14 @@ enum CidrList {
 }
 
 fn node_from_facts(text: &str) -> Result<NodeIdentity, String> {
+    if serde_json::from_str::<serde_json::Value>(text)
+        .ok()
+        .is_some_and(|v| v.get("schema_version").is_some())
+    {
+        return Err(
+            "this is an eks-diag snapshot, not node facts; pass the file itself to diag".into(),
+        );
+    }
     let f: NodeFacts = serde_json::from_str(text).map_err(|e| {
         format!(
             "invalid node facts JSON at line {}: {e} (expected an object like {{\"instance-id\": \"i-…\", \"local-ipv4\": \"10.0.0.5\", \"vpc-ipv4-cidr-blocks\": [\"10.0.0.0/16\"]}})",

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use model::{Finding, NodeReport, SectionStatus, Severity};
 use serde::Serialize;
 
-use super::{columns, md_code, md_inline, md_table, wrap, Style, WIDTH};
+use super::{columns, hanging, md_code, md_inline, md_table, wrap, Style, WIDTH};
 
 /// Most parse warnings shown per section (all are in the snapshot).
 const WARNINGS_SHOWN: usize = 5;
@@ -367,12 +367,13 @@ fn text_node(n: &NodeResult, st: Style, quiet: bool) -> String {
                 SectionStatus::Partial => st.yellow(&status),
                 _ => st.dim(&status),
             };
-            let line = format!(
-                "{:<10} {status} {}",
-                s.section,
-                s.reason.as_deref().unwrap_or("")
-            );
-            out.push_str(&format!("    {}\n", line.trim_end()));
+            let head = format!("    {:<10} {status} ", s.section);
+            out.push_str(&hanging(
+                &head,
+                27,
+                s.reason.as_deref().unwrap_or(""),
+                WIDTH,
+            ));
             for w in &s.warnings {
                 out.push_str(&st.dim(&wrap(w, "        ", WIDTH)));
                 if st.color {
@@ -425,12 +426,13 @@ fn text_node(n: &NodeResult, st: Style, quiet: bool) -> String {
 fn text_finding(f: &Finding, st: Style, quiet: bool, indent: &str) -> String {
     let mut out = String::new();
     out.push('\n');
-    out.push_str(&format!(
-        "{indent}  {} {}  {}\n",
+    let head = format!(
+        "{indent}  {} {}  ",
         st.severity(f.severity),
-        st.bold(&f.rule),
-        f.summary
-    ));
+        st.bold(&f.rule)
+    );
+    let head_width = indent.chars().count() + 2 + 8 + f.rule.chars().count() + 2;
+    out.push_str(&hanging(&head, head_width.min(40), &f.summary, WIDTH));
     if quiet {
         return out;
     }

@@ -99,6 +99,28 @@ pub fn wrap(text: &str, indent: &str, width: usize) -> String {
     out
 }
 
+/// `head` (already laid out, may hold colour codes; `head_width` visible columns) followed by
+/// `text` wrapped to `width`, continuation lines indented to `head_width`.
+pub fn hanging(head: &str, head_width: usize, text: &str, width: usize) -> String {
+    let pad = " ".repeat(head_width);
+    let body = wrap(text, &pad, width);
+    let mut out = String::new();
+    for (i, line) in body.lines().enumerate() {
+        if i == 0 {
+            out.push_str(head);
+            out.push_str(line.trim_start());
+        } else {
+            out.push_str(line);
+        }
+        out.push('\n');
+    }
+    if out.is_empty() {
+        out.push_str(head.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
 /// Left-aligned columns; the last column is not padded. Cells must not contain colour codes
 /// (colour is applied by `paint` per column after padding).
 pub fn columns(
@@ -185,6 +207,13 @@ mod tests {
             assert!(l.starts_with("  "));
         }
         assert_eq!(w.split_whitespace().count(), 9);
+    }
+
+    #[test]
+    fn hanging_indents_continuations() {
+        let h = hanging("ab: ", 4, "one two three four five six seven", 24);
+        assert_eq!(h, "ab: one two three four\n    five six seven\n");
+        assert_eq!(hanging("x: ", 3, "", 10), "x:\n");
     }
 
     #[test]

@@ -5,7 +5,7 @@ use model::Finding;
 use serde::Serialize;
 
 use super::analyze::InputProblem;
-use super::{columns, md_code, md_inline, md_table, wrap, Style, WIDTH};
+use super::{columns, hanging, md_code, md_inline, md_table, wrap, Style, WIDTH};
 
 /// `-o json` of `diag snat`.
 #[derive(Debug, Clone, Serialize)]
@@ -62,12 +62,9 @@ fn text_findings(fs: &[Finding], st: Style, quiet: bool) -> String {
     }
     out.push_str("  findings:\n");
     for f in fs {
-        out.push_str(&format!(
-            "    {} {}  {}\n",
-            st.severity(f.severity),
-            st.bold(&f.rule),
-            f.summary
-        ));
+        let head = format!("    {} {}  ", st.severity(f.severity), st.bold(&f.rule));
+        let head_width = 4 + 8 + f.rule.chars().count() + 2;
+        out.push_str(&hanging(&head, head_width.min(40), &f.summary, WIDTH));
         if quiet {
             continue;
         }
