@@ -332,3 +332,44 @@ fn local_runs_the_agent_given_by_agent_path() {
     assert_eq!(r.code, 2);
     assert!(r.all().contains("permission denied"), "{}", r.all());
 }
+
+#[test]
+fn directory_of_nodes_is_read_entry_by_entry() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("incident-42");
+    for n in ["node-x", "node-y"] {
+        let d = root.join(n);
+        std::fs::create_dir_all(&d).unwrap();
+        for f in ["iptables-save.txt", "ip-rule.txt"] {
+            std::fs::write(d.join(f), read(&format!("captures/node-a/{f}"))).unwrap();
+        }
+    }
+    build_elc(
+        &root,
+        "eks_i-0ddd444455556666_2026-11-21_0700-UTC_0.7.9.tar.gz",
+    );
+    write_json(&root.join("snap.json"), &node_a_snapshot("from-json"));
+    let r = diag(&["analyze", root.to_str().unwrap(), "-o", "json"]);
+    assert!(r.code == 0 || r.code == 1, "{}", r.all());
+    let v = json_of(&r);
+    for n in ["node-x", "node-y", "i-0abc123def4567890", "from-json"] {
+        node(&v, n);
+    }
+    assert_eq!(v["fleet"]["nodes"].as_array().unwrap().len(), 4);
+}
+
+#[test]
+fn a_snapshot_saved_as_node_json_is_not_taken_for_node_facts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("cap");
+    std::fs::create_dir(&d).unwrap();
+    std::fs::write(d.join("ip-rule.txt"), read("captures/node-a/ip-rule.txt")).unwrap();
+    write_json(&d.join("node.json"), &node_a_snapshot("x"));
+    let r = diag(&["analyze", d.to_str().unwrap()]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(
+        r.stdout.contains("node.json: this is an eks-diag snapshot"),
+        "{}",
+        r.stdout
+    );
+}

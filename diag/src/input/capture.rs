@@ -300,7 +300,10 @@ impl<T> Acc<T> {
     ) {
         self.sources.push(format!("file:{}", f.name));
         for w in p.warning_strings() {
-            if w.to_ascii_lowercase().contains("truncat") {
+            let already = problems
+                .iter()
+                .any(|x| x.starts_with(&format!("{loc}: truncated")));
+            if w.to_ascii_lowercase().contains("truncat") && !already {
                 problems.push(format!("{loc}: {w}"));
             }
             self.warnings.push(format!("{}: {w}", f.name));
@@ -325,7 +328,15 @@ impl<T> Acc<T> {
             Some(d) if self.failures.is_empty() && self.warnings.is_empty() => Section::ok(d),
             Some(d) => {
                 let reason = if self.failures.is_empty() {
-                    format!("{} line(s) not understood", self.warnings.len())
+                    let truncated = self
+                        .warnings
+                        .iter()
+                        .any(|w| w.to_ascii_lowercase().contains("truncat"));
+                    format!(
+                        "{} parse warning(s){}",
+                        self.warnings.len(),
+                        if truncated { "; input truncated" } else { "" }
+                    )
                 } else {
                     self.failures.join("; ")
                 };
