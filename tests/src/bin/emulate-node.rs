@@ -1,2 +1,163 @@
-//! Owned by the harness.
-fn main() {}
+//! `emulate-node`: create or remove a long-lived emulated EKS node (for the demo and benches).
+//!
+//! `emulate-node up --name demo` builds the namespaces `ekd-emu-demo-{node,vpc,inet,peer,pod<i>}`,
+//! starts the IMDS/ipamd doubles in the node, generates some traffic and leaves it all
+//! running; `emulate-node down --name demo` removes it from any process.
+
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+
+use e2e::node::{self, Backend, EksNode, Layout, Random};
+
+#[derive(Parser)]
+#[command(about = "Create or remove an emulated EKS worker node in network namespaces")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LayoutArg {
+    Current,
+    Chained,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum BackendArg {
+    Nft,
+    Legacy,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum RandomArg {
+    Fully,
+    Hash,
+    None,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Build a node and leave it running.
+    Up {
+        /// Letters, digits and dashes; namespaces are `ekd-emu-<name>-…`.
+        #[arg(long)]
+        name: String,
+        #[arg(long, value_enum, default_value = "current")]
+        layout: LayoutArg,
+        #[arg(long, value_enum, default_value = "nft")]
+        backend: BackendArg,
+        #[arg(long, value_enum, default_value = "fully")]
+        random: RandomArg,
+        /// Pods in total; one of them sits on the secondary ENI when N ≥ 2.
+        #[arg(long, default_value_t = 3)]
+        pods: usize,
+        #[arg(long, default_value = "eth0")]
+        primary_if: String,
+        /// Comma-separated VPC CIDRs; the first holds the subnets.
+        #[arg(long, default_value = "192.168.0.0/16,100.64.0.0/16")]
+        vpc_cidrs: String,
+        /// Comma-separated AWS_VPC_K8S_CNI_EXCLUDE_SNAT_CIDRS.
+        #[arg(long, default_value = "")]
+        exclude_snat: String,
+        /// Skip the pings and TCP connects that fill conntrack.
+        #[arg(long)]
+        no_traffic: bool,
+        /// The doubles and listeners exit after this many seconds.
+        #[arg(long, default_value_t = 4 * 3600)]
+        ttl_secs: u64,
+    },
+    /// Remove a node created by `up`.
+    Down {
+        #[arg(long)]
+        name: String,
+    },
+}
+
+fn split(s: &str) -> Vec<String> {
+    s.split(',')
+        .map(str::trim)
+        .filter(|x| !x.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+fn main() -> Result<()> {
+    match Cli::parse().cmd {
+        Cmd::Up {
+            name,
+            layout,
+            backend,
+            random,
+            pods,
+            primary_if,
+            vpc_cidrs,
+            exclude_snat,
+            no_traffic,
+            ttl_secs,
+        } => {
+            if name.is_empty()
+                || name.len() > 40
+                || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            {
+                bail!("--name must be 1-40 letters, digits or dashes");
+            }
+            if !node::teardown_named(&name).is_empty() {
+                eprintln!("removed an older node named {name}");
+            }
+            let secondary = usize::from(pods >= 2);
+            let mut n = EksNode::builder()
+                .name(&name)
+                .layout(match layout {
+                    LayoutArg::Current => Layout::Current,
+                    LayoutArg::Chained => Layout::Chained,
+                })
+                .backend(match backend {
+                    BackendArg::Nft => Backend::Nft,
+                    BackendArg::Legacy => Backend::Legacy,
+                })
+                .randomize(match random {
+                    RandomArg::Fully => Random::Fully,
+                    RandomArg::Hash => Random::Hash,
+                    RandomArg::None => Random::None,
+                })
+                .primary_if(&primary_if)
+                .vpc_cidrs(split(&vpc_cidrs))
+                .exclude_snat(split(&exclude_snat))
+                .pods_on_primary(pods - secondary)
+                .pods_on_secondary(secondary)
+                .doubles_ttl(Duration::from_secs(ttl_secs))
+                .build()
+                .context("building the emulated node")?;
+            if !no_traffic {
+                n.generate_traffic().context("generating traffic")?;
+            }
+            let cfg = n.persist();
+            println!("node namespace: {}", cfg.namespaces.node);
+            println!("primary IP:     {} on {}", cfg.primary_ip, cfg.primary_if);
+            println!("pods:           {}", cfg.pods.len());
+            println!(
+                "config:         {}",
+                cfg.workdir.join("node.json").display()
+            );
+            println!("run the agent in it:");
+            println!(
+                "  ip netns exec {} node-agent collect --pretty {}",
+                cfg.namespaces.node,
+                cfg.agent_args().join(" ")
+            );
+            println!("remove it:\n  emulate-node down --name {name}");
+            Ok(())
+        }
+        Cmd::Down { name } => {
+            let removed = node::teardown_named(&name);
+            if removed.is_empty() {
+                eprintln!("no emulated node named {name}");
+            } else {
+                println!("removed {} namespaces of {name}", removed.len());
+            }
+            Ok(())
+        }
+    }
+}
