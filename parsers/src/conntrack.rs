@@ -500,6 +500,12 @@ fn strip_paste_residue(line: &str) -> &str {
         let before = l.len();
         l = l.trim_start_matches('>').trim_start();
         l = l.trim_matches('`').trim();
+        // Markdown bullets.
+        for b in ["- ", "* ", "+ "] {
+            if let Some(r) = l.strip_prefix(b) {
+                l = r.trim_start();
+            }
+        }
         if l.len() == before {
             return l;
         }
@@ -728,6 +734,25 @@ mod tests {
             .unwrap();
         assert_eq!(e.original.icmp_id, Some(7));
         assert_eq!(e.reply.icmp_id, Some(7));
+    }
+
+    #[test]
+    fn events_timestamps_and_bullets() {
+        let e = parse_entry_line("[1700000000.123456]\t    [NEW] tcp      6 120 SYN_SENT src=10.0.0.1 dst=10.0.0.2 sport=5 dport=80 [UNREPLIED] src=10.0.0.2 dst=10.0.0.1 sport=80 dport=5")
+            .unwrap()
+            .unwrap();
+        assert_eq!(e.state.as_deref(), Some("SYN_SENT"));
+        assert_eq!(e.status, vec!["UNREPLIED".to_string()]);
+        let e = parse_entry_line("[DESTROY] udp      17 src=10.0.0.1 dst=10.0.0.2 sport=5 dport=53 src=10.0.0.2 dst=10.0.0.1 sport=53 dport=5 [ASSURED] delta-time=31 [start=Fri Nov 21 06:27:19 2026] [stop=Fri Nov 21 06:27:50 2026]")
+            .unwrap()
+            .unwrap();
+        assert_eq!(e.timeout, None);
+        assert_eq!(e.status, vec!["ASSURED".to_string()]);
+        let e = parse_entry_line("> - `tcp 6 5 CLOSE src=10.0.0.1 dst=10.0.0.2 sport=1 dport=2 src=10.0.0.2 dst=10.0.0.1 sport=2 dport=1 mark=0x80 use=1`")
+            .unwrap()
+            .unwrap();
+        assert_eq!(e.mark, Some(128));
+        assert_eq!(e.state.as_deref(), Some("CLOSE"));
     }
 
     #[test]
