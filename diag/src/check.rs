@@ -396,11 +396,33 @@ fn evaluate_kernel(snap: &Snapshot, a: &Assertion, r: &mut CheckResult) {
         );
         return;
     };
-    let source = if dump.command.is_empty() {
+    let mut source = if dump.command.is_empty() {
         format!("{} backend", dump.backend)
     } else {
         format!("{} backend, {}", dump.backend, dump.command)
     };
+    // Rules split across backends (#1847) are worth saying next to every SNAT assertion.
+    let others: Vec<String> = snap
+        .iptables
+        .get()
+        .map(|i| {
+            i.backends
+                .iter()
+                .filter(|d| !std::ptr::eq(*d, dump))
+                .filter(|d| {
+                    let n = AwsNat::from_dump(d);
+                    !n.postrouting_jumps.is_empty() || !n.snat_rules.is_empty()
+                })
+                .map(|d| d.backend.to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    if !others.is_empty() {
+        source.push_str(&format!(
+            "; AWS SNAT rules also in the {} backend, not checked",
+            others.join(", ")
+        ));
+    }
     if dump.table("nat").is_none() {
         r.reason = format!("the iptables data has no nat table ({source})");
         return;

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum, ValueHint};
 use model::Severity;
 
 const AFTER_HELP: &str = "\
@@ -114,7 +114,7 @@ pub enum SchemaKind {
 #[derive(Debug, Args, Clone, Default)]
 pub struct InputOpts {
     /// Path of `node-agent` for --local (default: next to diag, then PATH).
-    #[arg(long, value_name = "FILE", env = "DIAG_AGENT_PATH")]
+    #[arg(long, value_name = "FILE", env = "DIAG_AGENT_PATH", value_hint = ValueHint::ExecutablePath)]
     pub agent_path: Option<PathBuf>,
 
     /// Read a capture under another file name: NAME=FILE, e.g. ip-rule.txt=rules.out
@@ -127,7 +127,7 @@ pub struct InputOpts {
 pub struct AnalyzeArgs {
     /// Snapshot JSON files, `diag collect` output dirs, capture dirs, eks_i-*.tar.gz bundles, or
     /// `-` for a snapshot on stdin.
-    #[arg(value_name = "PATH", required_unless_present = "local")]
+    #[arg(value_name = "PATH", required_unless_present = "local", value_hint = ValueHint::AnyPath)]
     pub paths: Vec<PathBuf>,
 
     /// Also collect and analyse this machine (runs `node-agent collect`).
@@ -151,7 +151,7 @@ pub struct SourceArgs {
     pub local: bool,
 
     /// Read these inputs (same kinds as `diag analyze PATH...`).
-    #[arg(long, value_name = "PATH", num_args = 1.., group = "source")]
+    #[arg(long, value_name = "PATH", num_args = 1.., group = "source", value_hint = ValueHint::AnyPath)]
     pub from: Vec<PathBuf>,
 }
 
@@ -206,7 +206,7 @@ pub struct CheckArgs {
     pub expect: Vec<String>,
 
     /// TOML policy with per-node expectations.
-    #[arg(long, value_name = "FILE", env = "DIAG_POLICY")]
+    #[arg(long, value_name = "FILE", env = "DIAG_POLICY", value_hint = ValueHint::FilePath)]
     pub policy: Option<PathBuf>,
 
     #[command(flatten)]

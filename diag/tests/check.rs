@@ -213,3 +213,31 @@ expect = { random = "hashrandom", to-source = "10.0.9.9" }
     assert_eq!(r.code, 2);
     assert!(r.stdout.contains("policy.toml"), "{}", r.stdout);
 }
+
+#[test]
+fn split_backends_are_named_in_the_reason() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("split");
+    std::fs::create_dir(&d).unwrap();
+    let save = read("captures/node-a/iptables-save.txt");
+    std::fs::write(d.join("iptables-nft-save.txt"), &save).unwrap();
+    let legacy = save
+        .replace(
+            "iptables-nft-save v1.8.8 (nf_tables)",
+            "iptables-save v1.8.8 (legacy)",
+        )
+        .replace(":KUBE-KUBELET-CANARY - [0:0]\n", "")
+        .replace("192.168.1.251", "192.168.7.7");
+    std::fs::write(d.join("iptables-legacy-save.txt"), legacy).unwrap();
+    let r = diag(&[
+        "check",
+        "--from",
+        d.to_str().unwrap(),
+        "--expect",
+        "to-source=192.168.1.251",
+    ]);
+    // The kubelet's (nft) backend is checked; the legacy copy is named, not silently ignored.
+    assert_eq!(r.code, 0, "{}", r.all());
+    let flat = r.stdout.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(flat.contains("also in the legacy backend"), "{}", r.stdout);
+}

@@ -6,9 +6,16 @@ mod common;
 
 use common::*;
 
-/// Temp paths vary between runs.
+/// Temp paths, timestamps and durations vary between runs.
 fn redact(s: &str, tmp: &std::path::Path) -> String {
-    s.replace(&tmp.display().to_string(), "[TMP]")
+    stable(&s.replace(&tmp.display().to_string(), "[TMP]"))
+}
+
+fn stable(s: &str) -> String {
+    let ts = regex::Regex::new(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z").unwrap();
+    let ms = regex::Regex::new(r#""(duration_ms|total_ms|connect_ms)": \d+"#).unwrap();
+    let s = ts.replace_all(s, "[TIME]");
+    ms.replace_all(&s, r#""$1": "[MS]""#).into_owned()
 }
 
 #[test]
@@ -16,7 +23,7 @@ fn analyze_goldens() {
     for (fmt, ext) in [("text", "txt"), ("json", "json"), ("markdown", "md")] {
         let r = diag(&["analyze", "captures/node-a", "captures/node-b", "-o", fmt]);
         assert!(r.code == 0 || r.code == 1, "{}", r.all());
-        insta::assert_snapshot!(format!("analyze_two_nodes_{ext}"), r.stdout);
+        insta::assert_snapshot!(format!("analyze_two_nodes_{ext}"), stable(&r.stdout));
     }
 }
 
@@ -45,11 +52,11 @@ fn snat_and_routes_goldens() {
         for (fmt, ext) in [("text", "txt"), ("json", "json"), ("markdown", "md")] {
             let r = diag(&[cmd, "--from", "captures/node-a", "-o", fmt]);
             assert!(r.code == 0 || r.code == 1, "{}", r.all());
-            insta::assert_snapshot!(format!("{cmd}_node_a_{ext}"), r.stdout);
+            insta::assert_snapshot!(format!("{cmd}_node_a_{ext}"), stable(&r.stdout));
         }
     }
     let r = diag(&["snat", "--from", "captures/node-b"]);
-    insta::assert_snapshot!("snat_node_b_txt", r.stdout);
+    insta::assert_snapshot!("snat_node_b_txt", stable(&r.stdout));
 }
 
 #[test]
@@ -71,7 +78,7 @@ fn check_goldens() {
         a.extend(["-o", fmt]);
         let r = diag(&a);
         assert_eq!(r.code, 1, "{}", r.all());
-        insta::assert_snapshot!(format!("check_two_nodes_{ext}"), r.stdout);
+        insta::assert_snapshot!(format!("check_two_nodes_{ext}"), stable(&r.stdout));
     }
 }
 

@@ -453,7 +453,15 @@ fn iptables_section(
     let mut ordered: Vec<&&CaptureFile> = files.iter().collect();
     ordered.sort_by_key(|f| !matches!(f.kind, Kind::IptablesSave(_)));
     for f in ordered {
-        let text = clean_text(&f.data);
+        let mut text = clean_text(&f.data);
+        if matches!(f.kind, Kind::IptablesList(_)) {
+            // The ELC appends "Total Number of Rules: N" to its `iptables -nvL` listings.
+            text = text
+                .lines()
+                .filter(|l| !l.trim_start().starts_with("Total Number of Rules"))
+                .collect::<Vec<_>>()
+                .join("\n");
+        }
         let (table, hint) = match f.kind {
             Kind::IptablesSave(b) => ("filter", b),
             Kind::IptablesSpec(t) | Kind::IptablesList(t) => (t, Backend::Unknown),
