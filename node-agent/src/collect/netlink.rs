@@ -533,6 +533,7 @@ pub(crate) fn convert_route(
     let mut prefsrc = None;
     let mut metric = None;
     let mut multipath = None;
+    let mut nhid = None;
     for attr in &msg.attributes {
         match attr {
             RouteAttribute::Table(t) => table = *t,
@@ -544,6 +545,7 @@ pub(crate) fn convert_route(
             RouteAttribute::PrefSource(a) => prefsrc = route_addr(a),
             RouteAttribute::Priority(p) => metric = Some(*p),
             RouteAttribute::MultiPath(hops) => multipath = Some(hops.clone()),
+            RouteAttribute::NhId(id) => nhid = Some(*id),
             _ => {}
         }
     }
@@ -566,6 +568,10 @@ pub(crate) fn convert_route(
             }
         }
         flags.push(format!("multipath:{}", hops.len()));
+    }
+    if let Some(id) = nhid {
+        // Next hop held in a nexthop object (`ip nexthop`), not resolved here.
+        flags.push(format!("nhid:{id}"));
     }
     let plen = msg.header.destination_prefix_length;
     let dst_ip = dst_addr.unwrap_or(match family {
@@ -770,6 +776,7 @@ fn ip_proto_name(p: u8) -> String {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
 
     #[test]
@@ -795,5 +802,51 @@ mod tests {
         assert_eq!(scope_name(253), "link");
         assert_eq!(protocol_name(16), "dhcp");
         assert_eq!(route_type_name(6), "blackhole");
+    }
+    #[test]
+    fn table_id_comes_from_the_u32_attribute() {
+        use rtnetlink::packet_route::route::{RouteProtocol, RouteScope, RouteType};
+        let mut m = RouteMessage::default();
+        m.header.address_family = AddressFamily::Inet;
+        m.header.table = 252; // RT_TABLE_COMPAT, as the kernel sets it for ids > 255
+        m.header.destination_prefix_length = 16;
+        m.header.kind = RouteType::BlackHole;
+        m.header.protocol = RouteProtocol::Static;
+        m.header.scope = RouteScope::Universe;
+        m.attributes = vec![
+            RouteAttribute::Table(100_000),
+            RouteAttribute::Destination(RouteAddress::Inet("10.123.0.0".parse().unwrap())),
+            RouteAttribute::Priority(7),
+            RouteAttribute::NhId(3),
+        ];
+        let r = convert_route(&m, &HashMap::new()).unwrap().unwrap();
+        assert_eq!(r.table, 100_000);
+        assert_eq!(r.route_type, "blackhole");
+        assert_eq!(r.dst.to_string(), "10.123.0.0/16");
+        assert_eq!(r.protocol, "static");
+        assert_eq!(r.scope, "global");
+        assert_eq!(r.metric, Some(7));
+        assert_eq!(r.flags, ["nhid:3"]);
+        assert_eq!(r.dev, None);
+
+        let mut rule = RuleMessage::default();
+        rule.header.family = AddressFamily::Inet6;
+        rule.header.table = 252;
+        rule.header.src_len = 128;
+        rule.header.action = RuleAction::ToTable;
+        rule.header.flags = RuleFlags::Invert | RuleFlags::IifDetached;
+        rule.attributes = vec![
+            RuleAttribute::Priority(1536),
+            RuleAttribute::Table(100_000),
+            RuleAttribute::Source("fd00:99::5".parse().unwrap()),
+            RuleAttribute::Iifname("vlan0gone".into()),
+        ];
+        let r = convert_rule(&rule).unwrap().unwrap();
+        assert_eq!(r.table, Some(100_000));
+        assert_eq!(r.priority, 1536);
+        assert!(r.not && r.detached);
+        assert_eq!(r.src.unwrap().to_string(), "fd00:99::5/128");
+        assert_eq!(r.iif.as_deref(), Some("vlan0gone"));
+        assert_eq!(r.family, Family::Inet6);
     }
 }
