@@ -154,7 +154,9 @@ pub fn columns(
 
 /// Escape a Markdown table cell.
 pub fn md_cell(s: &str) -> String {
-    s.replace('|', "\\|").replace('\n', "<br>")
+    s.replace('|', "\\|")
+        .replace('\t', " ")
+        .replace('\n', "<br>")
 }
 
 /// A Markdown table.
@@ -181,6 +183,7 @@ pub fn md_code(lines: &[String]) -> String {
 
 /// Inline code span.
 pub fn md_inline(s: &str) -> String {
+    let s = s.replace('\t', " ");
     if s.contains('`') {
         format!("`` {s} ``")
     } else {

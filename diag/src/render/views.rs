@@ -386,7 +386,7 @@ pub fn snat_markdown(r: &SnatReport) -> String {
                     .unwrap_or_else(|| "none found".into()),
             ],
         ];
-        out.push_str(&md_table(&["", ""], &rows));
+        out.push_str(&md_table(&["setting", "value"], &rows));
         out.push('\n');
         out.push_str("### CIDRs not SNATed\n\n");
         let rows: Vec<Vec<String>> = v
