@@ -250,6 +250,9 @@ fn relabel<A, B>(s: &Section<A>, data: Option<B>) -> Section<B> {
 /// Text of a capture: lossy UTF-8, `ip -c` colour codes and CRs removed.
 pub fn clean_text(data: &[u8]) -> String {
     let s = String::from_utf8_lossy(data);
+    if !data.iter().any(|b| *b == 0x1b || *b == b'\r') {
+        return s.into_owned();
+    }
     let mut out = String::with_capacity(s.len());
     let mut chars = s.chars().peekable();
     while let Some(c) = chars.next() {
