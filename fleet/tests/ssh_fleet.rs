@@ -1,0 +1,516 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! The SSH path end to end against real OpenSSH sshds, each in its own network namespace,
+//! with the collector (`diag-fleet`) running in an "ops" namespace bridged to them.
+//!
+//! Needs root, `ip`, `/usr/sbin/sshd` and `ssh-keygen`; the agent tests need the node-agent
+//! binary (`cargo build -p node-agent`).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use e2e::sshd::{sshd_available, SshFleet};
+use model::{FleetReport, NodeOutcome, Outcome, Snapshot};
+
+const FLEET_BIN: &str = env!("CARGO_BIN_EXE_diag-fleet");
+
+fn skip_without_sshd() -> bool {
+    if !sshd_available() {
+        eprintln!(
+            "SKIPPED: /usr/sbin/sshd or ssh-keygen not installed (apt-get install openssh-server)"
+        );
+        return true;
+    }
+    false
+}
+
+/// The node-agent binary: $NODE_AGENT_BIN, next to this test's target dir, or the workspace
+/// target dir.
+fn node_agent() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("NODE_AGENT_BIN") {
+        return Some(PathBuf::from(p));
+    }
+    let exe = std::env::current_exe().ok()?;
+    // target/<profile>/deps/<test> → target/<profile>/node-agent
+    let mut cands = vec![exe.parent()?.parent()?.join("node-agent")];
+    let ws = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    for prof in ["debug", "release"] {
+        cands.push(ws.join("target").join(prof).join("node-agent"));
+    }
+    let found = cands.into_iter().find(|p| p.is_file());
+    if found.is_none() {
+        eprintln!(
+            "node-agent binary not found; build it with `cargo build -p node-agent` \
+             (or set NODE_AGENT_BIN)"
+        );
+    }
+    found
+}
+
+struct Run {
+    code: i32,
+    report: FleetReport,
+    out: PathBuf,
+    stderr: String,
+    wall: Duration,
+}
+
+impl Run {
+    fn node(&self, name: &str) -> &NodeOutcome {
+        self.report
+            .nodes
+            .iter()
+            .find(|n| n.name == name)
+            .unwrap_or_else(|| panic!("node {name} not in report: {:#?}", self.report.nodes))
+    }
+
+    fn snapshot(&self, n: &NodeOutcome) -> Snapshot {
+        let f = n.snapshot.as_ref().expect("snapshot file");
+        Snapshot::from_json(&std::fs::read_to_string(self.out.join(f)).unwrap()).unwrap()
+    }
+}
+
+/// Runs diag-fleet inside the ops namespace.
+fn collect(fleet: &SshFleet, tag: &str, hosts: &str, extra: &[&str]) -> Run {
+    let hosts_file = fleet.write(&format!("hosts-{tag}"), hosts).unwrap();
+    let out = fleet.dir.path().join(format!("out-{tag}"));
+    let mut cmd = fleet.ops_command(Path::new(FLEET_BIN));
+    cmd.arg("--hosts")
+        .arg(&hosts_file)
+        .arg("-i")
+        .arg(&fleet.client_key)
+        .arg("--no-ssh-agent")
+        .arg("-o")
+        .arg(&out)
+        .args(extra)
+        .env("HOME", fleet.dir.path())
+        .stdin(Stdio::null());
+    let t = Instant::now();
+    let o = cmd.output().unwrap();
+    let wall = t.elapsed();
+    let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
+    let report: FleetReport = serde_json::from_str(
+        &std::fs::read_to_string(out.join("fleet.json"))
+            .unwrap_or_else(|e| panic!("no fleet.json ({e}); stderr: {stderr}")),
+    )
+    .unwrap();
+    Run {
+        code: o.status.code().unwrap_or(-1),
+        report,
+        out,
+        stderr,
+        wall,
+    }
+}
+
+fn hosts_for(fleet: &SshFleet, which: impl IntoIterator<Item = usize>) -> String {
+    which
+        .into_iter()
+        .map(|i| format!("root@{}\n", fleet.nodes[i].addr))
+        .collect()
+}
+
+/// Child mode: a userland TCP relay that delays every chunk (the kernel here has no netem).
+/// Runs only when FLEET_TEST_RELAY="listen_addr|target_addr|delay_ms" is set.
+#[test]
+fn relay_child() {
+    let Ok(spec) = std::env::var("FLEET_TEST_RELAY") else {
+        return;
+    };
+    let parts: Vec<&str> = spec.split('|').collect();
+    let (listen, target, delay) = (
+        parts[0].to_string(),
+        parts[1].to_string(),
+        Duration::from_millis(parts[2].parse().unwrap()),
+    );
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let l = tokio::net::TcpListener::bind(&listen).await.unwrap();
+        let serve = async {
+            loop {
+                let (down, _) = l.accept().await.unwrap();
+                let target = target.clone();
+                tokio::spawn(async move {
+                    let Ok(up) = tokio::net::TcpStream::connect(&target).await else {
+                        return;
+                    };
+                    let (mut dr, mut dw) = down.into_split();
+                    let (mut ur, mut uw) = up.into_split();
+                    let a = async move {
+                        let mut b = vec![0u8; 16384];
+                        while let Ok(n) = dr.read(&mut b).await {
+                            if n == 0 {
+                                break;
+                            }
+                            tokio::time::sleep(delay).await;
+                            if uw.write_all(&b[..n]).await.is_err() {
+                                break;
+                            }
+                        }
+                    };
+                    let c = async move {
+                        let mut b = vec![0u8; 16384];
+                        while let Ok(n) = ur.read(&mut b).await {
+                            if n == 0 {
+                                break;
+                            }
+                            tokio::time::sleep(delay).await;
+                            if dw.write_all(&b[..n]).await.is_err() {
+                                break;
+                            }
+                        }
+                    };
+                    tokio::join!(a, c);
+                });
+            }
+        };
+        // Bounded: the relay stops by itself even if nobody kills it.
+        let _ = tokio::time::timeout(Duration::from_secs(180), serve).await;
+    });
+}
+
+fn start_relay(fleet: &mut SshFleet, listen: &str, target: &str, delay_ms: u64) {
+    let exe = std::env::current_exe().unwrap();
+    let mut cmd = fleet.ops_command(&exe);
+    cmd.args([
+        "relay_child",
+        "--exact",
+        "--nocapture",
+        "--test-threads",
+        "1",
+    ])
+    .env("FLEET_TEST_RELAY", format!("{listen}|{target}|{delay_ms}"))
+    .stdin(Stdio::null())
+    .stdout(Stdio::null())
+    .stderr(Stdio::null());
+    fleet.spawn_in_ops(cmd).unwrap();
+    let (host, port) = listen.rsplit_once(':').unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let ok = Command::new("ip")
+            .args(["netns", "exec", &fleet.ops, "bash", "-c"])
+            .arg(format!("exec 3<>/dev/tcp/{host}/{port}"))
+            .stderr(Stdio::null())
+            .status()
+            .unwrap()
+            .success();
+        if ok {
+            break;
+        }
+        assert!(Instant::now() < deadline, "relay did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// 24 targets: 20 healthy, one stopped, one with a rotated host key, one missing from
+/// known_hosts, one behind a slow relay. Every node ends with exactly one outcome, the
+/// healthy ones with real node-agent snapshots, and the slow one times out within bound.
+#[test]
+fn fleet_of_sshds_end_to_end() {
+    if skip_without_sshd() {
+        return;
+    }
+    let Some(agent) = node_agent() else {
+        eprintln!("SKIPPED fleet_of_sshds_end_to_end: needs node-agent");
+        return;
+    };
+    let mut fleet = SshFleet::new(23).unwrap();
+    // known_hosts for 0..=22 except 21 (unknown); 22's key is rotated after recording.
+    let kh_text = fleet.known_hosts_lines((0..23).filter(|i| *i != 21));
+    let slow_target = format!("{}:22", fleet.nodes[0].addr);
+    start_relay(&mut fleet, "127.0.0.1:2201", &slow_target, 1500);
+    let kh_text = format!("{kh_text}[127.0.0.1]:2201 {}\n", fleet.nodes[0].host_key);
+    let kh = fleet.write("known_hosts", &kh_text).unwrap();
+    fleet.stop_node(20);
+    fleet.rotate_host_key(22).unwrap();
+
+    let mut hosts = hosts_for(&fleet, 0..23);
+    hosts.push_str("# the slow path to node 0\nroot@127.0.0.1:2201\n");
+    let connect_timeout = 3.0;
+    let r = collect(
+        &fleet,
+        "main",
+        &hosts,
+        &[
+            "--known-hosts",
+            kh.to_str().unwrap(),
+            "--agent-path",
+            agent.to_str().unwrap(),
+            "--connect-timeout",
+            "3",
+            "--command-timeout",
+            "60",
+            "--retries",
+            "1",
+        ],
+    );
+    assert_eq!(r.report.nodes.len(), 24, "{}", r.stderr);
+    assert_eq!(r.code, 1, "some failed → exit 1; stderr: {}", r.stderr);
+    for i in 0..20 {
+        let n = r.node(&fleet.nodes[i].addr);
+        assert!(
+            n.outcome.is_success(),
+            "node {i}: {:?} {:?} {:?}",
+            n.outcome,
+            n.error,
+            n.stderr
+        );
+        let s = r.snapshot(n);
+        assert_eq!(s.agent.name, "node-agent");
+        // The agent ran inside the node's namespace: it saw that node's address.
+        let addrs = serde_json::to_string(&s.addresses).unwrap();
+        assert!(
+            addrs.contains(&fleet.nodes[i].addr),
+            "node {i} snapshot lacks its address"
+        );
+    }
+    assert_eq!(r.node(&fleet.nodes[20].addr).outcome, Outcome::Unreachable);
+    assert_eq!(
+        r.node(&fleet.nodes[21].addr).outcome,
+        Outcome::HostkeyUnknown
+    );
+    assert_eq!(
+        r.node(&fleet.nodes[22].addr).outcome,
+        Outcome::HostkeyMismatch
+    );
+    let slow = r.node("127.0.0.1");
+    assert_eq!(slow.outcome, Outcome::Timeout, "{:?}", slow.error);
+    assert!(
+        slow.total_ms < (connect_timeout * 1000.0) as u64 + 2500,
+        "timed out within its bound: {} ms",
+        slow.total_ms
+    );
+    assert!(r.stderr.contains("20 ok"), "summary line: {}", r.stderr);
+    assert!(r.stderr.contains("1 hostkey-mismatch"), "{}", r.stderr);
+    // Strict mode never writes known_hosts.
+    assert_eq!(std::fs::read_to_string(&kh).unwrap(), kh_text);
+    eprintln!("main run: {:.1}s", r.wall.as_secs_f64());
+
+    // --accept-new-host-keys records the unknown key, and still refuses the changed one.
+    let hosts = hosts_for(&fleet, [21, 22]);
+    let r = collect(
+        &fleet,
+        "accept",
+        &hosts,
+        &[
+            "--known-hosts",
+            kh.to_str().unwrap(),
+            "--agent-path",
+            agent.to_str().unwrap(),
+            "--accept-new-host-keys",
+        ],
+    );
+    assert!(
+        r.node(&fleet.nodes[21].addr).outcome.is_success(),
+        "{:?}",
+        r.report
+    );
+    assert_eq!(
+        r.node(&fleet.nodes[22].addr).outcome,
+        Outcome::HostkeyMismatch
+    );
+    let after = std::fs::read_to_string(&kh).unwrap();
+    assert!(after.starts_with(&kh_text));
+    assert!(after.contains(&fleet.nodes[21].addr));
+    assert_eq!(after.lines().count(), kh_text.lines().count() + 1);
+}
+
+/// `-J`: nodes accept root only from the bastion's address; direct connections fail auth,
+/// through the bastion they succeed, over one bastion connection.
+#[test]
+fn jump_host_multiplexes_one_bastion_connection() {
+    if skip_without_sshd() {
+        return;
+    }
+    let mut fleet = SshFleet::new(1).unwrap();
+    let bastion = fleet.nodes[0].addr.clone();
+    // Bastion logs accepted logins so they can be counted.
+    fleet.stop_node(0);
+    let b2 = fleet.add_node("LogLevel INFO").unwrap();
+    let bastion_addr = fleet.nodes[b2].addr.clone();
+    for _ in 0..4 {
+        fleet
+            .add_node(&format!("AllowUsers root@{bastion_addr}"))
+            .unwrap();
+    }
+    fleet.wait_ready(Duration::from_secs(10)).unwrap();
+    let _ = bastion;
+    let agent = fleet
+        .write(
+            "agent.sh",
+            "#!/bin/sh\necho \"$SSH_CONNECTION\" >&2\nexit 3\n",
+        )
+        .unwrap();
+    make_exec(&agent);
+    let kh = fleet
+        .write("known_hosts", &fleet.known_hosts_lines(1..6))
+        .unwrap();
+    let hosts = hosts_for(&fleet, 2..6);
+    let common = [
+        "--known-hosts",
+        kh.to_str().unwrap(),
+        "--agent-path",
+        agent.to_str().unwrap(),
+        "--connect-timeout",
+        "5",
+    ];
+    let r = collect(&fleet, "direct", &hosts, &common);
+    for n in &r.report.nodes {
+        assert_eq!(n.outcome, Outcome::AuthFailed, "{n:?}");
+    }
+    assert_eq!(r.code, 2, "none reachable → exit 2");
+    let jump = format!("root@{bastion_addr}");
+    let mut args = common.to_vec();
+    args.extend(["-J", &jump]);
+    let r = collect(&fleet, "jump", &hosts, &args);
+    for n in &r.report.nodes {
+        // The script exits 3 with $SSH_CONNECTION on stderr: the connection came from the
+        // bastion's address.
+        assert_eq!(n.outcome, Outcome::AgentError, "{n:?}");
+        let e = n.stderr.as_deref().unwrap_or("");
+        assert!(e.starts_with(&bastion_addr), "connection source: {e}");
+    }
+    let log = fleet.nodes[b2].log();
+    let logins = log.matches("Accepted publickey for root").count();
+    assert_eq!(
+        logins, 1,
+        "one bastion connection for all nodes; log:\n{log}"
+    );
+}
+
+fn make_exec(p: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// A command that outlives --command-timeout is reported `timeout` in bound and is killed
+/// on the node; an absent agent is `agent-missing`.
+#[test]
+fn command_timeout_kills_remote_process_and_missing_agent() {
+    if skip_without_sshd() {
+        return;
+    }
+    let fleet = SshFleet::new(2).unwrap();
+    let pidfile = fleet.dir.path().join("sleeper.pid");
+    let agent = fleet
+        .write(
+            "sleepy-agent",
+            &format!(
+                "#!/bin/sh\necho $$ > {}\nexec sleep 47\n",
+                pidfile.display()
+            ),
+        )
+        .unwrap();
+    make_exec(&agent);
+    let kh = fleet
+        .write("known_hosts", &fleet.known_hosts_lines(0..2))
+        .unwrap();
+    let r = collect(
+        &fleet,
+        "slow",
+        &hosts_for(&fleet, [0]),
+        &[
+            "--known-hosts",
+            kh.to_str().unwrap(),
+            "--agent-path",
+            agent.to_str().unwrap(),
+            "--command-timeout",
+            "2",
+        ],
+    );
+    let n = &r.report.nodes[0];
+    assert_eq!(n.outcome, Outcome::Timeout, "{n:?}");
+    assert!(n.total_ms < 2000 + 3000 + 3000, "{} ms", n.total_ms);
+    let pid: u32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(8);
+    while Path::new(&format!("/proc/{pid}")).exists() {
+        assert!(
+            Instant::now() < deadline,
+            "remote sleep {pid} still running"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    let r = collect(
+        &fleet,
+        "missing",
+        &hosts_for(&fleet, [1]),
+        &[
+            "--known-hosts",
+            kh.to_str().unwrap(),
+            "--agent-path",
+            "/nonexistent/node-agent",
+        ],
+    );
+    assert_eq!(
+        r.report.nodes[0].outcome,
+        Outcome::AgentMissing,
+        "{:?}",
+        r.report
+    );
+    assert_eq!(r.code, 2);
+}
+
+/// --push-agent uploads the real agent and runs it; --agentless builds a snapshot from
+/// command output; both see the same node.
+#[test]
+fn push_agent_and_agentless() {
+    if skip_without_sshd() {
+        return;
+    }
+    let Some(agent) = node_agent() else {
+        eprintln!("SKIPPED push_agent_and_agentless: needs node-agent");
+        return;
+    };
+    let fleet = SshFleet::new(3).unwrap();
+    let kh = fleet
+        .write("known_hosts", &fleet.known_hosts_lines(0..3))
+        .unwrap();
+    let hosts = hosts_for(&fleet, 0..3);
+    let pushed = collect(
+        &fleet,
+        "push",
+        &hosts,
+        &[
+            "--known-hosts",
+            kh.to_str().unwrap(),
+            "--push-agent",
+            "--agent-binary",
+            agent.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(pushed.code, 0, "{}", pushed.stderr);
+    let agentless = collect(
+        &fleet,
+        "agentless",
+        &hosts,
+        &["--known-hosts", kh.to_str().unwrap(), "--agentless"],
+    );
+    for i in 0..3 {
+        let name = &fleet.nodes[i].addr;
+        let a = pushed.snapshot(pushed.node(name));
+        let n = agentless.node(name);
+        assert!(n.outcome.is_success(), "{n:?}");
+        let b = agentless.snapshot(n);
+        assert_eq!(b.agent.name, "diag-agentless");
+        assert_eq!(a.hostname, b.hostname, "same node seen by both");
+        // Conntrack: both modes report the namespace's table.
+        assert_eq!(
+            a.conntrack.get().and_then(|c| c.max),
+            b.conntrack.get().and_then(|c| c.max),
+            "nf_conntrack_max"
+        );
+    }
+    // No agent copies left behind in the temp dirs.
+    let leftovers: Vec<_> = std::fs::read_dir(std::env::temp_dir())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("eks-diag."))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
