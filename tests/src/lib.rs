@@ -1,7 +1,14 @@
 //! Test support: emulated EKS nodes in network namespaces, IMDS/ipamd doubles, sshd fleets.
 //!
 //! Everything created here is named uniquely per test and torn down on drop.
+//!
+//! * [`netns`] — namespaces and the one process-spawning wrapper (timeouts, argv only).
+//! * [`node`] — [`node::EksNode`]: the emulated worker node, its facts and fault injectors.
+//! * [`doubles`] — IMDSv2 and ipamd introspection doubles (served by `cni-doubles`).
+//! * [`agent`] — running `node-agent` in a node and reading the same state independently.
+//! * [`sshd`] — sshd inside emulated nodes, for fleet tests.
 
+pub mod agent;
 pub mod doubles;
 pub mod netns;
 pub mod node;

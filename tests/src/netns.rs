@@ -27,6 +27,20 @@ pub fn unique_stem() -> String {
     format!("{NS_PREFIX}{}-{n}", std::process::id())
 }
 
+/// The harness changes kernel state in namespaces it creates: it needs root (CAP_NET_ADMIN,
+/// CAP_SYS_ADMIN) and iproute2. Fails with a message saying so.
+pub fn require_root() -> Result<()> {
+    let uid = check(&["id", "-u"]).context("running `id -u`")?;
+    if uid.trim() != "0" {
+        bail!(
+            "these tests create network namespaces and must run as root (uid is {})",
+            uid.trim()
+        );
+    }
+    check(&["ip", "-V"]).context("iproute2 (`ip`) is required")?;
+    Ok(())
+}
+
 /// Run `argv` with a deadline; the child is killed when the deadline passes. Never goes
 /// through a shell. Stdout/stderr are captured.
 pub fn run_with(argv: &[&str], stdin: Option<&[u8]>, timeout: Duration) -> Result<Output> {

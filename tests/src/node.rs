@@ -906,6 +906,15 @@ impl EksNode {
             "net.ipv4.conf.all.rp_filter=0",
             "net.ipv4.conf.default.rp_filter=0",
         ])?;
+        // Like an internet gateway, the router only lets the node's primary IP out to the
+        // internet: a pod IP that was not SNATed does not get an answer from there.
+        self.vpc.exec_stdin(
+            &["iptables-nft-restore", "--noflush"],
+            &format!(
+                "*filter\n-A FORWARD -o tinet -s {} -j ACCEPT\n-A FORWARD -o tinet -j DROP\nCOMMIT\n",
+                c.primary_ip
+            ),
+        )?;
         // Hosts outside and inside the VPC.
         self.peer.ip_batch(&[
             format!("addr add {}/24 dev eth0", c.vpc_peer),
@@ -1089,6 +1098,25 @@ impl EksNode {
             }
         }
         Ok(())
+    }
+
+    /// Whether pod `pod` gets an answer to a ping of `target` (one echo, 1 s).
+    pub fn ping_from(&self, pod: usize, target: Ipv4Addr) -> Result<bool> {
+        let ns = self
+            .pod_ns
+            .get(pod)
+            .with_context(|| format!("no pod {pod}"))?;
+        let out = ns.exec(&[
+            "ping",
+            "-n",
+            "-q",
+            "-c",
+            "1",
+            "-W",
+            "1",
+            &target.to_string(),
+        ])?;
+        Ok(out.status.success())
     }
 
     fn start_listeners(&mut self) -> Result<()> {
