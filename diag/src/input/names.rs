@@ -239,7 +239,9 @@ Without it node facts stay empty and the analysis infers them (labelled as infer
 
 A missing file makes its section `skipped`; parse warnings make it `partial`; an unparseable
 file makes it `failed` with the file and line. Unreadable inputs are reported at the end and
-the exit code is 2, but every other input is still analysed.";
+the exit code is 2, but every other input is still analysed.
+
+Exit codes: 0 no finding at or above --fail-on, 1 such findings, 2 bad input or nothing analysed.";
 
 #[cfg(test)]
 mod tests {
