@@ -491,14 +491,7 @@ fn iptables_section(
                         d.command = format!("file:{}", f.name);
                     }
                 }
-                let name = f.name.clone();
-                acc.add_parsed(
-                    f,
-                    p,
-                    |have, new| merge_dumps(have, new, &name),
-                    &mut problems,
-                    &loc(f),
-                );
+                acc.add_parsed(f, p, merge_dumps, &mut problems, &loc(f));
             }
             Err(e) => acc.fail(f, parse_error_message(&e, f.kind), &mut problems, &loc(f)),
         }
@@ -543,8 +536,9 @@ fn iptables_section(
     (sec, problems)
 }
 
-/// Merge dumps of the same backend: tables not yet present are added.
-fn merge_dumps(have: &mut Vec<IptablesBackendDump>, new: Vec<IptablesBackendDump>, _from: &str) {
+/// Merge dumps of the same backend: tables not yet present are added (a full save, read
+/// first, wins over a per-table capture of the same table).
+fn merge_dumps(have: &mut Vec<IptablesBackendDump>, new: Vec<IptablesBackendDump>) {
     for d in new {
         match have.iter_mut().find(|h| h.backend == d.backend) {
             Some(h) => {
