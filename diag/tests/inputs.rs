@@ -373,3 +373,41 @@ fn a_snapshot_saved_as_node_json_is_not_taken_for_node_facts() {
         r.stdout
     );
 }
+
+#[test]
+fn per_table_route_captures_keep_their_table() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("tables");
+    std::fs::create_dir(&d).unwrap();
+    for f in std::fs::read_dir(fixtures().join("captures/node-a")).unwrap() {
+        let p = f.unwrap().path();
+        if p.file_name().unwrap() != "ip-route.txt" {
+            std::fs::copy(&p, d.join(p.file_name().unwrap())).unwrap();
+        }
+    }
+    let all = read("captures/node-a/ip-route.txt");
+    let main: String = all
+        .lines()
+        .filter(|l| !l.contains(" table "))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(d.join("ip-route-table-main.txt"), main).unwrap();
+    std::fs::write(
+        d.join("ip-route-table-2.txt"),
+        "default via 192.168.2.1 dev eth1\n192.168.2.1 dev eth1 scope link\n",
+    )
+    .unwrap();
+    let r = diag(&["routes", "--from", d.to_str().unwrap(), "-o", "json"]);
+    assert!(r.code == 0 || r.code == 1, "{}", r.all());
+    let v = json_of(&r);
+    let t2 = v["nodes"][0]["enis"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["table"] == 2)
+        .unwrap_or_else(|| panic!("{v:#}"));
+    assert!(
+        t2["routes"].to_string().contains("default via 192.168.2.1"),
+        "{t2:#}"
+    );
+}

@@ -156,10 +156,8 @@ pub fn build(origin: &Origin, files: Vec<CaptureFile>, opts: &LoadOptions, where
         parsers::ip::parse_rule(t)
     })
     .unwrap_or_else(|| Section::skipped(missing("rules")));
-    snap.routes = simple(&of(&|k| k == Kind::IpRoute), &loc, &mut problems, |t| {
-        parsers::ip::parse_route(t)
-    })
-    .unwrap_or_else(|| Section::skipped(missing("routes")));
+    snap.routes = routes_section(&of(&|k| k.section() == "routes"), &loc, &mut problems)
+        .unwrap_or_else(|| Section::skipped(missing("routes")));
     snap.neighbours = simple(&of(&|k| k == Kind::IpNeigh), &loc, &mut problems, |t| {
         parsers::ip::parse_neigh(t)
     })
@@ -367,6 +365,7 @@ fn expected_output(kind: Kind) -> &'static str {
         Kind::IptablesList(_) => "iptables -L -n -v output",
         Kind::IpRule => "ip rule output",
         Kind::IpRoute => "ip route show table all output",
+        Kind::IpRouteTable(_) => "ip route show table N output",
         Kind::IpAddr => "ip addr output",
         Kind::IpLink => "ip link output",
         Kind::IpNeigh => "ip neigh output",
@@ -426,6 +425,26 @@ impl Extendable for Sysctls {
     fn extend_with(&mut self, other: Self) {
         self.values.extend(other.values);
     }
+}
+
+/// `ip route show table all` and per-table captures (whose lines carry no `table`).
+fn routes_section(
+    files: &[&CaptureFile],
+    loc: &dyn Fn(&CaptureFile) -> String,
+    problems: &mut Vec<String>,
+) -> Option<Section<Vec<model::Route>>> {
+    let mut acc = Acc::new();
+    for f in files {
+        let table = match f.kind {
+            Kind::IpRouteTable(t) => t,
+            _ => model::net::RT_TABLE_MAIN,
+        };
+        match parsers::ip::parse_route_in_table(&clean_text(&f.data), table) {
+            Ok(p) => acc.add_parsed(f, p, Vec::extend_with, problems, &loc(f)),
+            Err(e) => acc.fail(f, parse_error_message(&e, f.kind), problems, &loc(f)),
+        }
+    }
+    acc.finish()
 }
 
 /// `*table` headers without a matching `COMMIT`: the capture was cut.

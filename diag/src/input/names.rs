@@ -15,6 +15,8 @@ pub enum Kind {
     IptablesList(&'static str),
     IpRule,
     IpRoute,
+    /// `ip route show table N` (lines carry no `table`): `ip-route-table-N.txt`.
+    IpRouteTable(u32),
     IpAddr,
     IpLink,
     IpNeigh,
@@ -52,7 +54,7 @@ impl Kind {
         match self {
             Kind::IptablesSave(_) | Kind::IptablesSpec(_) | Kind::IptablesList(_) => "iptables",
             Kind::IpRule => "rules",
-            Kind::IpRoute => "routes",
+            Kind::IpRoute | Kind::IpRouteTable(_) => "routes",
             Kind::IpAddr => "addresses",
             Kind::IpLink => "links",
             Kind::IpNeigh => "neighbours",
@@ -123,6 +125,12 @@ pub fn classify_capture(name: &str) -> Option<Kind> {
             "l" | "nvl" | "l-n-v" => Some(Kind::IptablesList(table)),
             _ => None,
         };
+    }
+    if let Some(t) = n
+        .strip_prefix("ip-route-table-")
+        .and_then(|r| r.strip_suffix(".txt"))
+    {
+        return model::net::table_id_from_name(t).map(Kind::IpRouteTable);
     }
     match n {
         "ip-rule.txt" | "ip-rule-show.txt" | "iprule.txt" => return Some(Kind::IpRule),
@@ -216,6 +224,7 @@ Capture file names (case-insensitive; --map NAME=FILE reads another file name):
   iptables-nat-L.txt            iptables -t nat -L -n -v
   ip-rule.txt                   ip rule
   ip-route.txt                  ip route show table all
+  ip-route-table-N.txt          ip route show table N   (N a number, main or local)
   ip-addr.txt / ip-link.txt     ip addr / ip link
   ip-neigh.txt                  ip neigh
   conntrack-L.txt               conntrack -L
@@ -279,6 +288,15 @@ mod tests {
         );
         assert_eq!(classify_capture("ip6tables-save.txt"), None);
         assert_eq!(classify_capture("IP-RULE.txt"), Some(Kind::IpRule));
+        assert_eq!(
+            classify_capture("ip-route-table-2.txt"),
+            Some(Kind::IpRouteTable(2))
+        );
+        assert_eq!(
+            classify_capture("ip-route-table-local.txt"),
+            Some(Kind::IpRouteTable(255))
+        );
+        assert_eq!(classify_capture("ip-route-table-x.txt"), None);
         assert_eq!(
             classify_capture("conntrack-S.txt"),
             Some(Kind::ConntrackStats)
