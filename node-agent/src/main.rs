@@ -161,7 +161,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             write_json(&schema, pretty)
         }
         Command::Collect(args) => {
-            let opts = options(args.pretty, &args);
+            let opts = options(&args);
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
                 .enable_all()
@@ -175,7 +175,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-fn options(_pretty: bool, a: &CollectArgs) -> Options {
+fn options(a: &CollectArgs) -> Options {
     let sections: BTreeSet<String> = match &a.sections {
         Some(list) => list.iter().cloned().collect(),
         None => SECTION_NAMES.iter().map(|s| s.to_string()).collect(),

@@ -325,8 +325,8 @@ mod tests {
         let snap = collect(&opts).await;
         let took = start.elapsed();
         server.abort();
-        assert!(took < Duration::from_millis(2500), "took {took:?}");
-        assert!(snap.duration_ms < 2500);
+        assert!(took < Duration::from_millis(3500), "took {took:?}");
+        assert!(snap.duration_ms < 3500);
         assert_eq!(snap.schema_version, model::SCHEMA_VERSION);
         assert_eq!(snap.links.status, SectionStatus::Skipped);
         assert_eq!(snap.iptables.status, SectionStatus::Skipped);

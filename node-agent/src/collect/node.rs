@@ -365,11 +365,8 @@ pub fn assemble(r: ImdsResult, net: &NetSections) -> Section<NodeIdentity> {
     if let Some(src) = r.source {
         s = s.with_source(src);
     }
-    if !s.status.has_data() || !r.available {
-        if s.data.as_ref().is_some_and(|d| !d.inferred.is_empty()) {
-            s = s.with_source("netlink");
-        }
-    } else if net.links.get().is_some() {
+    // Interfaces (by MAC) and inferred values come from the netlink dump.
+    if s.data.is_some() && net.links.get().is_some() {
         s = s.with_source("netlink");
     }
     s.with_warnings(warnings)
