@@ -411,3 +411,53 @@ fn per_table_route_captures_keep_their_table() {
         "{t2:#}"
     );
 }
+
+#[test]
+fn for_loop_captures_are_split_per_node() {
+    // `for i in $N1 $N2; do echo ">> node $i <<"; ssh $i sudo iptables -t nat -S; echo; done`
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("loop");
+    std::fs::create_dir(&d).unwrap();
+    let a = read("captures/node-b/iptables-nat-S.txt");
+    let b = a.replace(
+        "--to-source 10.0.9.9 --random",
+        "--to-source 10.0.1.5 --random-fully",
+    );
+    std::fs::write(
+        d.join("iptables-nat-S.txt"),
+        format!(">> node 10.0.1.4 <<\n{a}\n>> node 10.0.1.5 <<\n{b}\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("ip-rule.txt"),
+        format!(
+            ">> node 10.0.1.4 <<\n{r}\n>> node 10.0.1.5 <<\n{r}\n",
+            r = read("captures/node-b/ip-rule.txt")
+        ),
+    )
+    .unwrap();
+    std::fs::write(d.join("cni-env"), read("captures/node-b/cni-env")).unwrap();
+    let r = diag(&[
+        "check",
+        "--from",
+        d.to_str().unwrap(),
+        "--expect",
+        "random=prng",
+        "-o",
+        "json",
+    ]);
+    let v = json_of(&r);
+    let res = v["results"].as_array().unwrap();
+    assert_eq!(res.len(), 2, "{v:#}");
+    assert_eq!(res[0]["node"], "10.0.1.4");
+    assert_eq!(res[0]["status"], "FAIL");
+    assert_eq!(res[1]["node"], "10.0.1.5");
+    assert_eq!(res[1]["status"], "PASS");
+    assert_eq!(r.code, 1, "{}", r.all());
+    // The shared env reached both nodes.
+    let r = diag(&["analyze", d.to_str().unwrap(), "-o", "json"]);
+    let v = json_of(&r);
+    for n in ["10.0.1.4", "10.0.1.5"] {
+        assert_eq!(section_status(node(&v, n), "cni"), None);
+    }
+}

@@ -45,11 +45,11 @@ pub struct Origin {
 }
 
 /// Read a capture directory.
-pub fn load_dir(dir: &Path, opts: &LoadOptions) -> Loaded {
+pub fn load_dir(dir: &Path, opts: &LoadOptions) -> Vec<Loaded> {
     let label = dir.display().to_string();
     let entries = match list_dir(dir) {
         Ok(e) => e,
-        Err(e) => return Loaded::err(label, e),
+        Err(e) => return vec![Loaded::err(label, e)],
     };
     let mut files = Vec::new();
     let mut problems = Vec::new();
@@ -105,7 +105,10 @@ pub fn load_dir(dir: &Path, opts: &LoadOptions) -> Loaded {
         };
         let mut l = Loaded::err(label, e);
         l.problems = problems;
-        return l;
+        return vec![l];
+    }
+    if let Some(nodes) = split_by_node(&files) {
+        return from_loop_captures(&label, &inputs, nodes, problems, opts);
     }
     let hostname = host_from_dir(dir);
     let origin = Origin {
@@ -116,7 +119,100 @@ pub fn load_dir(dir: &Path, opts: &LoadOptions) -> Loaded {
     };
     let mut loaded = build(&origin, files, opts, &format!("in {label}"));
     loaded.problems.splice(0..0, problems);
-    loaded
+    vec![loaded]
+}
+
+/// `for i in $N1 $N2; do echo ">> node $i <<"; ssh $i sudo iptables -t nat -S; done > f`:
+/// the node name of a marker line.
+fn node_marker(line: &str) -> Option<&str> {
+    let l = line.trim();
+    let inner = l.strip_prefix(">>")?.strip_suffix("<<")?.trim();
+    let name = inner.strip_prefix("node")?.trim();
+    (!name.is_empty() && !name.contains(char::is_whitespace)).then_some(name)
+}
+
+/// One capture per node: (node, files), plus the files that carry no markers.
+type LoopCaptures = (Vec<(String, Vec<CaptureFile>)>, Vec<CaptureFile>);
+
+/// Split files holding `>> node X <<` sections into per-node files. None when no file has
+/// markers.
+fn split_by_node(files: &[CaptureFile]) -> Option<LoopCaptures> {
+    let mut nodes: Vec<(String, Vec<CaptureFile>)> = Vec::new();
+    let mut unmarked = Vec::new();
+    let mut any = false;
+    for f in files {
+        let text = clean_text(&f.data);
+        if !text.lines().any(|l| node_marker(l).is_some()) {
+            unmarked.push(f.clone());
+            continue;
+        }
+        any = true;
+        let mut current: Option<String> = None;
+        let mut buf = String::new();
+        let mut flush = |node: &Option<String>, buf: &mut String| {
+            if let Some(n) = node {
+                let part = CaptureFile {
+                    name: f.name.clone(),
+                    kind: f.kind,
+                    data: std::mem::take(buf).into_bytes(),
+                };
+                match nodes.iter_mut().find(|(x, _)| x == n) {
+                    Some((_, v)) => v.push(part),
+                    None => nodes.push((n.clone(), vec![part])),
+                }
+            }
+            buf.clear();
+        };
+        for line in text.lines() {
+            if let Some(n) = node_marker(line) {
+                flush(&current, &mut buf);
+                current = Some(n.to_string());
+            } else {
+                buf.push_str(line);
+                buf.push('\n');
+            }
+        }
+        flush(&current, &mut buf);
+    }
+    any.then_some((nodes, unmarked))
+}
+
+fn from_loop_captures(
+    label: &str,
+    inputs: &[String],
+    (nodes, unmarked): LoopCaptures,
+    mut problems: Vec<String>,
+    opts: &LoadOptions,
+) -> Vec<Loaded> {
+    // The aws-node env is the same DaemonSet for every node; anything else unmarked cannot be
+    // attributed to a node.
+    let shared: Vec<CaptureFile> = unmarked
+        .iter()
+        .filter(|f| matches!(f.kind, Kind::CniEnv))
+        .cloned()
+        .collect();
+    for f in unmarked.iter().filter(|f| !matches!(f.kind, Kind::CniEnv)) {
+        problems.push(format!(
+            "{label}/{}: ignored: other files hold per-node `>> node X <<` sections and this one has none",
+            f.name
+        ));
+    }
+    let mut out = Vec::new();
+    for (i, (node, mut files)) in nodes.into_iter().enumerate() {
+        files.extend(shared.iter().cloned());
+        let origin = Origin {
+            label: format!("{label}#{node}"),
+            hostname: node.clone(),
+            collected_at: String::new(),
+            inputs: inputs.to_vec(),
+        };
+        let mut loaded = build(&origin, files, opts, &format!("for node {node} in {label}"));
+        if i == 0 {
+            loaded.problems.splice(0..0, problems.drain(..));
+        }
+        out.push(loaded);
+    }
+    out
 }
 
 fn host_from_dir(dir: &Path) -> String {
@@ -918,6 +1014,30 @@ fn merge_node(have: &mut NodeIdentity, new: NodeIdentity) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn splits_loop_captures_by_node_marker() {
+        assert_eq!(node_marker(">> node 192.168.1.10 <<"), Some("192.168.1.10"));
+        assert_eq!(node_marker(">>node ip-1<<"), Some("ip-1"));
+        assert_eq!(node_marker(">> node  <<"), None);
+        assert_eq!(node_marker("-A X"), None);
+        let f = CaptureFile {
+            name: "ip-rule.txt".into(),
+            kind: Kind::IpRule,
+            data: b">> node a <<\n0: from all lookup local\n\n>> node b <<\n1: x\n".to_vec(),
+        };
+        let (nodes, unmarked) = split_by_node(&[f]).unwrap_or_default();
+        assert!(unmarked.is_empty());
+        let names: Vec<&str> = nodes.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, vec!["a", "b"]);
+        assert_eq!(nodes[1].1[0].data, b"1: x\n".to_vec());
+        let plain = CaptureFile {
+            name: "ip-rule.txt".into(),
+            kind: Kind::IpRule,
+            data: b"0: from all lookup local\n".to_vec(),
+        };
+        assert!(split_by_node(&[plain]).is_none());
+    }
 
     #[test]
     fn strips_colour_and_cr() {

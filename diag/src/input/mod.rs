@@ -220,7 +220,7 @@ fn load_dir(dir: &Path, opts: &LoadOptions, out: &mut Vec<Loaded>, depth: usize)
     let has_captures = names.iter().any(|n| names::classify_capture(n).is_some())
         || (!opts.map.is_empty() && depth == 0);
     if has_captures {
-        out.push(capture::load_dir(dir, opts));
+        out.extend(capture::load_dir(dir, opts));
         return;
     }
     // A directory of inputs: snapshot files, bundles, capture sub-directories.

@@ -246,6 +246,9 @@ imds.json / node.json (optional; IMDS key names):
    \"vpc-ipv4-cidr-blocks\": [\"192.168.0.0/16\"], \"mac\": \"0a:…\", \"availability-zone\": \"…\"}
 Without it node facts stay empty and the analysis infers them (labelled as inferred).
 
+Files from a shell loop over nodes (`echo \">> node $i <<\"; ssh $i …`) are split at the
+`>> node X <<` lines into one snapshot per node.
+
 A missing file makes its section `skipped`; parse warnings make it `partial`; an unparseable
 file makes it `failed` with the file and line. Unreadable inputs are reported at the end and
 the exit code is 2, but every other input is still analysed.
