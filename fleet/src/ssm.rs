@@ -31,7 +31,8 @@ pub const SSM_STDOUT_LIMIT: usize = 24_000;
 pub const CHUNK: usize = 20_000;
 const HEADER: &str = "EKSDIAG1";
 const FOOTER: &str = "EKSDIAG1-END";
-const SPOOL_DIR: &str = "/var/tmp/eks-diag";
+/// Where the node keeps the encoded output between the first command and chunk fetches.
+pub const SPOOL_DIR: &str = "/var/tmp/eks-diag";
 
 /// A SendCommand request.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -160,6 +161,8 @@ pub struct SsmOptions {
     /// First poll interval; it grows ×1.5 up to `poll_max`, with jitter.
     pub poll_initial: Duration,
     pub poll_max: Duration,
+    /// Spool directory on the node (see [`SPOOL_DIR`]).
+    pub spool_dir: String,
 }
 
 impl Default for SsmOptions {
@@ -175,6 +178,7 @@ impl Default for SsmOptions {
             poll_slack: Duration::from_secs(120),
             poll_initial: Duration::from_secs(1),
             poll_max: Duration::from_secs(10),
+            spool_dir: SPOOL_DIR.to_string(),
         }
     }
 }
@@ -194,10 +198,11 @@ pub fn collect_script(opts: &SsmOptions, token: &str) -> Vec<String> {
     } else {
         CHUNK
     };
-    let f = format!("{SPOOL_DIR}/{token}");
+    let dir = shell_quote(&opts.spool_dir);
+    let f = format!("{}/{token}", opts.spool_dir);
     vec![
-        format!("umask 077; mkdir -p {SPOOL_DIR} || exit 70"),
-        format!("find {SPOOL_DIR} -type f -mmin +120 -delete 2>/dev/null"),
+        format!("umask 077; mkdir -p {dir} || exit 70"),
+        format!("find {dir} -type f -mmin +120 -delete 2>/dev/null"),
         format!("f={}", shell_quote(&f)),
         format!(
             "rc=0; if command -v timeout >/dev/null 2>&1; then timeout -k 3 {secs} {a} collect >\"$f.json\" 2>\"$f.err\" || rc=$?; else {a} collect >\"$f.json\" 2>\"$f.err\" || rc=$?; fi",
@@ -215,17 +220,18 @@ pub fn collect_script(opts: &SsmOptions, token: &str) -> Vec<String> {
 }
 
 /// Follow-up command printing chunk `i` of the spooled output.
-pub fn chunk_script(token: &str, i: usize) -> Vec<String> {
+pub fn chunk_script(spool_dir: &str, token: &str, i: usize) -> Vec<String> {
     vec![format!(
         "dd if={} bs={CHUNK} skip={i} count=1 2>/dev/null",
-        shell_quote(&format!("{SPOOL_DIR}/{token}.b64"))
+        shell_quote(&format!("{spool_dir}/{token}.b64"))
     )]
 }
 
-pub fn cleanup_script(token: &str) -> Vec<String> {
+/// Removes the spooled output after the chunks were fetched.
+pub fn cleanup_script(spool_dir: &str, token: &str) -> Vec<String> {
     vec![format!(
         "rm -f {}",
-        shell_quote(&format!("{SPOOL_DIR}/{token}.b64"))
+        shell_quote(&format!("{spool_dir}/{token}.b64"))
     )]
 }
 
@@ -594,13 +600,13 @@ pub async fn run_ssm<A: SsmApi>(
                 .filter(|(_, e)| e.bytes.div_ceil(CHUNK) > k)
                 .map(|(i, _)| i.clone())
                 .collect();
-            let got = fetch_once(api, &ids, chunk_script(&token, k), opts).await;
+            let got = fetch_once(api, &ids, chunk_script(&opts.spool_dir, &token, k), opts).await;
             for (iid, text) in got {
                 bufs.entry(iid).or_default().push_str(text.trim_end());
             }
         }
         let ids: Vec<String> = need_chunks.iter().map(|(i, _)| i.clone()).collect();
-        let _ = fetch_once(api, &ids, cleanup_script(&token), opts).await;
+        let _ = fetch_once(api, &ids, cleanup_script(&opts.spool_dir, &token), opts).await;
         for (iid, env) in need_chunks {
             let Some(&i) = by_id.get(&iid) else { continue };
             let stderr = done.get(&iid).and_then(|(_, inv)| {
