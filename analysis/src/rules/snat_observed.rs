@@ -18,6 +18,44 @@ use crate::views::is_dnat;
 pub(crate) const UNEXPECTED_ID: &str = "snat.observed-unexpected";
 pub(crate) const MISSING_ID: &str = "snat.observed-missing";
 
+/// A pod whose egress the AWS SNAT rule handles: assigned by ipamd, or (without ipamd) not a
+/// security-group-for-pods branch pod (1536 rule into a VLAN table 100+vlanID), whose traffic
+/// leaves via `vlan+` and is exempt from SNAT (`! -o vlan+`).
+fn snat_eligible(ctx: &Ctx<'_>, ip: &IpAddr) -> bool {
+    let Some(p) = ctx.f.pod(ip) else { return false };
+    if p.in_ipamd {
+        return true;
+    }
+    if ctx.s.cni.get().is_some_and(|c| c.ipamd_enis.is_some()) {
+        return false;
+    }
+    let eni_tables: Vec<u32> = ctx.f.enis.iter().map(|e| e.expected_table).collect();
+    !ctx.s.rules.get().is_some_and(|rs| {
+        rs.iter().any(|r| {
+            r.priority == model::vpccni::PRIO_FROM_POD
+                && crate::views::host_net(&r.src) == Some(*ip)
+                && r.table
+                    .is_some_and(|t| (100..10000).contains(&t) && !eni_tables.contains(&t))
+        })
+    })
+}
+
+/// A node-local destination (`addrtype --dst-type LOCAL`, e.g. node-local DNS 169.254.20.10):
+/// the SNAT rule never applies to it.
+fn is_local(ctx: &Ctx<'_>, ip: &IpAddr) -> bool {
+    let in_addrs = ctx
+        .s
+        .addresses
+        .get()
+        .is_some_and(|a| a.iter().any(|a| &a.local == ip));
+    let in_local_table = ctx.s.routes.get().is_some_and(|rs| {
+        rs.iter().any(|r| {
+            r.table == model::net::RT_TABLE_LOCAL && r.route_type == "local" && r.dst.contains(ip)
+        })
+    });
+    in_addrs || in_local_table
+}
+
 fn pairs<'a>(ctx: &Ctx<'a>) -> Result<&'a [FlowPair], String> {
     ctx.skip_if_ipv6()?;
     let ct = ctx.s.conntrack.get().ok_or_else(|| {
@@ -48,7 +86,11 @@ pub(crate) fn check_unexpected(ctx: &Ctx<'_>) -> RuleResult {
     let mut hits: Vec<&FlowPair> = Vec::new();
     for p in pairs {
         let Some(ns) = p.nat_source else { continue };
-        if ctx.f.pod(&p.src).is_none() || is_dnat(p) || ctx.f.pod(&p.dst).is_some() {
+        if !snat_eligible(ctx, &p.src)
+            || is_dnat(p)
+            || ctx.f.pod(&p.dst).is_some()
+            || is_local(ctx, &p.dst)
+        {
             continue;
         }
         if ctx.f.is_no_snat_destination(&p.dst) != Some(true) {
@@ -86,7 +128,11 @@ pub(crate) fn check_missing(ctx: &Ctx<'_>) -> RuleResult {
     }
     let mut hits: Vec<&FlowPair> = Vec::new();
     for p in pairs {
-        if p.nat_source.is_some() || ctx.f.pod(&p.src).is_none() || is_dnat(p) {
+        if p.nat_source.is_some()
+            || !snat_eligible(ctx, &p.src)
+            || is_dnat(p)
+            || is_local(ctx, &p.dst)
+        {
             continue;
         }
         if ctx.f.is_no_snat_destination(&p.dst) != Some(false) {

@@ -55,7 +55,13 @@ pub(crate) fn check(ctx: &Ctx<'_>) -> RuleResult {
         "the single-chain layout (v1.16.2+) is in use".to_string()
     };
     Ok(vec![ctx
-        .finding(ID, Severity::Warning, format!("stale AWS chains {} although {why}", stale.join(", ")))
+        .finding(
+            ID,
+            // A fully chained layout still works; the version may come from a newer log line
+            // than the rules. Only leftovers next to the single chain are a real anomaly.
+            if chained_on_new { Severity::Info } else { Severity::Warning },
+            format!("stale AWS chains {} although {why}", stale.join(", ")),
+        )
         .evs(ev)
         .explain("CNI v1.16.2+ keeps everything in AWS-SNAT-CHAIN-0/AWS-CONNMARK-CHAIN-0 and deletes the numbered chains of the old chained layout; its cleanup errors are only logged at debug. Leftover chains mean a failed cleanup, a downgrade/upgrade mix, or rules restored from a saved file, and they can carry an old --to-source or CIDR list that becomes active again if anything jumps to them.")
         .remedy("Delete the chains (`iptables -t nat -F <chain>; iptables -t nat -X <chain>`) after checking nothing jumps to them, then restart aws-node.")

@@ -1,0 +1,671 @@
+//! Scenarios on emulated nodes (network namespaces, real kernel state): for each rule, the
+//! fault is really injected, the real `node-agent` collects inside the node namespace, and the
+//! analysis must report the rule with evidence; the same node before the fault is healthy.
+//!
+//! Needs root, `ip`, `iptables-{nft,legacy}` and the `node-agent` and `cni-doubles` binaries of
+//! the same profile:
+//! `CARGO_TARGET_DIR=target-analysis cargo build -p node-agent -p e2e --bins`, then
+//! `CARGO_TARGET_DIR=target-analysis cargo test -p analysis --test scenarios`.
+//! Without root the scenarios print why and pass vacuously (the unit tests cover the logic).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::PathBuf;
+
+use e2e::node::{Backend, EksNode, EksNodeBuilder, Layout, Random};
+use model::{NodeReport, Severity, Snapshot};
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .map(|l| l.split_whitespace().nth(1) == Some("0"))
+        })
+        .unwrap_or(false)
+}
+
+fn agent() -> PathBuf {
+    e2e::doubles::sibling_bin(
+        "node-agent",
+        "EKD_NODE_AGENT",
+        "CARGO_TARGET_DIR=target-analysis cargo build -p node-agent",
+    )
+    .expect("node-agent binary")
+}
+
+/// Newest modification time of the `.rs` files under `dir`.
+fn newest_source(dir: &std::path::Path) -> Option<std::time::SystemTime> {
+    let mut newest = None;
+    for e in std::fs::read_dir(dir).ok()?.flatten() {
+        let p = e.path();
+        let t = if p.is_dir() {
+            newest_source(&p)
+        } else if p.extension().is_some_and(|x| x == "rs") {
+            e.metadata().and_then(|m| m.modified()).ok()
+        } else {
+            None
+        };
+        newest = newest.max(t);
+    }
+    newest
+}
+
+/// Why the scenarios cannot run here, if they cannot: not root, binaries missing, or binaries
+/// older than their sources (a shared target dir holding someone else's old build).
+fn cannot_run() -> Option<String> {
+    if !is_root() {
+        return Some("scenarios need root (network namespaces)".into());
+    }
+    let ws = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let bins = [
+        (e2e::doubles::doubles_bin(), vec!["tests/src", "model/src"]),
+        (
+            e2e::doubles::sibling_bin("node-agent", "EKD_NODE_AGENT", "cargo build -p node-agent"),
+            vec!["node-agent/src", "parsers/src", "model/src"],
+        ),
+    ];
+    for (bin, srcs) in bins {
+        let bin = match bin {
+            Ok(b) => b,
+            Err(e) => return Some(format!("{e:#}")),
+        };
+        let built = std::fs::metadata(&bin).and_then(|m| m.modified()).ok();
+        let newest = srcs.iter().filter_map(|d| newest_source(&ws.join(d))).max();
+        if let (Some(b), Some(n)) = (built, newest) {
+            if n > b {
+                return Some(format!(
+                    "{} is older than its sources; rebuild: CARGO_TARGET_DIR=<this target> cargo build -p node-agent -p e2e --bins",
+                    bin.display()
+                ));
+            }
+        }
+    }
+    None
+}
+
+/// Build a node, or `None` (with the reason printed) when this environment cannot. With
+/// `EKD_SCENARIOS=require` an environment that cannot run them is a failure instead.
+fn node(b: EksNodeBuilder) -> Option<EksNode> {
+    if let Some(why) = cannot_run() {
+        assert!(
+            std::env::var("EKD_SCENARIOS").as_deref() != Ok("require"),
+            "EKD_SCENARIOS=require but: {why}"
+        );
+        eprintln!("skipping scenario: {why}");
+        return None;
+    }
+    Some(b.build().expect("emulated node"))
+}
+
+fn collect_with(n: &EksNode, extra: &[&str]) -> Snapshot {
+    let agent = agent().display().to_string();
+    let mut argv: Vec<String> = vec![agent, "collect".into()];
+    // `extra` holds `--flag value` pairs that replace the node's defaults.
+    let mut base = n.config().agent_args().into_iter().peekable();
+    while let Some(a) = base.next() {
+        let overridden = extra.iter().any(|e| *e == a);
+        let value = if a.starts_with("--") {
+            base.next_if(|v| !v.starts_with("--"))
+        } else {
+            None
+        };
+        if !overridden {
+            argv.push(a);
+            argv.extend(value);
+        }
+    }
+    argv.extend(extra.iter().map(|s| s.to_string()));
+    let argv_ref: Vec<&str> = argv.iter().map(String::as_str).collect();
+    let out = n.exec(&argv_ref).expect("run node-agent");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "node-agent failed: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        stdout
+    );
+    Snapshot::from_json(&stdout).expect("snapshot JSON")
+}
+
+fn collect(n: &EksNode) -> Snapshot {
+    collect_with(n, &[])
+}
+
+fn loud(r: &NodeReport) -> Vec<String> {
+    r.findings
+        .iter()
+        .filter(|f| f.severity >= Severity::Warning)
+        .map(|f| {
+            format!(
+                "{} [{}]: {} {:?}",
+                f.rule,
+                f.severity,
+                f.summary,
+                f.evidence.iter().map(|e| &e.text).collect::<Vec<_>>()
+            )
+        })
+        .collect()
+}
+
+#[track_caller]
+fn assert_healthy(n: &EksNode) -> NodeReport {
+    let s = collect(n);
+    let r = analysis::analyze(&s);
+    assert!(
+        loud(&r).is_empty(),
+        "healthy emulated node produced: {:#?}\nskipped: {:#?}",
+        loud(&r),
+        r.skipped
+    );
+    r
+}
+
+/// The rule fires at `sev`, with evidence; every other warning/error must be in `also`.
+#[track_caller]
+fn assert_fires(n: &EksNode, id: &str, sev: Severity, also: &[&str]) -> Vec<model::Finding> {
+    let s = collect(n);
+    let r = analysis::analyze(&s);
+    let hits: Vec<_> = r
+        .findings
+        .iter()
+        .filter(|f| f.rule == id)
+        .cloned()
+        .collect();
+    assert!(
+        !hits.is_empty(),
+        "{id} did not fire; findings: {:#?}\nskipped: {:#?}",
+        loud(&r),
+        r.skipped
+    );
+    assert!(
+        hits.iter().any(|f| f.severity == sev),
+        "{id} severity: {hits:#?}"
+    );
+    for f in &hits {
+        assert!(!f.evidence.is_empty(), "{id} without evidence: {f:#?}");
+        assert!(!f.explanation.is_empty() && !f.remedy.is_empty());
+    }
+    let others: Vec<_> = r
+        .findings
+        .iter()
+        .filter(|f| {
+            f.severity >= Severity::Warning && f.rule != id && !also.contains(&f.rule.as_str())
+        })
+        .map(|f| format!("{}: {}", f.rule, f.summary))
+        .collect();
+    assert!(
+        others.is_empty(),
+        "{id}: unexpected other findings {others:#?}"
+    );
+    hits
+}
+
+fn ev_has(f: &[model::Finding], needle: &str) -> bool {
+    f.iter().flat_map(|f| f.evidence.iter()).any(|e| {
+        e.text.contains(needle) || e.location.as_deref().is_some_and(|l| l.contains(needle))
+    })
+}
+
+fn secondary_pod(n: &EksNode) -> usize {
+    n.pods()
+        .iter()
+        .position(|p| p.eni_device == 1)
+        .expect("a pod on the secondary ENI")
+}
+
+#[test]
+fn healthy_layouts_and_backends() {
+    for (layout, backend) in [
+        (Layout::Current, Backend::Nft),
+        (Layout::Chained, Backend::Legacy),
+        (Layout::Current, Backend::Legacy),
+    ] {
+        let Some(mut n) = node(
+            EksNode::builder()
+                .layout(layout)
+                .backend(backend)
+                .exclude_snat(["10.0.0.0/8"]),
+        ) else {
+            return;
+        };
+        n.generate_traffic().expect("traffic");
+        let r = assert_healthy(&n);
+        assert!(
+            r.evaluated.iter().any(|id| id == "snat.chain-missing"),
+            "{:#?}",
+            r.skipped
+        );
+        assert!(
+            r.evaluated.iter().any(|id| id == "route.pod-rule-missing"),
+            "{:#?}",
+            r.skipped
+        );
+        assert!(
+            r.evaluated.iter().any(|id| id == "snat.observed-missing"),
+            "{:#?}",
+            r.skipped
+        );
+    }
+}
+
+#[test]
+fn snat_chain_missing() {
+    let Some(mut n) = node(EksNode::builder()) else {
+        return;
+    };
+    n.generate_traffic().unwrap();
+    assert_healthy(&n);
+    n.fault_delete_snat_rule().unwrap();
+    let f = assert_fires(&n, "snat.chain-missing", Severity::Error, &[]);
+    assert!(ev_has(&f, "AWS-SNAT-CHAIN-0"));
+    let Some(n) = node(
+        EksNode::builder()
+            .layout(Layout::Chained)
+            .backend(Backend::Legacy),
+    ) else {
+        return;
+    };
+    n.fault_delete_postrouting_jump().unwrap();
+    let f = assert_fires(&n, "snat.chain-missing", Severity::Error, &[]);
+    assert!(f[0].summary.contains("POSTROUTING jump"));
+}
+
+#[test]
+fn snat_to_source_mismatch() {
+    let Some(n) = node(EksNode::builder()) else {
+        return;
+    };
+    assert_healthy(&n);
+    n.fault_snat_to_source("192.168.99.99".parse().unwrap())
+        .unwrap();
+    let f = assert_fires(&n, "snat.to-source-mismatch", Severity::Error, &[]);
+    assert!(ev_has(&f, "--to-source 192.168.99.99"));
+    assert!(ev_has(&f, "nat AWS-SNAT-CHAIN-0 #"));
+}
+
+#[test]
+fn snat_vpc_cidr_not_excluded() {
+    let Some(n) = node(EksNode::builder().vpc_cidrs(["192.168.0.0/16", "100.64.0.0/16"])) else {
+        return;
+    };
+    assert_healthy(&n);
+    n.fault_drop_vpc_return("100.64.0.0/16", true).unwrap();
+    let f = assert_fires(&n, "snat.vpc-cidr-not-excluded", Severity::Error, &[]);
+    assert!(f[0].summary.contains("100.64.0.0/16"));
+}
+
+#[test]
+fn snat_exclusion_missing_and_unexpected() {
+    let Some(n) = node(EksNode::builder().exclude_snat(["10.0.0.0/8"])) else {
+        return;
+    };
+    assert_healthy(&n);
+    n.fault_drop_vpc_return("10.0.0.0/8", true).unwrap();
+    let f = assert_fires(&n, "snat.exclusion-missing", Severity::Warning, &[]);
+    assert!(f[0].summary.contains("10.0.0.0/8"));
+
+    let Some(n) = node(EksNode::builder()) else {
+        return;
+    };
+    n.fault_add_unexpected_return("172.16.0.0/12").unwrap();
+    let r = assert_healthy(&n);
+    let f: Vec<_> = r
+        .findings
+        .iter()
+        .filter(|f| f.rule == "snat.exclusion-unexpected")
+        .collect();
+    assert_eq!(f.len(), 1, "{:#?}", r.findings);
+    assert!(f[0].evidence[0].text.contains("-d 172.16.0.0/12 -j RETURN"));
+}
+
+#[test]
+fn snat_return_inverted() {
+    let Some(n) = node(EksNode::builder()) else {
+        return;
+    };
+    n.fault_insert_negated_return("192.168.0.0/16").unwrap();
+    let f = assert_fires(&n, "snat.return-inverted", Severity::Error, &[]);
+    assert!(ev_has(&f, "! -d 192.168.0.0/16"));
+}
+
+#[test]
+fn snat_rule_order_duplicate_jump() {
+    let Some(n) = node(EksNode::builder()) else {
+        return;
+    };
+    n.fault_duplicate_postrouting_jump().unwrap();
+    let f = assert_fires(&n, "snat.rule-order", Severity::Warning, &[]);
+    assert!(f[0].summary.contains("POSTROUTING jumps"));
+}
+
+#[test]
+fn snat_random_mismatch() {
+    let Some(n) = node(EksNode::builder()) else {
+        return;
+    };
+    n.fault_snat_random(Random::None).unwrap();
+    let f = assert_fires(&n, "snat.random-mismatch", Severity::Warning, &[]);
+    assert!(f[0].summary.contains("none"));
+    let Some(n) = node(EksNode::builder().randomize(Random::Hash)) else {
+        return;
+    };
+    assert_healthy(&n);
+}
+
+#[test]
+fn snat_external_snat_conflict() {
+    let Some(n) = node(EksNode::builder()) else {
+        return;
+    };
+    let path = n.config().cni_env_file();
+    let env = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        env.replace(
+            "AWS_VPC_K8S_CNI_EXTERNALSNAT=false",
+            "AWS_VPC_K8S_CNI_EXTERNALSNAT=true",
+        ),
+    )
+    .unwrap();
+    let f = assert_fires(&n, "snat.external-snat-conflict", Severity::Warning, &[]);
+    assert!(ev_has(&f, "AWS-SNAT-CHAIN-0"));
+}
+
+#[test]
+fn snat_stale_chains() {
+    let Some(n) = node(EksNode::builder()) else {
+        return;
+    };
+    n.fault_stale_snat_chain_1().unwrap();
+    let f = assert_fires(&n, "snat.stale-chains", Severity::Warning, &[]);
+    assert!(f[0].summary.contains("AWS-SNAT-CHAIN-1"));
+}
+
+#[test]
+fn snat_backend_split() {
+    let Some(n) = node(EksNode::builder()) else {
+        return;
+    };
+    n.fault_copy_rules_to_other_backend().unwrap();
+    let f = assert_fires(&n, "snat.backend-split", Severity::Error, &[]);
+    assert!(f[0].summary.contains("both"));
+    let Some(n) = node(EksNode::builder()) else {
+        return;
+    };
+    n.fault_move_rules_to_other_backend().unwrap();
+    let f = assert_fires(&n, "snat.backend-split", Severity::Error, &[]);
+    assert!(
+        f[0].summary.contains("kubelet uses nft"),
+        "{}",
+        f[0].summary
+    );
+}
+
+#[test]
+fn snat_observed_unexpected() {
+    let Some(mut n) = node(EksNode::builder()) else {
+        return;
+    };
+    // Another agent masquerades pod → VPC traffic ahead of the AWS chain.
+    let peer = n.config().vpc_peer.to_string();
+    n.iptables(&[
+        "-t",
+        "nat",
+        "-I",
+        "POSTROUTING",
+        "1",
+        "-d",
+        &peer,
+        "-j",
+        "MASQUERADE",
+    ])
+    .unwrap();
+    n.generate_traffic().unwrap();
+    let f = assert_fires(&n, "snat.observed-unexpected", Severity::Warning, &[]);
+    assert!(ev_has(&f, &format!("dst={peer}")));
+}
+
+#[test]
+fn snat_observed_missing() {
+    let Some(n) = node(EksNode::builder()) else {
+        return;
+    };
+    assert_healthy(&n);
+    // Another agent accepts pod traffic in POSTROUTING before the AWS jump. The emulated VPC,
+    // like the real one, drops un-NATed internet traffic, so the ping itself fails; its
+    // conntrack entry stays.
+    let inet = n.config().internet_host.to_string();
+    n.iptables(&[
+        "-t",
+        "nat",
+        "-I",
+        "POSTROUTING",
+        "1",
+        "-d",
+        &inet,
+        "-j",
+        "ACCEPT",
+    ])
+    .unwrap();
+    let _ = n
+        .pod_ns(0)
+        .unwrap()
+        .exec(&["ping", "-n", "-q", "-c", "1", "-W", "1", &inet]);
+    let f = assert_fires(&n, "snat.observed-missing", Severity::Warning, &[]);
+    assert!(ev_has(&f, &format!("dst={inet}")));
+}
+
+#[test]
+fn connmark_rules_missing() {
+    let Some(n) = node(EksNode::builder()) else {
+        return;
+    };
+    n.fault_delete_nat_connmark_rules().unwrap();
+    let f = assert_fires(&n, "connmark.rules-missing", Severity::Error, &[]);
+    assert!(ev_has(&f, "AWS-CONNMARK-CHAIN-0"));
+    let Some(n) = node(EksNode::builder()) else {
+        return;
+    };
+    n.fault_delete_fwmark_rule().unwrap();
+    let f = assert_fires(&n, "connmark.rules-missing", Severity::Error, &[]);
+    assert!(f[0]
+        .evidence
+        .iter()
+        .any(|e| e.text.contains("fwmark 0x80/0x80 lookup main")));
+    let Some(n) = node(EksNode::builder()) else {
+        return;
+    };
+    n.fault_delete_mangle_connmark_rules().unwrap();
+    assert_fires(&n, "connmark.rules-missing", Severity::Error, &[]);
+}
+
+#[test]
+fn route_pod_rule_missing() {
+    let Some(n) = node(EksNode::builder()) else {
+        return;
+    };
+    let i = secondary_pod(&n);
+    n.fault_delete_from_pod_rule(i).unwrap();
+    let f = assert_fires(&n, "route.pod-rule-missing", Severity::Error, &[]);
+    assert!(f[0]
+        .summary
+        .contains(&format!("1536: from {} lookup 2", n.pods()[i].ip)));
+    let Some(n) = node(EksNode::builder()) else {
+        return;
+    };
+    n.fault_delete_to_pod_rule(0).unwrap();
+    let f = assert_fires(&n, "route.pod-rule-missing", Severity::Error, &[]);
+    assert!(f[0]
+        .summary
+        .contains(&format!("512: from all to {}", n.pods()[0].ip)));
+}
+
+#[test]
+fn route_pod_rule_wrong_table() {
+    let Some(n) = node(EksNode::builder()) else {
+        return;
+    };
+    let i = secondary_pod(&n);
+    n.fault_point_from_rule_at(i, 3).unwrap();
+    let f = assert_fires(&n, "route.pod-rule-wrong-table", Severity::Error, &[]);
+    assert!(ev_has(&f, "lookup 3"));
+}
+
+#[test]
+fn route_pod_route_missing() {
+    let Some(n) = node(EksNode::builder()) else {
+        return;
+    };
+    n.fault_delete_pod_route(0).unwrap();
+    assert_fires(&n, "route.pod-route-missing", Severity::Error, &[]);
+    let Some(n) = node(EksNode::builder()) else {
+        return;
+    };
+    n.fault_veth_down(0).unwrap();
+    let f = assert_fires(&n, "route.pod-route-missing", Severity::Error, &[]);
+    assert!(
+        f.iter()
+            .any(|f| f.summary.contains("down") || f.summary.contains("no main-table host route")),
+        "{f:#?}"
+    );
+    let Some(n) = node(EksNode::builder()) else {
+        return;
+    };
+    n.fault_delete_veth(0).unwrap();
+    assert_fires(&n, "route.pod-route-missing", Severity::Error, &[]);
+}
+
+#[test]
+fn route_dangling() {
+    let Some(n) = node(EksNode::builder()) else {
+        return;
+    };
+    // Rules of a deleted pod whose IP ipamd no longer assigns (a free IP of the warm pool).
+    let ip = n.config().enis[1].free_ips[0].to_string();
+    n.ip(&["rule", "add", "prio", "512", "to", &ip, "lookup", "main"])
+        .unwrap();
+    n.ip(&["rule", "add", "prio", "1536", "from", &ip, "lookup", "2"])
+        .unwrap();
+    let f = assert_fires(&n, "route.dangling", Severity::Warning, &[]);
+    assert!(f[0].summary.contains(&ip));
+}
+
+#[test]
+fn route_duplicate_rule() {
+    let Some(n) = node(EksNode::builder()) else {
+        return;
+    };
+    n.fault_duplicate_to_pod_rule(0, 3).unwrap();
+    let f = assert_fires(&n, "route.duplicate-rule", Severity::Error, &[]);
+    assert!(f[0].summary.contains("different tables"));
+}
+
+#[test]
+fn route_eni_table_broken() {
+    let Some(n) = node(EksNode::builder()) else {
+        return;
+    };
+    n.fault_delete_eni_default_route(1).unwrap();
+    let f = assert_fires(&n, "route.eni-table-broken", Severity::Error, &[]);
+    assert!(f[0].summary.contains("table 2 has no default route"));
+}
+
+#[test]
+fn route_subnet_route_in_main() {
+    let Some(n) = node(EksNode::builder()) else {
+        return;
+    };
+    n.fault_add_eni_subnet_route_to_main(1).unwrap();
+    let f = assert_fires(&n, "route.subnet-route-in-main", Severity::Warning, &[]);
+    assert!(ev_has(&f, "dev eth1"));
+}
+
+#[test]
+fn sysctl_rules() {
+    let Some(n) = node(EksNode::builder()) else {
+        return;
+    };
+    n.fault_rp_filter(1).unwrap();
+    let f = assert_fires(&n, "sysctl.rp-filter-strict", Severity::Error, &[]);
+    assert!(ev_has(&f, "net.ipv4.conf.eth0.rp_filter = 1"));
+    let Some(n) = node(EksNode::builder()) else {
+        return;
+    };
+    n.fault_ip_forward_off().unwrap();
+    assert_fires(&n, "sysctl.ip-forward-disabled", Severity::Error, &[]);
+}
+
+fn append_log(n: &EksNode, file: &str, line: &str) {
+    use std::io::Write;
+    let p = n.config().log_dir().join(file);
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(p)
+        .unwrap();
+    writeln!(f, "{line}").unwrap();
+}
+
+#[test]
+fn ipamd_log_rules() {
+    let cases = [
+        (
+            "ipamd.log",
+            r#"{"level":"error","ts":"2026-01-01T00:01:00.000Z","caller":"datastore/data_store.go:682","msg":"DataStore has no available IP/Prefix addresses"}"#,
+            "ipamd.ip-exhaustion",
+            Severity::Warning,
+        ),
+        (
+            "ipamd.log",
+            r#"{"level":"error","ts":"2026-01-01T00:01:00.000Z","caller":"awsutils/awsutils.go:900","msg":"Failed to allocate a private IP address RequestLimitExceeded: Request limit exceeded.\n\tstatus code: 503, request id: abc"}"#,
+            "ipamd.ec2-throttling",
+            Severity::Warning,
+        ),
+        (
+            "ipamd.log",
+            r#"{"level":"error","ts":"2026-01-01T00:01:00.000Z","caller":"awsutils/awsutils.go:700","msg":"Failed to attach ENI eni-0abc: AttachmentLimitExceeded: Interface count 4 exceeds the limit for t2.medium"}"#,
+            "ipamd.eni-attach-failure",
+            Severity::Warning,
+        ),
+        (
+            "plugin.log",
+            r#"{"level":"error","ts":"2026-01-01T00:01:00.000Z","caller":"routed-eni-cni-plugin/cni.go:130","msg":"Failed to connect to backend server for container abc: rpc error: code = Unavailable"}"#,
+            "ipamd.not-ready",
+            Severity::Error,
+        ),
+    ];
+    let Some(n) = node(EksNode::builder()) else {
+        return;
+    };
+    assert_healthy(&n);
+    for (file, line, id, sev) in cases {
+        let Some(n) = node(EksNode::builder()) else {
+            return;
+        };
+        append_log(&n, file, line);
+        let f = assert_fires(&n, id, sev, &[]);
+        assert!(ev_has(&f, file), "{f:#?}");
+    }
+}
+
+#[test]
+fn ipamd_not_ready_when_introspection_is_unreachable() {
+    let Some(n) = node(EksNode::builder()) else {
+        return;
+    };
+    let s = collect_with(&n, &["--ipamd-endpoint", "http://127.0.0.1:9"]);
+    let r = analysis::analyze(&s);
+    let f: Vec<_> = r
+        .findings
+        .iter()
+        .filter(|f| f.rule == "ipamd.not-ready")
+        .collect();
+    assert!(
+        !f.is_empty(),
+        "cni section: {:?} {:?}; findings {:#?}",
+        s.cni.status,
+        s.cni.reason,
+        loud(&r)
+    );
+}
