@@ -27,9 +27,8 @@ pub enum Input {
     Stdin,
     /// Run `node-agent collect` on this machine.
     Local { agent_path: Option<PathBuf> },
-    /// A snapshot (or failure) obtained elsewhere, e.g. by the fleet runner (`diag collect`
-    /// plugs its results in here).
-    #[allow(dead_code)]
+    /// A snapshot (or failure) obtained elsewhere, e.g. by the fleet runner (see
+    /// [`Input::from_fleet`]).
     Provided {
         label: String,
         outcome: Box<Result<Snapshot, InputError>>,
@@ -37,6 +36,20 @@ pub enum Input {
 }
 
 impl Input {
+    /// One result of the fleet runner (`fleet::cli::gather` yields `(NodeOutcome,
+    /// Option<Snapshot>)`): the snapshot when the node delivered one, else why not.
+    #[allow(dead_code)] // called once `diag collect` / remote targets are wired in
+    pub fn from_fleet(node: &model::NodeOutcome, snapshot: Option<Snapshot>) -> Input {
+        let outcome = match snapshot {
+            Some(s) if node.outcome.is_success() => Ok(s),
+            _ => Err(snapshot_json::fleet_failure(node)),
+        };
+        Input::Provided {
+            label: node.name.clone(),
+            outcome: Box::new(outcome),
+        }
+    }
+
     /// `-` is stdin, anything else a path.
     pub fn from_arg(p: &Path) -> Input {
         if p.as_os_str() == "-" {
@@ -326,4 +339,49 @@ fn looks_like_json(path: &Path) -> bool {
         .iter()
         .find(|b| !b.is_ascii_whitespace())
         .is_some_and(|b| *b == b'{' || *b == b'[')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use model::{NodeOutcome, Outcome};
+
+    fn outcome(name: &str, o: Outcome) -> NodeOutcome {
+        NodeOutcome {
+            name: name.into(),
+            target: "10.0.0.1".into(),
+            outcome: o,
+            error: Some("connect timeout".into()),
+            stderr: None,
+            connect_ms: 0,
+            total_ms: 0,
+            snapshot: None,
+            failed_sections: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn fleet_results_plug_in_as_inputs() {
+        let snap = Snapshot::new(model::AgentInfo::default());
+        let inputs = vec![
+            Input::from_fleet(&outcome("a", Outcome::Ok), Some(snap)),
+            Input::from_fleet(&outcome("b", Outcome::Unreachable), None),
+        ];
+        let loaded = load_all(inputs, &LoadOptions::default());
+        assert!(loaded[0].outcome.is_ok());
+        let e = loaded[1].outcome.as_ref().err().map(ToString::to_string);
+        assert_eq!(
+            e.as_deref(),
+            Some("node b: unreachable in the fleet run: connect timeout")
+        );
+    }
+
+    #[test]
+    fn map_arguments_are_validated() {
+        assert!(LoadOptions::new(&["ip-rule.txt=x".into()]).is_ok());
+        assert!(LoadOptions::new(&["ip-rule=x".into()]).is_ok());
+        assert!(LoadOptions::new(&["ip-rule.txt".into()]).is_err());
+        assert!(LoadOptions::new(&["bogus=x".into()]).is_err());
+        assert!(LoadOptions::new(&["ip-rule.txt= ".into()]).is_err());
+    }
 }

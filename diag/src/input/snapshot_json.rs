@@ -133,25 +133,10 @@ pub fn load_collect_dir(dir: &Path) -> Vec<Loaded> {
             Some(rel) if node.outcome.is_success() => {
                 out.extend(load_file(&dir.join(rel)));
             }
-            _ => {
-                let mut message = format!("{} in the fleet run", node.outcome);
-                if let Some(e) = &node.error {
-                    message.push_str(&format!(": {e}"));
-                }
-                if let Some(s) = &node.stderr {
-                    let s = s.trim();
-                    if !s.is_empty() {
-                        message.push_str(&format!(" (stderr: {})", first_line(s)));
-                    }
-                }
-                out.push(Loaded::err(
-                    format!("{}#{}", fleet_label, node.name),
-                    InputError::Fleet {
-                        node: node.name.clone(),
-                        message,
-                    },
-                ));
-            }
+            _ => out.push(Loaded::err(
+                format!("{}#{}", fleet_label, node.name),
+                fleet_failure(node),
+            )),
         }
     }
     if fleet.nodes.is_empty() {
@@ -164,6 +149,24 @@ pub fn load_collect_dir(dir: &Path) -> Vec<Loaded> {
         ));
     }
     out
+}
+
+/// Why a node of a fleet run has no snapshot, from its outcome.
+pub fn fleet_failure(node: &model::NodeOutcome) -> InputError {
+    let mut message = format!("{} in the fleet run", node.outcome);
+    if let Some(e) = &node.error {
+        message.push_str(&format!(": {e}"));
+    }
+    if let Some(s) = &node.stderr {
+        let s = s.trim();
+        if !s.is_empty() {
+            message.push_str(&format!(" (stderr: {})", first_line(s)));
+        }
+    }
+    InputError::Fleet {
+        node: node.name.clone(),
+        message,
+    }
 }
 
 fn first_line(s: &str) -> &str {
