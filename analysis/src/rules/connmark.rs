@@ -29,7 +29,16 @@ pub(crate) fn check(ctx: &Ctx<'_>) -> RuleResult {
     let mut missing: Vec<String> = Vec::new();
     let mut nat_missing = 0;
 
-    if !ext {
+    let have_nat = nat.dump.table("nat").is_some();
+    let have_mangle = nat.dump.table("mangle").is_some();
+    let mut unchecked: Vec<&str> = Vec::new();
+    if !have_nat {
+        unchecked.push("nat table not in the dump: nat connmark rules not checked");
+    }
+    if !have_mangle {
+        unchecked.push("mangle table not in the dump: mangle CONNMARK rules not checked");
+    }
+    if !ext && have_nat {
         if nat.connmark_jumps.is_empty() {
             missing.push(format!(
                 "nat PREROUTING `-i {}+ … -j AWS-CONNMARK-CHAIN-0`",
@@ -64,12 +73,12 @@ pub(crate) fn check(ctx: &Ctx<'_>) -> RuleResult {
             .any(|r| r.rule.value("-i") == Some(iface))
     };
     // M2 (`-i eni+` restore) when NODE_PORT_SUPPORT or !EXTERNALSNAT (v1.12.1+).
-    if (nps == Some(true) || !ext) && !has_mangle(&prefix_match) {
+    if have_mangle && (nps == Some(true) || !ext) && !has_mangle(&prefix_match) {
         missing.push(format!(
             "mangle PREROUTING `-i {prefix_match} \"AWS, primary ENI\" -j CONNMARK --restore-mark`"
         ));
     }
-    if nps == Some(true) {
+    if have_mangle && nps == Some(true) {
         if !has_mangle("vlan+") {
             missing.push(
                 "mangle PREROUTING `-i vlan+ \"AWS, primary ENI\" -j CONNMARK --restore-mark`"
@@ -158,6 +167,9 @@ pub(crate) fn check(ctx: &Ctx<'_>) -> RuleResult {
         f = f.note(n);
     }
     if let Some(n) = rule_note {
+        f = f.note(n);
+    }
+    for n in unchecked {
         f = f.note(n);
     }
     Ok(vec![f
