@@ -20,6 +20,8 @@ mod route;
 mod rule;
 
 pub use addr::{parse_addr, parse_link, LinksAndAddresses};
+/// The family argument of [`parse_rule_family`], re-exported for callers without `model`.
+pub use model::net::Family;
 pub use neigh::parse_neigh;
 pub use route::{parse_route, parse_route_in_table};
 pub use rule::{parse_rule, parse_rule_family};

@@ -255,8 +255,10 @@ fn route_from_tokens(
         } else {
             Family::Inet
         });
+    // The kernel stores route destinations without host bits; so does the model.
     let dst = parse_prefix(dst_tok, Some(family))
-        .ok_or_else(|| format!("bad destination `{dst_tok}`"))?;
+        .ok_or_else(|| format!("bad destination `{dst_tok}`"))?
+        .trunc();
     // A header with neither via nor dev nor a special type is the first line of a multipath
     // route; its `nexthop` lines follow.
     let is_multipath = route_type == "unicast" && attrs.gateway.is_none() && attrs.dev.is_none();
@@ -346,7 +348,7 @@ fn route_from_json(
         } else {
             Family::Inet
         });
-    let Some(dst) = parse_prefix(dst_s, Some(family)) else {
+    let Some(dst) = parse_prefix(dst_s, Some(family)).map(|d| d.trunc()) else {
         w.push(ParseWarning::new(
             el.line,
             &el.raw,
@@ -429,6 +431,14 @@ mod tests {
         assert_eq!(p.value[0].dev.as_deref(), Some("eth0"));
         assert_eq!(p.warnings.len(), 1);
         assert_eq!(p.warnings[0].line, 2);
+    }
+
+    #[test]
+    fn destination_host_bits_are_cleared() {
+        // Found by the fuzzer: `127.0.0.0/0` rendered as `default` lost its address.
+        let r = one("local 127.0.0.1/0 dev lo table local");
+        assert_eq!(r.dst.to_string(), "0.0.0.0/0");
+        assert_eq!(one("10.1.2.3/8 dev eth0").dst.to_string(), "10.0.0.0/8");
     }
 
     #[test]

@@ -71,12 +71,17 @@ pub fn parse_rule_family(text: &str, family: Family) -> Result<Parsed<Vec<IpRule
     })
 }
 
-/// `0x80/0x80`, `0x4000`, `128`.
+/// `0x80/0x80`, `0x4000`, `128`. A full mask is no mask: iproute2 prints `fwmark 0x4000`
+/// (and no `fwmask` in JSON) for mask 0xffffffff.
 fn parse_fwmark(s: &str) -> Option<(u32, Option<u32>)> {
     match s.split_once('/') {
-        Some((m, k)) => Some((parse_u32_any(m)?, Some(parse_u32_any(k)?))),
+        Some((m, k)) => Some((parse_u32_any(m)?, full_mask_is_none(parse_u32_any(k)?))),
         None => Some((parse_u32_any(s)?, None)),
     }
+}
+
+fn full_mask_is_none(mask: u32) -> Option<u32> {
+    (mask != u32::MAX).then_some(mask)
 }
 
 /// `from`/`to` value: `all` is no selector.
@@ -192,6 +197,12 @@ fn rule_from_text(text: &str, default_family: Family) -> Result<(IpRule, Vec<Str
     if rule.action.is_empty() {
         return Err("rule without an action (truncated?)".into());
     }
+    if rule.action != "lookup" && rule.table.take().is_some() {
+        notes.push(format!(
+            "`lookup` and `{}` both given; kept the last",
+            rule.action
+        ));
+    }
     if let Some(f) = rule
         .src
         .as_ref()
@@ -248,7 +259,8 @@ fn rule_from_json(
         .or_else(|| ju64(m, "fwmark").and_then(|v| u32::try_from(v).ok()));
     let fwmask = jstr(m, "fwmask")
         .and_then(parse_u32_any)
-        .or_else(|| ju64(m, "fwmask").and_then(|v| u32::try_from(v).ok()));
+        .or_else(|| ju64(m, "fwmask").and_then(|v| u32::try_from(v).ok()))
+        .and_then(full_mask_is_none);
     let mut table = None;
     let action = if let Some(a) = jstr(m, "action") {
         a.to_string()
@@ -324,6 +336,8 @@ mod tests {
         assert_eq!((r.action.as_str(), r.table), ("lookup", Some(254)));
         let r = one("1024:\tfrom all fwmark 0x80/0x80 lookup main");
         assert_eq!((r.fwmark, r.fwmask), (Some(0x80), Some(0x80)));
+        let r = one("1024:\tfrom all fwmark 0x80/0xffffffff lookup main");
+        assert_eq!((r.fwmark, r.fwmask), (Some(0x80), None));
         let r = one("1536: from 192.168.1.5 to 192.168.0.0/16 lookup 2");
         assert_eq!(r.src.unwrap().to_string(), "192.168.1.5/32");
         assert_eq!(r.dst.unwrap().to_string(), "192.168.0.0/16");
@@ -368,6 +382,15 @@ mod tests {
         let p = parse_rule("0:\tfrom all lookup local\n1024:\tfrom all fwmark 0x80/0x").unwrap();
         assert_eq!(p.value.len(), 1);
         assert!(p.warnings[0].message.contains("fwmark"));
+    }
+
+    #[test]
+    fn two_actions_keep_the_last_without_a_table() {
+        // Found by the fuzzer: the table of a `lookup` overridden by a later action must go.
+        let p = parse_rule("1536:\tfrom 192.168.1.5 lookup 26 unreachable").unwrap();
+        assert_eq!(p.value[0].action, "unreachable");
+        assert_eq!(p.value[0].table, None);
+        assert_eq!(p.warnings.len(), 1);
     }
 
     #[test]
