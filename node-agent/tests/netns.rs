@@ -131,6 +131,15 @@ fn build_node(with_iptables: bool) -> Option<Node> {
     let ns = NetNs::new("node")?;
     let peer = NetNs::new("peer")?;
     let p = peer.name.as_str();
+    // No IPv6 DAD in these namespaces: `tentative` flipping mid-test is not what we test.
+    for n in [&ns, &peer] {
+        for key in [
+            "net.ipv6.conf.all.accept_dad=0",
+            "net.ipv6.conf.default.accept_dad=0",
+        ] {
+            n.sh(&["sysctl", "-qw", key]);
+        }
+    }
     ns.sh(&["ip", "link", "set", "lo", "up"]);
     ns.sh(&[
         "ip", "link", "add", "ens5", "type", "veth", "peer", "name", "ens5p", "netns", p,
@@ -543,6 +552,43 @@ fn assert_same(what: &str, expected: &BTreeSet<String>, got: &BTreeSet<String>) 
     );
 }
 
+/// What the agent must not change, as text (iptables without counters or timestamps).
+fn state_text(ns: &NetNs) -> String {
+    let mut out = String::new();
+    let mut cmds: Vec<Vec<&str>> = vec![
+        vec!["ip", "-d", "link", "show"],
+        vec!["ip", "addr", "show"],
+        vec!["ip", "rule", "show"],
+        vec!["ip", "-6", "rule", "show"],
+        vec!["ip", "route", "show", "table", "all"],
+        vec!["ip", "-6", "route", "show", "table", "all"],
+        vec!["cat", "/proc/sys/net/ipv4/ip_forward"],
+        vec!["cat", "/proc/sys/net/ipv4/conf/all/rp_filter"],
+    ];
+    for tool in ["iptables-nft-save", "iptables-legacy-save"] {
+        if which(tool).is_some() {
+            cmds.push(vec![tool]);
+        }
+    }
+    if Path::new("/proc/net/ip_tables_names").exists() {
+        cmds.push(vec!["cat", "/proc/net/ip_tables_names"]);
+    }
+    for c in cmds {
+        let text = ns.sh(&c);
+        out.push_str(&format!("### {}\n", c.join(" ")));
+        for line in text.lines().filter(|l| !l.starts_with("# ")) {
+            // Chain policy counters move with any packet; they are not configuration.
+            let line = match line.rsplit_once(" [") {
+                Some((head, tail)) if line.starts_with(':') && tail.ends_with(']') => head,
+                _ => line,
+            };
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
 #[test]
 fn netlink_sections_match_iproute2_and_iptables_counts_match_save() {
     if !prerequisites() {
@@ -557,7 +603,9 @@ fn netlink_sections_match_iproute2_and_iptables_counts_match_save() {
         return;
     };
     let ns = &node.ns;
+    let before = state_text(ns);
     let (code, v, _) = run_agent(ns, &["--timeout", "8s"], None);
+    assert_eq!(before, state_text(ns), "the agent changed the namespace");
     assert_eq!(code, 0);
     assert_eq!(v["schema_version"], 1);
     assert_eq!(v["agent"]["name"], "node-agent");
@@ -949,4 +997,43 @@ fn conntrack_dump_sees_snat_flows_like_proc() {
         let from_netlink: BTreeSet<String> = ct.sample.iter().map(key).collect();
         assert_eq!(from_proc, from_netlink);
     }
+}
+
+/// One backend failing (exit 1 with a message) while the other works: `partial`, with the
+/// failing command and its stderr in the reason, and the working backend's data kept.
+#[test]
+fn failing_backend_is_partial_with_stderr() {
+    if !prerequisites() {
+        return;
+    }
+    if which("iptables-legacy-save").is_none() {
+        skip("iptables-legacy-save not installed");
+        return;
+    }
+    let Some(ns) = NetNs::new("fail") else {
+        skip("cannot create network namespaces");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("iptables-nft-save");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\necho 'iptables-nft-save: Could not fetch rule set generation id: Permission denied' >&2\nexit 1\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!("{}:/usr/sbin:/usr/bin:/sbin:/bin", dir.path().display());
+    let (code, v, _) = run_agent(&ns, &["--sections", "iptables"], Some(&path));
+    assert_eq!(code, 0);
+    assert_eq!(status(&v, "iptables"), "partial", "{}", v["iptables"]);
+    let reason = v["iptables"]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("iptables-nft-save -c exited with status 1"),
+        "{reason}"
+    );
+    assert!(reason.contains("Permission denied"), "{reason}");
+    let backends = v["iptables"]["data"]["backends"].as_array().unwrap();
+    assert_eq!(backends.len(), 1);
+    assert_eq!(backends[0]["backend"], "legacy");
 }
