@@ -461,3 +461,24 @@ fn for_loop_captures_are_split_per_node() {
         assert_eq!(section_status(node(&v, n), "cni"), None);
     }
 }
+
+#[test]
+fn a_cut_bundle_is_reported_and_what_was_read_is_analysed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = build_elc(tmp.path(), "eks_i-0abc123def4567890_full.tar.gz");
+    let bytes = std::fs::read(&p).unwrap();
+    let cut = tmp.path().join("eks_i-0abc123def4567890_cut.tar.gz");
+    std::fs::write(&cut, &bytes[..bytes.len() * 3 / 4]).unwrap();
+    let r = diag(&["analyze", cut.to_str().unwrap(), "captures/node-a"]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    let out = r.all();
+    let line = out
+        .lines()
+        .find(|l| l.contains("_cut.tar.gz:"))
+        .unwrap_or_else(|| panic!("no message naming the bundle: {out}"));
+    assert!(
+        line.contains("truncated") || line.contains("not an eks-log-collector bundle"),
+        "{line}"
+    );
+    assert!(out.contains("── node-a"), "{out}");
+}
