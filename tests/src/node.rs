@@ -780,6 +780,20 @@ impl EksNodeBuilder {
         for p in &node.config.pods {
             node.pod_ns.push(NetNs::create(&p.netns)?);
         }
+        // No IPv6 duplicate address detection: link-local addresses would otherwise flip from
+        // `tentative` to valid a moment after creation, and state comparisons would race it.
+        for ns in [&node.node, &node.vpc, &node.inet, &node.peer]
+            .into_iter()
+            .chain(&node.pod_ns)
+        {
+            ns.exec_ok(&[
+                "sysctl",
+                "-q",
+                "-w",
+                "net.ipv6.conf.all.accept_dad=0",
+                "net.ipv6.conf.default.accept_dad=0",
+            ])?;
+        }
         node.wire().context("wiring the emulated node")?;
         node.write_files().context("writing the node's CNI files")?;
         if self.doubles {
