@@ -241,3 +241,23 @@ fn split_backends_are_named_in_the_reason() {
     let flat = r.stdout.split_whitespace().collect::<Vec<_>>().join(" ");
     assert!(flat.contains("also in the legacy backend"), "{}", r.stdout);
 }
+
+#[test]
+fn rule_present_and_absent() {
+    // node-b's SNAT rule points at another host's IP: the to-source rule fires there only.
+    let id = "snat.to-source-mismatch";
+    assert!(analysis::catalogue().iter().any(|r| r.id == id));
+    let present = format!("rule-present={id}");
+    let absent = format!("rule-absent={id}");
+    let r = diag(&["check", "--from", "captures/node-b", "--expect", &present]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(
+        r.stdout.contains("--to-source 10.0.9.9"),
+        "evidence: {}",
+        r.stdout
+    );
+    let r = diag(&["check", "--from", "captures/node-b", "--expect", &absent]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    let r = diag(&["check", "--from", "captures/node-a", "--expect", &absent]);
+    assert_eq!(r.code, 0, "{}", r.all());
+}
