@@ -120,21 +120,19 @@ pub fn parse_entry_line(line: &str) -> Result<Option<ConntrackEntry>, String> {
         if let Some(flag) = bracket_flag(tok) {
             entry.in_tuple = false;
             push_flag(&mut entry.status, flag);
-        } else if tok.contains('=') {
-            entry.kv(tok)?;
         } else if tok.starts_with('[') {
             // `[start=Fri Nov 21 06:27:19 2026]` (ktimestamp): the tokeniser hands us the
             // pieces; skip to the closing bracket.
-            if !tok.ends_with(']') {
-                for t in toks.by_ref() {
-                    if t.ends_with(']') {
-                        break;
-                    }
-                }
-            }
-        } else {
-            // `-o extended` with labels prints bare words after `labels=`; ignore others.
             entry.in_tuple = false;
+            if !tok.ends_with(']') && !toks.by_ref().any(|t| t.ends_with(']')) {
+                return Err(format!("unterminated `{tok}`"));
+            }
+        } else if tok.contains('=') {
+            entry.kv(tok)?;
+        } else {
+            // No format prints bare words after the first tuple; one here is paste damage
+            // (a token split by a hard wrap), which `rejoin` then repairs.
+            return Err(format!("unexpected `{tok}` among the key=value fields"));
         }
     }
     entry.finish(family, protocol, protonum).map(Some)
@@ -143,27 +141,122 @@ pub fn parse_entry_line(line: &str) -> Result<Option<ConntrackEntry>, String> {
 /// Streams entry lines into `builder`; returns what it had to skip. Never collects entries.
 pub fn parse_into(text: &str, builder: &mut SummaryBuilder) -> Vec<ParseWarning> {
     let mut warnings = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        match parse_entry_line(line) {
-            Ok(Some(e)) => builder.push(e),
-            Ok(None) => {}
-            Err(msg) => warnings.push(ParseWarning::new(i + 1, line, msg)),
-        }
-    }
+    for_each_entry(text, |e| builder.push(e), |w| warnings.push(w));
     warnings
 }
 
 /// All entries of a listing, in order.
 pub fn parse_entries(text: &str) -> Parsed<Vec<ConntrackEntry>> {
-    let mut out = Parsed::new(Vec::new());
-    for (i, line) in text.lines().enumerate() {
+    let mut value = Vec::new();
+    let mut warnings = Vec::new();
+    for_each_entry(text, |e| value.push(e), |w| warnings.push(w));
+    Parsed { value, warnings }
+}
+
+/// Most physical lines one hard-wrapped entry may span in a paste.
+const MAX_WRAP_LINES: usize = 8;
+
+/// The entry loop shared by [`parse_into`] and [`parse_entries`] (so they cannot disagree).
+/// A line that fails is retried joined with the lines after it, for pastes hard-wrapped at a
+/// terminal or mail width; it is reported only if no join parses.
+fn for_each_entry(
+    text: &str,
+    mut on_entry: impl FnMut(ConntrackEntry),
+    mut on_warning: impl FnMut(ParseWarning),
+) {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut i = 0;
+    while i < lines.len() {
+        let line = lines[i];
         match parse_entry_line(line) {
-            Ok(Some(e)) => out.value.push(e),
+            Ok(Some(e)) => {
+                // Every listing format ends an entry with `use=N`; a line that parsed without
+                // it may have been cut by a wrap that fell just after a complete tuple.
+                if !ends_with_use(line) {
+                    if let Some((joined, used)) = rejoin(&lines[i..]) {
+                        on_entry(joined);
+                        i += used;
+                        continue;
+                    }
+                }
+                on_entry(e)
+            }
             Ok(None) => {}
-            Err(msg) => out.warnings.push(ParseWarning::new(i + 1, line, msg)),
+            Err(msg) => match rejoin(&lines[i..]) {
+                Some((e, used)) => {
+                    on_entry(e);
+                    i += used;
+                    continue;
+                }
+                None => on_warning(ParseWarning::new(i + 1, line, msg)),
+            },
+        }
+        i += 1;
+    }
+}
+
+/// Join `lines[0]` with the continuation lines after it until the result parses. At each
+/// wrap point the cut was either between tokens (join with a space) or inside one (join
+/// without); both are tried, the likelier first (a continuation starting with `key=` or
+/// `[FLAG]` is a new token). Bare words are errors in an entry, so a wrong guess fails to
+/// parse rather than silently dropping a field. Returns the entry and the lines used.
+fn rejoin(lines: &[&str]) -> Option<(ConntrackEntry, usize)> {
+    let mut conts: Vec<&str> = Vec::new();
+    for next in lines.iter().skip(1).take(MAX_WRAP_LINES - 1) {
+        let next = strip_paste_residue(next);
+        if next.is_empty() || starts_entry(next) || is_chatter(next) {
+            break;
+        }
+        conts.push(next);
+    }
+    let head = strip_paste_residue(lines.first()?);
+    // Longest first: every continuation line found belongs to this entry unless the join
+    // fails, e.g. because the last one is unrelated text.
+    for n in (1..=conts.len()).rev() {
+        if let Some(e) = join_variants(head.to_string(), &conts[..n]) {
+            return Some((e, n + 1));
         }
     }
-    out
+    None
+}
+
+/// Depth-first over the separator choices for `rest` (at most 2^5 leaves, error path only).
+fn join_variants(acc: String, rest: &[&str]) -> Option<ConntrackEntry> {
+    let Some((next, tail)) = rest.split_first() else {
+        return parse_entry_line(&acc).ok().flatten();
+    };
+    let first = Tokens::new(next).next().unwrap_or("");
+    let new_token = first.contains('=') || first.starts_with('[');
+    let seps: [&str; 2] = if new_token { [" ", ""] } else { ["", " "] };
+    for sep in seps {
+        let mut j = String::with_capacity(acc.len() + sep.len() + next.len());
+        j.push_str(&acc);
+        j.push_str(sep);
+        j.push_str(next);
+        if let Some(e) = join_variants(j, tail) {
+            return Some(e);
+        }
+    }
+    None
+}
+
+fn ends_with_use(line: &str) -> bool {
+    strip_paste_residue(line)
+        .rsplit([' ', '\t'])
+        .next()
+        .is_some_and(|t| t.starts_with("use="))
+}
+
+/// The line begins a new entry (so it cannot continue a wrapped one).
+fn starts_entry(line: &str) -> bool {
+    let mut t = Tokens::new(line);
+    let mut first = t.next().unwrap_or("");
+    // Event/timestamp prefixes (`[NEW]`, `[1700000000.123456]`); a continuation that starts
+    // with `[ASSURED]` is followed by `mark=`, not by a protocol, so it is not mistaken.
+    while first.starts_with('[') {
+        first = t.next().unwrap_or("");
+    }
+    first == "ipv4" || first == "ipv6" || PROTOCOLS.contains(&first)
 }
 
 /// `conntrack -S` (per-CPU `cpu=N key=value…` lines, or the old aggregated output of one

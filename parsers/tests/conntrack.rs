@@ -45,6 +45,35 @@ fn by_flow(v: &[ConntrackEntry]) -> BTreeMap<String, ConntrackEntry> {
         .collect()
 }
 
+/// Hard-wrap every line at `width` characters, as a terminal copy or mail client does.
+fn wrap(text: &str, width: usize) -> String {
+    let mut out = String::new();
+    for line in text.lines() {
+        let chars: Vec<char> = line.chars().collect();
+        if chars.is_empty() {
+            out.push('\n');
+        }
+        for chunk in chars.chunks(width) {
+            out.extend(chunk);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+#[test]
+fn hard_wrapped_paste_is_rejoined() {
+    for name in ["list-netns.txt", "variety.txt", "k8s-38802-paste.txt"] {
+        let f = fixture(name);
+        let direct = parse_entries(&f);
+        for width in [72, 80, 97, 120] {
+            let p = parse_entries(&wrap(&f, width));
+            assert!(p.warnings.is_empty(), "{name} at {width}: {:?}", p.warnings);
+            assert_eq!(p.value, direct.value, "{name} at {width}");
+        }
+    }
+}
+
 #[test]
 fn three_formats_of_the_same_table_agree() {
     let list = parse_entries(&fixture("list-netns.txt"));
@@ -322,6 +351,16 @@ fn capture_mixed_formats_and_garbage() {
 }
 
 proptest! {
+    #[test]
+    fn any_wrap_width_gives_the_same_entries(width in 70usize..260) {
+        for name in ["list-netns.txt", "proc-nf_conntrack-netns.txt", "seed-paste.txt"] {
+            let f = fixture(name);
+            let p = parse_entries(&wrap(&f, width));
+            prop_assert!(p.warnings.is_empty(), "{} at {}: {:?}", name, width, p.warnings);
+            prop_assert_eq!(p.value, parse_entries(&f).value);
+        }
+    }
+
     #[test]
     fn arbitrary_text_never_panics(s in "\\PC{0,300}") {
         let _ = parse_entry_line(&s);
