@@ -175,6 +175,9 @@ fn build_node(with_iptables: bool) -> Option<Node> {
         "ip rule add from all prio 3001 blackhole",
         "ip -6 rule add from fd00:99::5 lookup 2 prio 1536",
         "ip -6 rule add to fd00:aa::/64 lookup main prio 512",
+        "ip neigh add 10.99.0.1 lladdr 02:00:00:00:00:01 dev ens5 nud permanent",
+        "ip neigh add 10.99.0.2 dev ens5 nud failed",
+        "ip -6 neigh add fd00:99::1 lladdr 02:00:00:00:00:01 dev ens5 nud reachable",
     ] {
         let args: Vec<&str> = cmd.split_whitespace().collect();
         ns.sh(&args);
@@ -543,6 +546,43 @@ fn agent_links(v: &Value) -> BTreeSet<String> {
         .collect()
 }
 
+fn ip_neighs(ns: &NetNs) -> BTreeSet<String> {
+    let mut set = BTreeSet::new();
+    for fam in ["-4", "-6"] {
+        for n in ns
+            .json(&["ip", "-j", fam, "neigh", "show"])
+            .as_array()
+            .unwrap()
+        {
+            set.insert(format!(
+                "{} {} {} {}",
+                s(&n["dst"]),
+                s(&n["dev"]),
+                s(&n["lladdr"]),
+                s(&n["state"])
+            ));
+        }
+    }
+    set
+}
+
+fn agent_neighs(v: &Value) -> BTreeSet<String> {
+    v["neighbours"]["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| {
+            format!(
+                "{} {} {} {}",
+                s(&n["dst"]),
+                s(&n["dev"]),
+                s(&n["lladdr"]),
+                s(&n["state"])
+            )
+        })
+        .collect()
+}
+
 fn assert_same(what: &str, expected: &BTreeSet<String>, got: &BTreeSet<String>) {
     let missing: Vec<_> = expected.difference(got).collect();
     let extra: Vec<_> = got.difference(expected).collect();
@@ -626,6 +666,7 @@ fn netlink_sections_match_iproute2_and_iptables_counts_match_save() {
     assert_same("rules", &ip_rules(ns), &agent_rules(&v));
     assert_same("addresses", &ip_addrs(ns), &agent_addrs(&v));
     assert_same("links", &ip_links(ns), &agent_links(&v));
+    assert_same("neighbours", &ip_neighs(ns), &agent_neighs(&v));
 
     // The things the CNI checks depend on came through, not just "something equal".
     let routes = snap.routes.get().unwrap();
@@ -1036,4 +1077,122 @@ fn failing_backend_is_partial_with_stderr() {
     let backends = v["iptables"]["data"]["backends"].as_array().unwrap();
     assert_eq!(backends.len(), 1);
     assert_eq!(backends[0]["backend"], "legacy");
+}
+
+/// A fake IMDS on loopback that answers by path; records the requests it saw.
+fn fake_imds(
+    routes: Vec<(&'static str, &'static str)>,
+) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen2 = seen.clone();
+    std::thread::spawn(move || {
+        // Bounded: stops after 200 connections or when the test process exits.
+        for stream in listener.incoming().take(200) {
+            let Ok(mut s) = stream else { return };
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 2048];
+            while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                match s.read(&mut chunk) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                }
+            }
+            let head = String::from_utf8_lossy(&buf).into_owned();
+            let line = head.lines().next().unwrap_or("").to_string();
+            seen2.lock().unwrap().push(head.clone());
+            let path = line.split_whitespace().nth(1).unwrap_or("");
+            let (status, body) = routes
+                .iter()
+                .find(|(p, _)| *p == path)
+                .map(|(_, b)| ("200 OK", *b))
+                .unwrap_or(("404 Not Found", ""));
+            let _ = write!(
+                s,
+                "HTTP/1.1 {status}\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    (format!("http://{addr}"), seen)
+}
+
+/// The IMDS endpoint comes from AWS_EC2_METADATA_SERVICE_ENDPOINT (as for the SDKs), the
+/// token flow is used, and the primary interface is found by MAC (here: lo's all-zero MAC).
+#[test]
+fn imds_endpoint_from_env_and_interface_by_mac() {
+    const M: &str = "/latest/meta-data/network/interfaces/macs/00:00:00:00:00:00";
+    let routes: Vec<(&'static str, &'static str)> =
+        vec![
+        ("/latest/api/token", "TOKEN"),
+        ("/latest/meta-data/instance-id", "i-0123456789abcdef0"),
+        ("/latest/meta-data/instance-type", "m5.large"),
+        ("/latest/meta-data/placement/availability-zone", "us-west-2a"),
+        ("/latest/meta-data/placement/region", "us-west-2"),
+        ("/latest/meta-data/local-hostname", "ip-10-0-0-10.us-west-2.compute.internal"),
+        ("/latest/meta-data/mac", "00:00:00:00:00:00"),
+        ("/latest/meta-data/local-ipv4", "10.0.0.10"),
+        ("/latest/meta-data/network/interfaces/macs/", "00:00:00:00:00:00/"),
+        (
+            "/latest/meta-data/network/interfaces/macs/00:00:00:00:00:00/device-number",
+            "0",
+        ),
+        (
+            "/latest/meta-data/network/interfaces/macs/00:00:00:00:00:00/interface-id",
+            "eni-0abc",
+        ),
+        (
+            "/latest/meta-data/network/interfaces/macs/00:00:00:00:00:00/subnet-id",
+            "subnet-1",
+        ),
+        (
+            "/latest/meta-data/network/interfaces/macs/00:00:00:00:00:00/subnet-ipv4-cidr-block",
+            "10.0.0.0/20",
+        ),
+        (
+            "/latest/meta-data/network/interfaces/macs/00:00:00:00:00:00/vpc-ipv4-cidr-blocks",
+            "10.0.0.0/16\n100.64.0.0/16",
+        ),
+        (
+            "/latest/meta-data/network/interfaces/macs/00:00:00:00:00:00/local-ipv4s",
+            "10.0.0.10\n10.0.0.11",
+        ),
+        (
+            "/latest/meta-data/network/interfaces/macs/00:00:00:00:00:00/ipv4-prefix",
+            "10.0.3.16/28",
+        ),
+    ];
+    assert!(routes.iter().any(|(p, _)| p.starts_with(M)));
+    let (endpoint, seen) = fake_imds(routes);
+    let out = Command::new(AGENT)
+        .args(["collect", "--sections", "node"])
+        .env("AWS_EC2_METADATA_SERVICE_ENDPOINT", &endpoint)
+        .env_remove("AWS_EC2_METADATA_DISABLED")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(status(&v, "node"), "ok", "{}", v["node"]);
+    let snap = model::Snapshot::from_json(&v.to_string()).unwrap();
+    let id = snap.node.get().unwrap();
+    assert_eq!(id.instance_id.as_deref(), Some("i-0123456789abcdef0"));
+    assert_eq!(id.region.as_deref(), Some("us-west-2"));
+    assert_eq!(id.primary_ipv4, Some("10.0.0.10".parse().unwrap()));
+    assert_eq!(id.vpc_cidrs.len(), 2);
+    assert!(id.inferred.is_empty());
+    let eni = &id.enis[0];
+    assert_eq!(eni.interface_id.as_deref(), Some("eni-0abc"));
+    assert_eq!(eni.network_card, None, "404 for network-card is fine");
+    assert_eq!(eni.ipv4_prefixes.len(), 1);
+    if Path::new("/sys/class/net/lo").exists() {
+        assert_eq!(id.primary_interface.as_deref(), Some("lo"));
+        assert_eq!(eni.interface.as_deref(), Some("lo"));
+    }
+    let seen = seen.lock().unwrap();
+    assert!(seen[0].starts_with("PUT /latest/api/token "));
+    assert!(seen[1..]
+        .iter()
+        .all(|r| r.contains("X-aws-ec2-metadata-token: TOKEN")));
 }

@@ -439,6 +439,16 @@ pub(crate) fn convert_neighbour(
     msg: &NeighbourMessage,
     names: &HashMap<u32, String>,
 ) -> Option<Neighbour> {
+    // Like `ip neigh show`: entries that are only NOARP (multicast/broadcast mappings) or
+    // NONE are not neighbours anyone configured or resolved; proxy and externally learned
+    // entries are kept.
+    let state = u16::from(msg.header.state);
+    let flags = msg.header.flags.bits();
+    const NTF_PROXY: u8 = 1 << 3;
+    const NTF_EXT_LEARNED: u8 = 1 << 4;
+    if state & !0x40 == 0 && flags & (NTF_PROXY | NTF_EXT_LEARNED) == 0 {
+        return None;
+    }
     let mut dst = None;
     let mut lladdr = None;
     for attr in &msg.attributes {
@@ -458,7 +468,7 @@ pub(crate) fn convert_neighbour(
         dev: ifname(names, msg.header.ifindex),
         dst: dst?,
         lladdr,
-        state: nud_state_names(u16::from(msg.header.state)),
+        state: nud_state_names(state),
     })
 }
 
