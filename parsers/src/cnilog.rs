@@ -101,16 +101,48 @@ pub fn classify(msg: &str) -> Option<LogEventKind> {
 }
 
 /// Parse one line (zap JSON, logrus text, seelog text). `None` when it is none of these.
+///
+/// `kubectl logs --prefix` (`[pod/aws-node-x/aws-node] …`) and `--timestamps`
+/// (`2025-12-08T08:50:58.123456789Z …`) prefixes are removed first; the kubectl timestamp is
+/// used when the line has none of its own.
 pub fn parse_line(file: &str, line_no: u64, line: &str) -> Option<LogEvent> {
-    let l = line.trim();
-    if l.starts_with('{') {
+    let (l, kubectl_ts) = strip_kubectl_prefixes(line.trim());
+    let mut ev = if l.starts_with('{') {
         let obj: Map<String, Value> = serde_json::from_str(l).ok()?;
-        return Some(event_from_json(file, line_no, obj));
+        event_from_json(file, line_no, obj)
+    } else if let Some(ev) = parse_logrus(file, line_no, l) {
+        ev
+    } else {
+        parse_seelog(file, line_no, l)?
+    };
+    if ev.ts.is_none() {
+        ev.ts = kubectl_ts.map(str::to_string);
     }
-    if let Some(ev) = parse_logrus(file, line_no, l) {
-        return Some(ev);
+    Some(ev)
+}
+
+/// Remove `[pod/<name>/<container>] ` and a leading RFC 3339 timestamp that precedes a JSON or
+/// logrus line. Returns the rest and the removed timestamp.
+fn strip_kubectl_prefixes(l: &str) -> (&str, Option<&str>) {
+    let mut l = l;
+    if l.starts_with("[pod/") {
+        if let Some(i) = l.find("] ") {
+            l = l.get(i + 2..).unwrap_or("").trim_start();
+        }
     }
-    parse_seelog(file, line_no, l)
+    if let Some((first, rest)) = l.split_once(' ') {
+        let rest = rest.trim_start();
+        let looks_ts = first.len() >= 20
+            && first.bytes().next().is_some_and(|b| b.is_ascii_digit())
+            && first.contains('T')
+            && first.contains(':');
+        if looks_ts
+            && (rest.starts_with('{') || rest.starts_with("time=") || rest.starts_with("level="))
+        {
+            return (rest, Some(first));
+        }
+    }
+    (l, None)
 }
 
 /// Parse a whole file or a paste. Reassembles `jq`-pretty-printed objects and JSON lines that a

@@ -196,6 +196,34 @@ fn parse_line_shapes() {
 }
 
 #[test]
+fn kubectl_logs_prefixes() {
+    let e = parse_line(
+        "aws-node",
+        1,
+        r#"[pod/aws-node-7x2kq/aws-node] 2025-12-08T08:50:58.123456789Z time="2025-12-08T08:50:58Z" level=info msg="Starting IPAM daemon... ""#,
+    )
+    .unwrap();
+    assert_eq!(e.ts.as_deref(), Some("2025-12-08T08:50:58Z"));
+    assert_eq!(e.msg, "Starting IPAM daemon... ");
+    let e = parse_line(
+        "aws-node",
+        2,
+        r#"2022-06-01T10:00:30.000000001Z {"level":"info","caller":"entrypoint.sh","msg":"Timed out waiting for IPAM daemon to start:"}"#,
+    )
+    .unwrap();
+    assert_eq!(e.ts.as_deref(), Some("2022-06-01T10:00:30.000000001Z"));
+    assert_eq!(e.kind, Some(NotReady));
+    // A seelog line is not mistaken for a kubectl timestamp prefix.
+    let e = parse_line(
+        "f",
+        3,
+        "2020-03-16T15:02:38.121Z [INFO] Starting CNI Plugin v1.5.5  ...",
+    )
+    .unwrap();
+    assert_eq!(e.msg, "Starting CNI Plugin v1.5.5  ...");
+}
+
+#[test]
 fn classify_all_documented_messages() {
     let cases: &[(&str, LogEventKind)] = &[
         ("DataStore has no available IP/Prefix addresses", IpExhaustion),
