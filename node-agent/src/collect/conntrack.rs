@@ -700,4 +700,36 @@ mod tests {
         assert_eq!(tcp_state_name(42), "42");
         assert_eq!(protocol_name(58), "icmpv6");
     }
+    #[test]
+    fn proc_table_file_is_streamed_into_the_summary() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("nf_conntrack");
+        let text = "\
+ipv4     2 tcp      6 431997 ESTABLISHED src=10.77.1.2 dst=10.77.2.2 sport=52358 dport=9000 packets=2 bytes=112 src=10.77.2.2 dst=10.77.2.1 sport=9000 dport=52358 packets=1 bytes=60 [ASSURED] mark=0 zone=0 delta-time=2 use=2
+ipv4     2 udp      17 27 src=10.77.1.2 dst=10.77.2.2 sport=58549 dport=5353 packets=1 bytes=34 [UNREPLIED] src=10.77.2.2 dst=10.77.2.1 sport=5353 dport=58549 packets=0 bytes=0 mark=0 zone=0 delta-time=2 use=2
+ipv4     2 tcp      6 431997 ESTABLISHED src=10.77.1.2 dst=not-an-address sport=1 dport=2
+ipv4     2 icmp     1 28 src=10.77.1.2 dst=10.77.2.2 type=8 code=0 id=24651 packets=2 bytes=168 src=10.77.2.2 dst=10.77.2.1 type=0 code=0 id=24651 packets=2 bytes=168 mark=0 zone=0 delta-time=1 use=2
+";
+        std::fs::write(&path, text).unwrap();
+        let (b, warnings) = read_table_file(
+            &path,
+            SummaryBuilder::new(2),
+            Deadline::after(std::time::Duration::from_secs(10)),
+        )
+        .unwrap();
+        let (summary, sample) = b.finish();
+        assert_eq!(summary.total, 3);
+        assert_eq!(summary.snat, 3);
+        assert_eq!(summary.unreplied, 1);
+        assert_eq!(sample.len(), 2, "sample bounded by its limit");
+        assert_eq!(summary.by_protocol["icmp"], 1);
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].contains("1 lines not parsed"), "{warnings:?}");
+        assert!(read_table_file(
+            &d.path().join("missing"),
+            SummaryBuilder::new(1),
+            Deadline::after(std::time::Duration::from_secs(1))
+        )
+        .is_err());
+    }
 }
