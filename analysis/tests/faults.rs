@@ -1,6 +1,10 @@
 //! One fault per test on the healthy sample node: exactly the expected rule fires (at warning or
 //! error), with the exact evidence.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::field_reassign_with_default)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::field_reassign_with_default
+)]
 
 mod common;
 
@@ -537,4 +541,38 @@ fn inferred_facts_are_listed() {
         "{:?}",
         f[0].inferred
     );
+}
+
+#[test]
+fn chain_missing_cites_unnated_flows_and_observed_missing_stays_quiet() {
+    let mut n = NodeA::default().ipt_replace(SNAT_LINE, "");
+    n.conntrack = n.conntrack.replace(
+        "src=93.184.216.34 dst=192.168.1.251 sport=443 dport=40212",
+        "src=93.184.216.34 dst=192.168.5.10 sport=443 dport=40212",
+    );
+    let f = assert_only(&n.build(), "snat.chain-missing");
+    assert!(
+        f[0].evidence
+            .iter()
+            .any(|e| e.kind == EvidenceKind::Conntrack
+                && e.text.contains("src=192.168.5.10 dst=93.184.216.34")),
+        "{:#?}",
+        ev_texts(&f[0])
+    );
+}
+
+#[test]
+fn assigned_ip_without_any_plumbing_is_info() {
+    let mut n = NodeA::default();
+    n.routes = n
+        .routes
+        .replace("192.168.5.10 dev eni055ab01821c scope link\n", "");
+    n.rules = n
+        .rules
+        .replace("512:\tfrom all to 192.168.5.10 lookup main\n", "");
+    let r = assert_healthy(&n.build());
+    assert!(r
+        .findings
+        .iter()
+        .any(|f| f.rule == "route.pod-route-missing" && f.severity == Severity::Info));
 }

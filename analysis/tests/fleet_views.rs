@@ -1,5 +1,9 @@
 //! Fleet rules and the SNAT / route views.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::field_reassign_with_default)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::field_reassign_with_default
+)]
 
 mod common;
 
@@ -172,4 +176,16 @@ fn route_view_per_pod_and_eni() {
     );
     assert_eq!(e.problems.len(), 1, "{:#?}", v.findings);
     assert!(v.findings.iter().all(|f| f.rule.starts_with("route.")));
+}
+
+#[test]
+fn version_spellings_are_not_drift() {
+    let a = named(NodeA::default().build(), "a");
+    let mut b = NodeA::default();
+    b.version = Some("amazon-k8s-cni:v1.21.2-eksbuild.1".into());
+    b.enis = None;
+    b.routes = String::new();
+    let b = named(b.build(), "b");
+    let f = analysis::analyze_fleet(&[&a, &b]);
+    assert!(f.is_empty(), "{f:#?}");
 }

@@ -82,7 +82,11 @@ fn drift(snapshots: &[&Snapshot]) -> Vec<Finding> {
         }
         let mut m = BTreeMap::new();
         if let Some(v) = &cni.version {
-            m.insert("CNI version".to_string(), v.clone());
+            // `v1.21.2`, `1.21.2-eksbuild.1` and an image tag are the same version.
+            let norm = crate::facts::parse_version(v)
+                .map(|(a, b, c)| format!("v{a}.{b}.{c}"))
+                .unwrap_or_else(|| v.clone());
+            m.insert("CNI version".to_string(), norm);
         }
         if !cni.env.is_empty() {
             for (k, default) in COMPARED {

@@ -165,7 +165,7 @@ pub(crate) fn check_route_missing(ctx: &Ctx<'_>) -> RuleResult {
                     "has policy rules but no main-table host route",
                 )
             } else {
-                (Severity::Warning, "is assigned by ipamd but has no host route or rules (pod starting, or a leaked IP assignment)")
+                (Severity::Info, "is assigned by ipamd but has no host route or rules (a pod being set up, or a leaked IP assignment)")
             };
             out.push(
                 ctx.finding(ROUTE_MISSING_ID, sev, format!("pod {} {what}", pod_label(p)))

@@ -68,6 +68,21 @@ pub(crate) fn check(ctx: &Ctx<'_>) -> RuleResult {
             .at(format!("{} nat", nat.backend)),
         );
     }
+    // Corroboration: pod flows to non-VPC destinations that left without NAT.
+    if let Some(ct) = ctx.s.conntrack.get() {
+        let unnated = ct.summary.pairs.iter().filter(|p| {
+            p.nat_source.is_none()
+                && ctx.f.pod(&p.src).is_some()
+                && !crate::views::is_dnat(p)
+                && ctx.f.is_no_snat_destination(&p.dst) == Some(false)
+        });
+        for p in unnated.take(3) {
+            ev.push(
+                Evidence::new(EvidenceKind::Conntrack, p.example.clone())
+                    .at(format!("conntrack ({} flow(s), not source-NATed)", p.flows)),
+            );
+        }
+    }
     Ok(vec![ctx
         .finding(ID, Severity::Error, format!("AWS SNAT missing in the {} backend: {what}", nat.backend))
         .evs(ev)
