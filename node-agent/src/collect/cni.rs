@@ -288,13 +288,18 @@ pub fn version_from_logs(cni: &mut Section<CniConfig>, logs: &Section<CniLogs>) 
     if cfg.version.is_some() {
         return;
     }
-    let Some(l) = logs.get() else {
-        return;
-    };
-    let found = l.events.iter().rev().find_map(|e| startup_version(&e.msg));
-    if let Some(v) = found {
-        cfg.version = Some(v);
-        cni.sources.push("cni_logs:Starting L-IPAMD".to_string());
+    let found = logs
+        .get()
+        .and_then(|l| l.events.iter().rev().find_map(|e| startup_version(&e.msg)));
+    match found {
+        Some(v) => {
+            cfg.version = Some(v);
+            cni.sources.push("cni_logs:Starting L-IPAMD".to_string());
+        }
+        None => cni.warnings.push(
+            "CNI version unknown: not in the conflist and no `Starting L-IPAMD` line in the logs read"
+                .to_string(),
+        ),
     }
 }
 
@@ -475,5 +480,28 @@ mod tests {
         assert!(reason.contains("/v1/enis"), "{reason}");
         assert!(reason.contains("/v1/eni-configs"), "{reason}");
         assert_eq!(s.data.unwrap().get("AWS_VPC_ENI_MTU"), Some("9001"));
+    }
+    #[test]
+    fn version_from_startup_event_or_a_warning() {
+        let mut cni = Section::ok(CniConfig::default());
+        let logs = Section::ok(CniLogs {
+            events: vec![model::LogEvent {
+                file: "ipamd.log".into(),
+                msg: "Starting L-IPAMD v1.19.6  ...".into(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        });
+        version_from_logs(&mut cni, &logs);
+        assert_eq!(
+            cni.data.as_ref().unwrap().version.as_deref(),
+            Some("v1.19.6")
+        );
+        assert!(cni.sources.iter().any(|s| s.contains("L-IPAMD")));
+
+        let mut cni = Section::ok(CniConfig::default());
+        version_from_logs(&mut cni, &Section::unavailable("no dir"));
+        assert!(cni.data.unwrap().version.is_none());
+        assert!(cni.warnings[0].contains("CNI version unknown"));
     }
 }
