@@ -82,6 +82,114 @@ pub fn read_only_state(ns: &NetNs) -> Result<String> {
     Ok(s)
 }
 
+/// A short human summary of a snapshot: sections and statuses, counts, the SNAT picture.
+pub fn summary(s: &Snapshot) -> String {
+    use std::fmt::Write;
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "node {} — collected {} by {} {} in {} ms",
+        s.display_name(),
+        s.collected_at,
+        s.agent.name,
+        s.agent.version,
+        s.duration_ms
+    );
+    let _ = writeln!(o, "\nsections:");
+    for (name, status, reason) in s.section_statuses() {
+        let status = serde_json::to_value(status)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        let _ = writeln!(o, "  {name:<11} {status:<11} {}", reason.unwrap_or(""));
+    }
+    let _ = writeln!(o, "\ncounts:");
+    let n = |v: Option<usize>| v.map_or("-".to_string(), |n| n.to_string());
+    let _ = writeln!(o, "  links       {}", n(s.links.get().map(Vec::len)));
+    let _ = writeln!(o, "  addresses   {}", n(s.addresses.get().map(Vec::len)));
+    let _ = writeln!(
+        o,
+        "  routes      {} (all tables, IPv4+IPv6)",
+        n(s.routes.get().map(Vec::len))
+    );
+    let _ = writeln!(o, "  ip rules    {}", n(s.rules.get().map(Vec::len)));
+    if let Some(ipt) = s.iptables.get() {
+        for b in &ipt.backends {
+            let _ = writeln!(
+                o,
+                "  iptables    {} rules in {} ({})",
+                b.rule_count(),
+                b.backend,
+                b.command
+            );
+        }
+    }
+    if let Some(ct) = s.conntrack.get() {
+        let _ = writeln!(
+            o,
+            "  conntrack   {} flows (max {}), {} source-NATed, {} unreplied",
+            ct.summary.total,
+            ct.max.map_or("-".into(), |m| m.to_string()),
+            ct.summary.snat,
+            ct.summary.unreplied
+        );
+    }
+    let _ = writeln!(o, "\nSNAT:");
+    if let Some(id) = s.node.get() {
+        let cidrs: Vec<String> = id.vpc_cidrs.iter().map(|c| c.to_string()).collect();
+        let _ = writeln!(
+            o,
+            "  primary IP {} on {} (IMDS), VPC CIDRs {}",
+            id.primary_ipv4.map_or("-".into(), |i| i.to_string()),
+            id.primary_interface.as_deref().unwrap_or("-"),
+            cidrs.join(", ")
+        );
+    }
+    if let Some(ipt) = s.iptables.get() {
+        for b in &ipt.backends {
+            for t in b.tables.iter().filter(|t| t.name == "nat") {
+                for r in t.chains.iter().flat_map(|c| &c.rules) {
+                    if r.target.as_deref() == Some("SNAT")
+                        || r.comment().is_some_and(|c| c.starts_with("AWS SNAT"))
+                    {
+                        let _ = writeln!(o, "  [{}] {}", b.backend, r.evidence_line());
+                    }
+                }
+            }
+        }
+    }
+    if let Some(ct) = s.conntrack.get() {
+        for p in ct
+            .summary
+            .pairs
+            .iter()
+            .filter(|p| p.nat_source.is_some())
+            .take(10)
+        {
+            let _ = writeln!(
+                o,
+                "  {} {} -> {} as {} ({} flows)",
+                p.protocol,
+                p.src,
+                p.dst,
+                p.nat_source.map_or("-".into(), |a| a.to_string()),
+                p.flows
+            );
+        }
+    }
+    if let Some(cni) = s.cni.get() {
+        let _ = writeln!(
+            o,
+            "  CNI {}: EXTERNALSNAT={} RANDOMIZESNAT={} EXCLUDE_SNAT_CIDRS={}",
+            cni.version.as_deref().unwrap_or("?"),
+            cni.get("AWS_VPC_K8S_CNI_EXTERNALSNAT").unwrap_or("-"),
+            cni.get("AWS_VPC_K8S_CNI_RANDOMIZESNAT").unwrap_or("-"),
+            cni.get("AWS_VPC_K8S_CNI_EXCLUDE_SNAT_CIDRS").unwrap_or("-"),
+        );
+    }
+    o
+}
+
 /// Lines only in `a` (`-`) or only in `b` (`+`), for readable assertion messages.
 pub fn line_diff(a: &str, b: &str) -> String {
     let al: Vec<&str> = a.lines().collect();

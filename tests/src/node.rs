@@ -1562,6 +1562,35 @@ pub fn teardown_named(name: &str) -> Vec<String> {
     removed
 }
 
+/// A handle to a running node created with `EksNodeBuilder::name(name)` (by another process),
+/// for its fault injectors; dropping it changes nothing.
+pub fn attach_named(name: &str) -> Result<EksNode> {
+    let config = load_named(name)?;
+    let n = &config.namespaces;
+    if !netns::list_namespaces().contains(&n.node) {
+        bail!(
+            "no running emulated node named {name} (namespace {} is missing)",
+            n.node
+        );
+    }
+    Ok(EksNode {
+        node: NetNs::attach(&n.node),
+        vpc: NetNs::attach(&n.vpc),
+        inet: NetNs::attach(&n.inet),
+        peer: NetNs::attach(&n.peer),
+        pod_ns: config
+            .pods
+            .iter()
+            .map(|p| NetNs::attach(&p.netns))
+            .collect(),
+        children: Vec::new(),
+        listeners: true,
+        workdir_owned: false,
+        ttl: Duration::from_secs(1),
+        config,
+    })
+}
+
 /// Read the config a running named node wrote (`emulate-node`).
 pub fn load_named(name: &str) -> Result<NodeConfig> {
     let path = std::env::temp_dir()

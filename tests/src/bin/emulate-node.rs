@@ -37,6 +37,23 @@ enum RandomArg {
     None,
 }
 
+#[derive(Clone, Copy, ValueEnum)]
+enum FaultArg {
+    DeleteSnatRule,
+    DeletePostroutingJump,
+    SnatToSource,
+    DuplicatePostroutingJump,
+    StaleSnatChain1,
+    CopyToOtherBackend,
+    MoveToOtherBackend,
+    DeleteConnmarkRules,
+    DeleteFwmarkRule,
+    DeleteEniDefaultRoute,
+    AddEniSubnetRouteToMain,
+    RpFilterStrict,
+    IpForwardOff,
+}
+
 #[derive(Subcommand)]
 enum Cmd {
     /// Build a node and leave it running.
@@ -73,6 +90,18 @@ enum Cmd {
         #[arg(long)]
         name: String,
     },
+    /// Inject a fault into a running node (really changes its kernel state).
+    Fault {
+        #[arg(long)]
+        name: String,
+        #[arg(value_enum)]
+        kind: FaultArg,
+        /// Address for `snat-to-source`.
+        #[arg(long, default_value = "192.168.9.9")]
+        addr: std::net::Ipv4Addr,
+    },
+    /// Print a human summary of a `node-agent collect` snapshot (`-` for stdin).
+    Summary { snapshot: String },
 }
 
 fn split(s: &str) -> Vec<String> {
@@ -148,6 +177,35 @@ fn main() -> Result<()> {
                 cfg.agent_args().join(" ")
             );
             println!("remove it:\n  emulate-node down --name {name}");
+            Ok(())
+        }
+        Cmd::Fault { name, kind, addr } => {
+            let n = node::attach_named(&name)?;
+            match kind {
+                FaultArg::DeleteSnatRule => n.fault_delete_snat_rule(),
+                FaultArg::DeletePostroutingJump => n.fault_delete_postrouting_jump(),
+                FaultArg::SnatToSource => n.fault_snat_to_source(addr),
+                FaultArg::DuplicatePostroutingJump => n.fault_duplicate_postrouting_jump(),
+                FaultArg::StaleSnatChain1 => n.fault_stale_snat_chain_1(),
+                FaultArg::CopyToOtherBackend => n.fault_copy_rules_to_other_backend(),
+                FaultArg::MoveToOtherBackend => n.fault_move_rules_to_other_backend(),
+                FaultArg::DeleteConnmarkRules => n.fault_delete_nat_connmark_rules(),
+                FaultArg::DeleteFwmarkRule => n.fault_delete_fwmark_rule(),
+                FaultArg::DeleteEniDefaultRoute => n.fault_delete_eni_default_route(1),
+                FaultArg::AddEniSubnetRouteToMain => n.fault_add_eni_subnet_route_to_main(1),
+                FaultArg::RpFilterStrict => n.fault_rp_filter(1),
+                FaultArg::IpForwardOff => n.fault_ip_forward_off(),
+            }
+            .context("injecting the fault")
+        }
+        Cmd::Summary { snapshot } => {
+            let text = if snapshot == "-" {
+                std::io::read_to_string(std::io::stdin()).context("reading stdin")?
+            } else {
+                std::fs::read_to_string(&snapshot).with_context(|| format!("reading {snapshot}"))?
+            };
+            let snap = model::Snapshot::from_json(&text).map_err(|e| anyhow::anyhow!("{e}"))?;
+            print!("{}", e2e::agent::summary(&snap));
             Ok(())
         }
         Cmd::Down { name } => {
