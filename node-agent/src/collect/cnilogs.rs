@@ -254,7 +254,16 @@ pub fn read_logs(
     let s = if time_hit {
         Section::partial(logs, "time budget exhausted before all logs were read")
     } else if !errors.is_empty() {
-        Section::partial(logs, errors.join("; "))
+        let mut reason = errors
+            .iter()
+            .take(3)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("; ");
+        if errors.len() > 3 {
+            reason.push_str(&format!("; and {} more files unreadable", errors.len() - 3));
+        }
+        Section::partial(logs, reason)
     } else {
         Section::ok(logs)
     };
