@@ -1,6 +1,9 @@
-//! `diag snat` and `diag routes`.
+//! `diag snat` and `diag routes`: one analysis view per node.
+
+use model::{Finding, NodeReport, Snapshot};
 
 use crate::cli::{Format, ViewArgs};
+use crate::render::analyze::InputProblem;
 use crate::render::json;
 use crate::render::views::{self as v, RoutesReport, SnatReport};
 
@@ -8,88 +11,73 @@ use super::{
     emit, load, note_errors, source_inputs, split, Out, EXIT_BAD_INPUT, EXIT_FINDINGS, EXIT_OK,
 };
 
-fn exit_code(bad: bool, failing: bool) -> i32 {
-    if bad {
+/// Views of every readable node, the input errors, and the exit code.
+struct Built<V> {
+    views: Vec<V>,
+    errors: Vec<InputProblem>,
+    exit_code: i32,
+}
+
+fn build<V>(
+    args: &ViewArgs,
+    view: fn(&Snapshot, &NodeReport) -> V,
+    findings: fn(&V) -> &[Finding],
+) -> Built<V> {
+    let sp = split(load(source_inputs(&args.source, &args.input), &args.input));
+    let mut errors = sp.errors;
+    let mut views = Vec::new();
+    for (label, snap, problems) in &sp.nodes {
+        errors.extend(problems.iter().map(|p| InputProblem {
+            input: label.clone(),
+            error: p.clone(),
+        }));
+        views.push(view(snap, &analysis::analyze(snap)));
+    }
+    let failing = views
+        .iter()
+        .any(|x| findings(x).iter().any(|f| f.severity >= args.fail_on));
+    let exit_code = if !errors.is_empty() || views.is_empty() {
         EXIT_BAD_INPUT
     } else if failing {
         EXIT_FINDINGS
     } else {
         EXIT_OK
+    };
+    Built {
+        views,
+        errors,
+        exit_code,
     }
 }
 
 pub fn run_snat(args: ViewArgs, out: Out) -> anyhow::Result<i32> {
-    let sp = split(load(source_inputs(&args.source, &args.input), &args.input));
-    let mut nodes = Vec::new();
-    let mut bad = !sp.errors.is_empty() || sp.nodes.is_empty();
-    for (_, snap, problems) in &sp.nodes {
-        bad |= !problems.is_empty();
-        let report = analysis::analyze(snap);
-        nodes.push(analysis::views::snat_view(snap, &report));
-    }
-    let failing = nodes
-        .iter()
-        .any(|n| n.findings.iter().any(|f| f.severity >= args.fail_on));
-    let mut errors = sp.errors;
-    for (label, _, problems) in &sp.nodes {
-        errors.extend(
-            problems
-                .iter()
-                .map(|p| crate::render::analyze::InputProblem {
-                    input: label.clone(),
-                    error: p.clone(),
-                }),
-        );
-    }
+    let b = build(&args, analysis::views::snat_view, |x| &x.findings);
     let report = SnatReport {
-        exit_code: exit_code(bad, failing),
-        nodes,
-        input_errors: errors,
+        exit_code: b.exit_code,
+        nodes: b.views,
+        input_errors: b.errors,
     };
     note_errors(out, &report.input_errors);
-    let text = match out.format {
+    emit(&match out.format {
         Format::Text => v::snat_text(&report, out.style, out.quiet),
         Format::Json => json(&report)?,
         Format::Markdown => v::snat_markdown(&report),
-    };
-    emit(&text)?;
+    })?;
     Ok(report.exit_code)
 }
 
 pub fn run_routes(args: ViewArgs, out: Out) -> anyhow::Result<i32> {
-    let sp = split(load(source_inputs(&args.source, &args.input), &args.input));
-    let mut nodes = Vec::new();
-    let mut bad = !sp.errors.is_empty() || sp.nodes.is_empty();
-    for (_, snap, problems) in &sp.nodes {
-        bad |= !problems.is_empty();
-        let report = analysis::analyze(snap);
-        nodes.push(analysis::views::route_view(snap, &report));
-    }
-    let failing = nodes
-        .iter()
-        .any(|n| n.findings.iter().any(|f| f.severity >= args.fail_on));
-    let mut errors = sp.errors;
-    for (label, _, problems) in &sp.nodes {
-        errors.extend(
-            problems
-                .iter()
-                .map(|p| crate::render::analyze::InputProblem {
-                    input: label.clone(),
-                    error: p.clone(),
-                }),
-        );
-    }
+    let b = build(&args, analysis::views::route_view, |x| &x.findings);
     let report = RoutesReport {
-        exit_code: exit_code(bad, failing),
-        nodes,
-        input_errors: errors,
+        exit_code: b.exit_code,
+        nodes: b.views,
+        input_errors: b.errors,
     };
     note_errors(out, &report.input_errors);
-    let text = match out.format {
+    emit(&match out.format {
         Format::Text => v::routes_text(&report, out.style, out.quiet),
         Format::Json => json(&report)?,
         Format::Markdown => v::routes_markdown(&report),
-    };
-    emit(&text)?;
+    })?;
     Ok(report.exit_code)
 }
