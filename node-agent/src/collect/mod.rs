@@ -132,6 +132,17 @@ impl Limit {
         Limit { hard }
     }
 
+    /// What is left of this limit `start.elapsed()` after `start` (for steps run one after
+    /// the other under one limit).
+    pub fn left_since(&self, start: Instant) -> Limit {
+        Limit {
+            hard: self
+                .hard
+                .saturating_sub(start.elapsed())
+                .max(Duration::from_millis(1)),
+        }
+    }
+
     pub fn deadline(&self) -> Deadline {
         Deadline::after(
             self.hard

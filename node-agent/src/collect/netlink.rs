@@ -79,11 +79,13 @@ pub async fn collect(w: Wanted, limit: Limit) -> NetSections {
         }
     };
     let conn_task = tokio::spawn(conn);
+    // Links first, then the rest concurrently, all within one limit.
+    let start = std::time::Instant::now();
 
     if w.links {
         out.links = timed(
             "links",
-            limit,
+            limit.left_since(start),
             dump_section("link", || dump_links(handle.clone())),
         )
         .await;
@@ -100,7 +102,7 @@ pub async fn collect(w: Wanted, limit: Limit) -> NetSections {
         if w.addresses {
             timed(
                 "addresses",
-                limit,
+                limit.left_since(start),
                 dump_section("address", || dump_addresses(handle.clone(), &names)),
             )
             .await
@@ -112,7 +114,7 @@ pub async fn collect(w: Wanted, limit: Limit) -> NetSections {
         if w.neighbours {
             timed(
                 "neighbours",
-                limit,
+                limit.left_since(start),
                 dump_section("neighbour", || dump_neighbours(handle.clone(), &names)),
             )
             .await
@@ -124,7 +126,7 @@ pub async fn collect(w: Wanted, limit: Limit) -> NetSections {
         if w.routes {
             timed(
                 "routes",
-                limit,
+                limit.left_since(start),
                 dump_section("route", || dump_routes(handle.clone(), &names)),
             )
             .await
@@ -136,7 +138,7 @@ pub async fn collect(w: Wanted, limit: Limit) -> NetSections {
         if w.rules {
             timed(
                 "rules",
-                limit,
+                limit.left_since(start),
                 dump_section("rule", || dump_rules(handle.clone())),
             )
             .await
