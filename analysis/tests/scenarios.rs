@@ -642,3 +642,75 @@ fn ipamd_not_ready_when_introspection_is_unreachable() {
         loud(&r)
     );
 }
+
+#[test]
+fn external_snat_node_is_healthy() {
+    // Groundtruth §1.2 (D): EXTERNALSNAT=true, NODE_PORT_SUPPORT=true: the AWS nat chains
+    // exist but are empty, nothing jumps to them; mangle M1–M3 and rule 1024 stay.
+    let Some(n) = node(EksNode::builder()) else {
+        return;
+    };
+    let path = n.config().cni_env_file();
+    let env = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        env.replace(
+            "AWS_VPC_K8S_CNI_EXTERNALSNAT=false",
+            "AWS_VPC_K8S_CNI_EXTERNALSNAT=true",
+        ),
+    )
+    .unwrap();
+    n.fault_delete_postrouting_jump().unwrap();
+    n.fault_delete_nat_connmark_rules().unwrap();
+    n.iptables(&["-t", "nat", "-F", "AWS-SNAT-CHAIN-0"])
+        .unwrap();
+    n.iptables(&["-t", "nat", "-F", "AWS-CONNMARK-CHAIN-0"])
+        .unwrap();
+    let r = assert_healthy(&n);
+    assert!(r.evaluated.iter().any(|e| e == "connmark.rules-missing"));
+    // The same node with the env still saying false is the F1 fault.
+    std::fs::write(&path, env).unwrap();
+    assert_fires(
+        &n,
+        "snat.chain-missing",
+        Severity::Error,
+        &["connmark.rules-missing"],
+    );
+}
+
+#[test]
+fn v123_nft_node_with_native_connmark_is_not_an_alarm() {
+    // Groundtruth §1.2 (K): v1.23 on nft keeps the connmark rules in `table ip aws-cni`.
+    let Some(n) = node(EksNode::builder().backend(Backend::Nft)) else {
+        return;
+    };
+    n.fault_delete_nat_connmark_rules().unwrap();
+    n.iptables(&["-t", "nat", "-F", "AWS-CONNMARK-CHAIN-0"])
+        .unwrap();
+    n.iptables(&["-t", "nat", "-X", "AWS-CONNMARK-CHAIN-0"])
+        .unwrap();
+    let vpc = n.config().vpc_cidrs[0].to_string();
+    let table = format!(
+        "table ip aws-cni {{\n chain nat-prerouting {{\n  type nat hook prerouting priority -90; policy accept;\n  iifname \"eni*\" counter jump snat-mark\n  counter meta mark set ct mark and 0x80\n }}\n chain snat-mark {{\n  counter ip daddr {vpc} return\n  counter ct mark set ct mark or 0x80\n }}\n}}\n"
+    );
+    let tmp = n.config().workdir.join("aws-cni.nft");
+    std::fs::write(&tmp, table).unwrap();
+    n.exec_ok(&["nft", "-f", &tmp.display().to_string()])
+        .unwrap();
+    // While the logs say v1.21.2 the same state is a real fault (rules flushed)...
+    let f = assert_fires(&n, "connmark.rules-missing", Severity::Error, &[]);
+    assert!(ev_has(&f, "AWS, primary ENI"));
+    // ...once ipamd says v1.23.0, it is the expected v1.23 nft layout.
+    append_log(
+        &n,
+        "ipamd.log",
+        r#"{"level":"info","ts":"2026-01-02T00:00:00.000Z","caller":"aws-k8s-agent/main.go:42","msg":"Starting L-IPAMD v1.23.0  ..."}"#,
+    );
+    let r = assert_healthy(&n);
+    let f = r
+        .findings
+        .iter()
+        .find(|f| f.rule == "connmark.rules-missing")
+        .expect("info finding");
+    assert_eq!(f.severity, Severity::Info, "{f:#?}");
+}
