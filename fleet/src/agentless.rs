@@ -38,14 +38,15 @@ pub const COMMANDS: &[(&str, &str, &[&str])] = &[
     (
         "route4",
         "ip",
-        &["ip", "-j", "route", "show", "table", "all"],
+        // Without -4, `show table all` lists IPv6 routes too (and duplicates route6).
+        &["ip", "-4", "-j", "route", "show", "table", "all"],
     ),
     (
         "route6",
         "ip",
         &["ip", "-6", "-j", "route", "show", "table", "all"],
     ),
-    ("rule4", "ip", &["ip", "-j", "rule"]),
+    ("rule4", "ip", &["ip", "-4", "-j", "rule"]),
     ("rule6", "ip", &["ip", "-6", "-j", "rule"]),
     ("neigh", "ip", &["ip", "-j", "neigh"]),
     ("conntrack_stats", "conntrack", &["conntrack", "-S"]),

@@ -468,6 +468,34 @@ fn push_agent_and_agentless() {
         return;
     };
     let fleet = SshFleet::new(3).unwrap();
+    // A VPC-CNI-like SNAT rule in each node's namespace (iptables-nft where available).
+    let mut have_iptables = true;
+    for n in &fleet.nodes {
+        let ok = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &n.ns,
+                "iptables",
+                "-t",
+                "nat",
+                "-A",
+                "POSTROUTING",
+            ])
+            .args([
+                "!",
+                "-d",
+                "10.0.0.0/8",
+                "-m",
+                "comment",
+                "--comment",
+                "AWS SNAT CHAIN",
+            ])
+            .args(["-j", "SNAT", "--to-source", &n.addr])
+            .status()
+            .is_ok_and(|s| s.success());
+        have_iptables &= ok;
+    }
     let kh = fleet
         .write("known_hosts", &fleet.known_hosts_lines(0..3))
         .unwrap();
@@ -499,6 +527,80 @@ fn push_agent_and_agentless() {
         let b = agentless.snapshot(n);
         assert_eq!(b.agent.name, "diag-agentless");
         assert_eq!(a.hostname, b.hostname, "same node seen by both");
+        // Same section statuses in both modes (node/cni are unavailable in both here).
+        let sa: Vec<_> = a
+            .section_statuses()
+            .into_iter()
+            .map(|(n, st, _)| (n, st))
+            .collect();
+        let sb: Vec<_> = b
+            .section_statuses()
+            .into_iter()
+            .map(|(n, st, _)| (n, st))
+            .collect();
+        assert_eq!(sa, sb, "section statuses, agent vs agentless");
+        // Same data where both have it.
+        let addrs = |s: &Snapshot| {
+            let mut v: Vec<(String, String, u8)> = s
+                .addresses
+                .get()
+                .unwrap()
+                .iter()
+                .map(|a| (a.ifname.clone(), a.local.to_string(), a.prefixlen))
+                .collect();
+            v.sort();
+            v
+        };
+        assert_eq!(addrs(&a), addrs(&b), "addresses");
+        assert!(addrs(&b).iter().any(|(_, ip, _)| ip == name));
+        let routes = |s: &Snapshot| {
+            let mut v: Vec<(u32, String, String)> = s
+                .routes
+                .get()
+                .unwrap()
+                .iter()
+                .map(|r| (r.table, r.dst.to_string(), r.route_type.clone()))
+                .collect();
+            v.sort();
+            v
+        };
+        assert_eq!(routes(&a), routes(&b), "routes");
+        let rules = |s: &Snapshot| {
+            let mut v: Vec<(u32, String)> = s
+                .rules
+                .get()
+                .unwrap()
+                .iter()
+                .map(|r| (r.priority, format!("{:?}", r.family)))
+                .collect();
+            v.sort();
+            v
+        };
+        assert_eq!(rules(&a), rules(&b), "rules");
+        let snat = |s: &Snapshot| -> Vec<String> {
+            let mut v: Vec<String> = s
+                .iptables
+                .get()
+                .unwrap()
+                .backends
+                .iter()
+                .flat_map(|d| d.tables.iter().filter(|t| t.name == "nat"))
+                .flat_map(|t| t.chains.iter().flat_map(|c| c.rules.iter()))
+                .filter(|r| r.target.as_deref() == Some("SNAT"))
+                .map(|r| format!("{} {:?} {:?}", r.chain, r.comment(), r.target_options))
+                .collect();
+            v.sort();
+            v
+        };
+        assert_eq!(snat(&a), snat(&b), "SNAT rules");
+        if have_iptables {
+            assert_eq!(snat(&b).len(), 1, "the SNAT rule was collected");
+        }
+        let (sya, syb) = (a.sysctls.get().unwrap(), b.sysctls.get().unwrap());
+        for key in ["net.ipv4.ip_forward", "net.ipv4.conf.all.rp_filter"] {
+            assert_eq!(sya.get(key), syb.get(key), "{key}");
+            assert!(syb.get(key).is_some(), "{key} collected agentless");
+        }
         // Conntrack: both modes report the namespace's table.
         assert_eq!(
             a.conntrack.get().and_then(|c| c.max),
