@@ -576,3 +576,67 @@ fn assigned_ip_without_any_plumbing_is_info() {
         .iter()
         .any(|f| f.rule == "route.pod-route-missing" && f.severity == Severity::Info));
 }
+
+#[test]
+fn missing_iam_permission_from_logs() {
+    let n = with_log(
+        r#"{"level":"error","ts":"2024-01-01T00:00:00.000Z","caller":"awsutils/awsutils.go:400","msg":"Unauthorized operation: failed to call ec2:CreateNetworkInterface due to missing permissions. Please refer https://github.com/aws/amazon-vpc-cni-k8s/blob/master/docs/iam-policy.md to attach relevant policy to IAM role"}"#,
+    );
+    let s = n.build();
+    let r = analysis::analyze(&s);
+    let ids = loud_ids(&r);
+    assert!(
+        ids.contains(&"ipamd.missing-iam-permission".to_string()),
+        "{:#?} kinds: {:?}",
+        loud(&r),
+        s.cni_logs
+            .get()
+            .unwrap()
+            .events
+            .iter()
+            .map(|e| e.kind)
+            .collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn eniconfig_missing_from_logs() {
+    let n = with_log(r#"{"level":"error","ts":"2024-01-01T00:00:00.000Z","caller":"ipamd/ipamd.go:500","msg":"error while retrieving eniconfig: eniconfig: eniconfig is not available"}"#)
+        .set_env("AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG", "true");
+    let r = analysis::analyze(&n.build());
+    assert!(
+        loud_ids(&r).contains(&"ipamd.eniconfig-missing".to_string()),
+        "{:#?}",
+        loud(&r)
+    );
+}
+
+#[test]
+fn custom_networking_pod_in_primary_subnet() {
+    let n = NodeA::default().set_env("AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG", "true");
+    let f = assert_only(&n.build(), "ipamd.custom-networking-primary-subnet");
+    // Both pods of the sample node sit in 192.168.0.0/19, the primary ENI's subnet.
+    assert!(f[0].summary.contains("2 pod IP(s)"), "{}", f[0].summary);
+}
+
+#[test]
+fn nm_cloud_setup_tables() {
+    let mut n = NodeA::default();
+    n.routes
+        .push_str("default via 192.168.0.1 dev eth1 table 30400 proto static metric 20100\n");
+    n.rules.push_str("30400:\tfrom 192.168.7.41 lookup 30400\n");
+    assert_only(&n.build(), "route.nm-cloud-setup");
+}
+
+#[test]
+fn connmark_sharing_kube_proxy_bit() {
+    let n = NodeA::default().set_env("AWS_VPC_K8S_CNI_CONNMARK", "0x4000");
+    let r = analysis::analyze(&n.build());
+    let f = r
+        .findings
+        .iter()
+        .find(|f| f.rule == "connmark.mark-conflict")
+        .expect("conflict");
+    assert!(f.summary.contains("kube-proxy"));
+    // The default is fine (covered by every healthy test).
+}

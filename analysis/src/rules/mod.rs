@@ -9,12 +9,15 @@ use crate::RuleInfo;
 pub mod fleet;
 
 mod connmark;
+mod connmark_bits;
 mod conntrack;
+mod ipamd_config;
 mod ipamd_logs;
 mod route_common;
 mod route_dangling;
 mod route_duplicate;
 mod route_eni_table;
+mod route_foreign;
 mod route_pod;
 mod route_subnet_main;
 mod snat_backend_split;
@@ -51,6 +54,7 @@ pub(crate) static NODE_RULES: &[(&str, Check)] = &[
     ),
     (snat_observed::MISSING_ID, snat_observed::check_missing),
     (connmark::ID, connmark::check),
+    (connmark_bits::ID, connmark_bits::check),
     (conntrack::INSERT_ID, conntrack::check_insert),
     (conntrack::PRESSURE_ID, conntrack::check_pressure),
     (route_pod::RULE_MISSING_ID, route_pod::check_rule_missing),
@@ -60,12 +64,16 @@ pub(crate) static NODE_RULES: &[(&str, Check)] = &[
     (route_duplicate::ID, route_duplicate::check),
     (route_eni_table::ID, route_eni_table::check),
     (route_subnet_main::ID, route_subnet_main::check),
+    (route_foreign::ID, route_foreign::check),
     (sysctl::RP_ID, sysctl::check_rp),
     (sysctl::FWD_ID, sysctl::check_forward),
     (ipamd_logs::EXHAUSTION_ID, ipamd_logs::check_exhaustion),
     (ipamd_logs::THROTTLING_ID, ipamd_logs::check_throttling),
     (ipamd_logs::ATTACH_ID, ipamd_logs::check_attach),
     (ipamd_logs::NOT_READY_ID, ipamd_logs::check_not_ready),
+    (ipamd_config::IAM_ID, ipamd_config::check_iam),
+    (ipamd_config::ENICONFIG_ID, ipamd_config::check_eniconfig),
+    (ipamd_config::CUSTOM_NET_ID, ipamd_config::check_custom_net),
 ];
 
 macro_rules! info {
@@ -89,6 +97,7 @@ pub(crate) static CATALOGUE: &[RuleInfo] = &[
     info!("snat.observed-unexpected", Warning, "Conntrack: pod to VPC/excluded destination was SNATed", "Conntrack flows from pod IPs to VPC or excluded CIDRs carry a NAT source", ["conntrack", "node"]),
     info!("snat.observed-missing", Warning, "Conntrack: pod to outside-VPC destination not SNATed", "Conntrack flows from pod IPs to non-VPC destinations are source-NATed when SNAT is expected", ["conntrack", "node", "cni"]),
     info!("connmark.rules-missing", Error, "Connmark rules or fwmark rule missing", "nat/mangle CONNMARK rules and `ip rule 1024 fwmark <mark>/<mark> lookup main` required by EXTERNALSNAT/NODE_PORT_SUPPORT", ["iptables", "rules", "cni"]),
+    info!("connmark.mark-conflict", Warning, "Connmark bit shared with another component", "AWS_VPC_K8S_CNI_CONNMARK does not overlap portmap 0x2000, kube-proxy 0x4000/0x8000 or Calico 0xffff0000", ["cni"]),
     info!("conntrack.insert-failed", Warning, "Conntrack insert failures / drops", "conntrack -S insert_failed, drop, early_drop are zero", ["conntrack"]),
     info!("conntrack.table-pressure", Warning, "Conntrack table nearly full", "nf_conntrack_count < 80% of nf_conntrack_max", ["conntrack", "sysctls"]),
     info!("route.pod-rule-missing", Error, "Pod policy rule missing", "512 `to <pod>` rule per pod; 1536 `from <pod> lookup <d+1>` per pod on a secondary ENI", ["rules", "routes", "cni"]),
@@ -98,12 +107,16 @@ pub(crate) static CATALOGUE: &[RuleInfo] = &[
     info!("route.duplicate-rule", Warning, "Duplicate pod policy rules", "At most one 512 and one 1536 rule per pod IP", ["rules"]),
     info!("route.eni-table-broken", Error, "Secondary ENI route table broken", "Table d+1 holds `default via <gw> dev <ethN>` and the gateway link route", ["routes", "node"]),
     info!("route.subnet-route-in-main", Warning, "Secondary ENI subnet route in main", "No main-table subnet route via a secondary ENI (the CNI deletes it)", ["routes", "node"]),
+    info!("route.nm-cloud-setup", Warning, "nm-cloud-setup manages ENI routing", "No nm-cloud-setup routing tables 30200/30400 (it deletes the CNI's rules)", ["routes", "rules"]),
     info!("sysctl.rp-filter-strict", Error, "Strict rp_filter on an ENI", "effective max(all, <if>) rp_filter is not 1 on the primary/secondary ENIs", ["sysctls"]),
     info!("sysctl.ip-forward-disabled", Error, "IPv4 forwarding disabled", "net.ipv4.ip_forward = 1", ["sysctls"]),
     info!("ipamd.ip-exhaustion", Warning, "IP address exhaustion", "ipamd/plugin log events of no free IPs or exhausted subnets; /v1/enis assigned == total", ["cni_logs", "cni"]),
     info!("ipamd.ec2-throttling", Warning, "EC2 API throttling", "RequestLimitExceeded in ipamd logs", ["cni_logs"]),
     info!("ipamd.eni-attach-failure", Warning, "ENI create/attach failures", "ENI attach/create errors and AttachmentLimitExceeded in ipamd logs", ["cni_logs"]),
     info!("ipamd.not-ready", Error, "ipamd not ready / unreachable", "plugin cannot reach ipamd, ipamd start timeouts, version skew; ipamd introspection unreachable", ["cni_logs", "cni"]),
+    info!("ipamd.missing-iam-permission", Error, "ipamd lacks IAM permissions", "No `Unauthorized operation` / MissingIAMPermissions events in ipamd logs", ["cni_logs"]),
+    info!("ipamd.eniconfig-missing", Warning, "ENIConfig for the node not found", "No `eniconfig is not available` / `No ENIConfig could be found` events (custom networking)", ["cni_logs", "cni"]),
+    info!("ipamd.custom-networking-primary-subnet", Warning, "Custom networking pods in the primary subnet", "With CUSTOM_NETWORK_CFG=true no ipamd-assigned pod IP lies in the primary ENI's subnet", ["cni", "node"]),
     info!("fleet.config-drift", Warning, "CNI configuration differs across nodes", "CNI version and SNAT/routing env values are the same on every node", ["cni"]),
     info!("fleet.duplicate-pod-ip", Error, "Same pod IP on two nodes", "No pod IP (ipamd assignment or host route) appears on more than one node", ["cni", "routes"]),
     info!("fleet.node-unreachable", Error, "Node could not be collected", "Emitted by the fleet runner when a node's snapshot could not be collected", []),
