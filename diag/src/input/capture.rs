@@ -469,6 +469,7 @@ fn expected_output(kind: Kind) -> &'static str {
         Kind::CniLog => "a CNI log",
         Kind::Sysctl => "sysctl -a output",
         Kind::CniEnv => "KEY=VALUE lines",
+        Kind::ContainerInfo => "ctr container info JSON",
         Kind::Enis => "ipamd /v1/enis JSON",
         Kind::NetworkutilsEnv | Kind::IpamdEnv => "ipamd env-settings JSON",
         Kind::EniConfigs => "a JSON string",
@@ -750,9 +751,10 @@ fn cni_section(
     let mut ordered: Vec<&&CaptureFile> = files.iter().collect();
     ordered.sort_by_key(|f| match f.kind {
         Kind::CniEnv => 0,
-        Kind::IpamdEnv => 1,
-        Kind::NetworkutilsEnv => 2,
-        _ => 3,
+        Kind::ContainerInfo => 1,
+        Kind::IpamdEnv => 2,
+        Kind::NetworkutilsEnv => 3,
+        _ => 4,
     });
     for f in ordered {
         let text = clean_text(&f.data);
@@ -771,6 +773,18 @@ fn cni_section(
                     warnings,
                 })
             }
+            Kind::ContainerInfo => match container_info(&text) {
+                Ok((env, version)) => {
+                    for (k, v) in env {
+                        cfg.env_sources
+                            .insert(k.clone(), format!("container:{}", f.name));
+                        cfg.env.insert(k, v);
+                    }
+                    cfg.version = version;
+                    Ok(Parsed::new(()))
+                }
+                Err(m) => Err(m),
+            },
             Kind::NetworkutilsEnv | Kind::IpamdEnv => {
                 match parsers::ipamd::parse_env_settings(&text) {
                     Ok(env) => {
@@ -830,6 +844,64 @@ fn cni_section(
         }
     }
     acc.finish()
+}
+
+/// The CNI env and version from `ctr container info` JSON of the aws-node container: every
+/// `env`/`Env` array of `KEY=VALUE` strings (relevant CNI variables only) and the image tag of
+/// `amazon-k8s-cni:vX.Y.Z`.
+fn container_info(
+    text: &str,
+) -> Result<(std::collections::BTreeMap<String, String>, Option<String>), String> {
+    fn walk(
+        v: &serde_json::Value,
+        env: &mut std::collections::BTreeMap<String, String>,
+        version: &mut Option<String>,
+    ) {
+        match v {
+            serde_json::Value::Object(m) => {
+                for (k, x) in m {
+                    if k.eq_ignore_ascii_case("env") {
+                        for s in x
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .filter_map(|s| s.as_str())
+                        {
+                            if let Some((k, val)) = s.split_once('=') {
+                                if model::vpccni::is_relevant_env(k) {
+                                    env.insert(k.to_string(), val.to_string());
+                                }
+                            }
+                        }
+                    } else if k.eq_ignore_ascii_case("image") && version.is_none() {
+                        *version = x
+                            .as_str()
+                            .and_then(|i| i.split_once("amazon-k8s-cni:"))
+                            .map(|(_, tag)| tag.split('-').next().unwrap_or(tag).to_string());
+                    }
+                    walk(x, env, version);
+                }
+            }
+            serde_json::Value::Array(a) => a.iter().for_each(|x| walk(x, env, version)),
+            _ => {}
+        }
+    }
+    let v: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+        format!(
+            "invalid JSON at line {}: {e} (expected ctr container info)",
+            e.line()
+        )
+    })?;
+    let mut env = std::collections::BTreeMap::new();
+    let mut version = None;
+    walk(&v, &mut env, &mut version);
+    if env.is_empty() && version.is_none() {
+        return Err(
+            "no CNI env or amazon-k8s-cni image found (expected ctr container info of aws-node)"
+                .into(),
+        );
+    }
+    Ok((env, version))
 }
 
 fn merge_cni(have: &mut CniConfig, new: CniConfig) {
@@ -1037,6 +1109,22 @@ mod tests {
             data: b"0: from all lookup local\n".to_vec(),
         };
         assert!(split_by_node(&[plain]).is_none());
+    }
+
+    #[test]
+    fn container_info_gives_env_and_version() {
+        let (env, v) = container_info(
+            r#"{"Image":"602401143452.dkr.ecr.us-east-1.amazonaws.com/amazon-k8s-cni:v1.21.2-eksbuild.1",
+                "Spec":{"process":{"env":["PATH=/usr/bin","AWS_VPC_K8S_CNI_EXTERNALSNAT=true","WARM_ENI_TARGET=1"]}}}"#,
+        )
+        .unwrap_or_default();
+        assert_eq!(v.as_deref(), Some("v1.21.2"));
+        assert_eq!(
+            env.get("AWS_VPC_K8S_CNI_EXTERNALSNAT").map(String::as_str),
+            Some("true")
+        );
+        assert!(!env.contains_key("PATH"));
+        assert!(container_info("{}").is_err());
     }
 
     #[test]

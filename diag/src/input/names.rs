@@ -31,6 +31,8 @@ pub enum Kind {
     Sysctl,
     /// KEY=VALUE lines of the aws-node env.
     CniEnv,
+    /// The aws-node container as the runtime describes it (`ctr container info`): env + image.
+    ContainerInfo,
     /// ipamd `/v1/enis`.
     Enis,
     /// ipamd `/v1/networkutils-env-settings`.
@@ -62,6 +64,7 @@ impl Kind {
             Kind::CniLog => "cni_logs",
             Kind::Sysctl => "sysctls",
             Kind::CniEnv
+            | Kind::ContainerInfo
             | Kind::Enis
             | Kind::NetworkutilsEnv
             | Kind::IpamdEnv
@@ -145,6 +148,7 @@ pub fn classify_capture(name: &str) -> Option<Kind> {
         "conntrack.txt" => return Some(Kind::ConntrackBoth),
         "sysctl.txt" | "sysctl-a.txt" | "sysctl_all.txt" => return Some(Kind::Sysctl),
         "cni-env" | "cni-env.txt" | "aws-node.env" => return Some(Kind::CniEnv),
+        "cni-configuration-variables-containerd.json" => return Some(Kind::ContainerInfo),
         "enis.json" => return Some(Kind::Enis),
         "networkutils-env-settings.json" => return Some(Kind::NetworkutilsEnv),
         "ipamd-env-settings.json" => return Some(Kind::IpamdEnv),
@@ -191,6 +195,7 @@ pub fn classify_elc(rel: &str) -> Option<Kind> {
         "ipamd/eni-configs.json" => Kind::EniConfigs,
         "sysctls/sysctl_all.txt" => Kind::Sysctl,
         "cni/10-aws.conflist" => Kind::Conflist,
+        "cni/cni-configuration-variables-containerd.json" => Kind::ContainerInfo,
         "system/instance-id.txt" => Kind::InstanceId,
         "system/availability-zone.txt" => Kind::AvailabilityZone,
         "system/region.txt" => Kind::Region,
@@ -206,7 +211,7 @@ pub fn classify_elc(rel: &str) -> Option<Kind> {
 }
 
 /// Top-level directories that mark an eks-log-collector bundle.
-pub const ELC_MARKERS: &[&str] = &["networking", "ipamd", "sysctls", "var_log", "system"];
+pub const ELC_MARKERS: &[&str] = &["networking", "ipamd", "sysctls", "var_log", "system", "cni"];
 
 /// `diag analyze --help` section listing accepted inputs.
 pub const ANALYZE_HELP: &str = "\

@@ -101,6 +101,14 @@ pub fn build_elc(dir: &Path, name: &str) -> PathBuf {
             br#"{"AWS_EXTERNAL_SERVICE_CIDRS":null,"AWS_VPC_CNI_NODE_PORT_SUPPORT":true,"AWS_VPC_ENI_MTU":9001,"AWS_VPC_K8S_CNI_CONNMARK":128,"AWS_VPC_K8S_CNI_EXCLUDE_SNAT_CIDRS":["172.20.0.0/16"],"AWS_VPC_K8S_CNI_EXTERNALSNAT":false,"AWS_VPC_K8S_CNI_RANDOMIZESNAT":2,"AWS_VPC_K8S_CNI_VETHPREFIX":"eni"}"#.to_vec(),
         ),
         ("ipamd/eni-configs.json".into(), br#""default""#.to_vec()),
+        (
+            "cni/10-aws.conflist".into(),
+            br#"{"cniVersion":"0.4.0","name":"aws-cni","plugins":[{"name":"aws-cni","type":"aws-cni","vethPrefix":"eni","mtu":"9001","pluginLogFile":"/var/log/aws-routed-eni/plugin.log","pluginLogLevel":"DEBUG"}]}"#.to_vec(),
+        ),
+        (
+            "cni/cni-configuration-variables-containerd.json".into(),
+            br#"{"ID":"aws-node","Image":"602401143452.dkr.ecr.us-east-1.amazonaws.com/amazon-k8s-cni:v1.21.2-eksbuild.1","Spec":{"process":{"env":["PATH=/usr/bin","AWS_VPC_K8S_CNI_EXCLUDE_SNAT_CIDRS=172.20.0.0/16","WARM_ENI_TARGET=1"]}}}"#.to_vec(),
+        ),
         ("sysctls/sysctl_all.txt".into(), a("sysctl.txt")),
         ("var_log/aws-routed-eni/ipamd.log".into(), a("ipamd.log")),
         (
