@@ -239,11 +239,13 @@ Capture file names (case-insensitive; --map NAME=FILE reads another file name):
   cni-env                       KEY=VALUE lines of the aws-node env
   enis.json                     curl localhost:61679/v1/enis
   networkutils-env-settings.json  curl localhost:61679/v1/networkutils-env-settings
+  cni-configuration-variables-containerd.json  ctr container info of aws-node (env, version)
   imds.json / node.json         node facts, see below
 
 From an ELC bundle: networking/{iptables-save,iprule,iproute,conntrack}.txt,
 ipamd/{enis,networkutils-env-settings,ipamd-env-settings,eni-configs}.json,
 sysctls/sysctl_all.txt, var_log/aws-routed-eni/*, cni/10-aws.conflist,
+cni/cni-configuration-variables-containerd.json,
 system/{instance-id,availability-zone,region}.txt.
 
 imds.json / node.json (optional; IMDS key names):
