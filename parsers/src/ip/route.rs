@@ -214,6 +214,8 @@ fn parse_attrs(toks: &[&str]) -> Attrs {
                     a.saw_pref = true;
                 }
             }
+            // `ip route get` / `ip -6 route show cache`: a cached entry, same route otherwise.
+            "cache" => step = 1,
             k if ROUTE_FLAGS.contains(&k) => {
                 a.flags.push(k.to_string());
                 step = 1;
@@ -439,6 +441,36 @@ mod tests {
         let r = one("local 127.0.0.1/0 dev lo table local");
         assert_eq!(r.dst.to_string(), "0.0.0.0/0");
         assert_eq!(one("10.1.2.3/8 dev eth0").dst.to_string(), "10.0.0.0/8");
+    }
+
+    #[test]
+    fn route_get_and_cache_lines() {
+        let p = parse_route(
+            "10.0.0.5 via 192.168.0.1 dev eth0 src 192.168.1.251 uid 0 \n    cache \n2600:1f14::5 from :: via fe80::1 dev eth0 proto ra src 2600:1f14::10 metric 1024 expires 299sec cache mtu 1500 hoplimit 255 pref medium",
+        )
+        .unwrap();
+        assert!(p.warnings.is_empty(), "{:?}", p.warnings);
+        assert_eq!(p.value.len(), 2);
+        assert_eq!(p.value[0].dst.to_string(), "10.0.0.5/32");
+        assert_eq!(p.value[1].family, Family::Inet6);
+        assert_eq!(p.value[1].protocol, "ra");
+        assert_eq!(p.value[1].metric, Some(1024));
+    }
+
+    #[test]
+    fn v6_multipath_default_with_attributes() {
+        let p = parse_route(
+            "default proto ra metric 1024 expires 1798sec pref medium\n\tnexthop via fe80::1 dev eth0 weight 1\n\tnexthop via fe80::2 dev eth1 weight 1",
+        )
+        .unwrap();
+        let r = &p.value[0];
+        assert_eq!(
+            (r.family, r.dst.to_string()),
+            (Family::Inet6, "::/0".to_string())
+        );
+        assert_eq!(r.gateway.map(|g| g.to_string()).as_deref(), Some("fe80::1"));
+        assert_eq!(r.dev.as_deref(), Some("eth0"));
+        assert_eq!(p.warnings.len(), 1);
     }
 
     #[test]
