@@ -9,6 +9,7 @@ pub mod capture;
 pub mod elc;
 pub mod local;
 pub mod names;
+mod sections;
 pub mod snapshot_json;
 
 use std::path::{Path, PathBuf};
