@@ -480,9 +480,13 @@ pub fn route_view(s: &Snapshot, r: &NodeReport) -> RouteView {
                 x.rule == "route.eni-table-broken" || x.rule == "route.subnet-route-in-main"
             })
             .filter(|x| {
-                e.interface.as_deref().is_some_and(|i| {
-                    x.summary.contains(&format!(" {i} ")) || x.summary.contains(&format!("({i})"))
-                }) || x.summary.contains(&format!("table {}", e.expected_table))
+                let words: Vec<&str> = x
+                    .summary
+                    .split(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '.'))
+                    .collect();
+                e.interface.as_deref().is_some_and(|i| words.contains(&i))
+                    || e.id.as_deref().is_some_and(|i| words.contains(&i))
+                    || x.summary.contains(&format!("table {} ", e.expected_table))
             })
             .map(|x| x.summary.clone())
             .collect();

@@ -189,3 +189,17 @@ fn version_spellings_are_not_drift() {
     let f = analysis::analyze_fleet(&[&a, &b]);
     assert!(f.is_empty(), "{f:#?}");
 }
+
+#[test]
+fn route_view_attaches_subnet_route_problem_to_its_eni() {
+    let mut n = NodeA::default();
+    n.routes
+        .push_str("192.168.0.0/19 dev eth1 proto kernel scope link src 192.168.7.41\n");
+    let s = n.build();
+    let r = analysis::analyze(&s);
+    let v = analysis::views::route_view(&s, &r);
+    let e1 = v.enis.iter().find(|e| e.device_number == 1).unwrap();
+    assert_eq!(e1.problems.len(), 1, "{:#?}", v.enis);
+    let e0 = v.enis.iter().find(|e| e.device_number == 0).unwrap();
+    assert!(e0.problems.is_empty(), "{:#?}", v.enis);
+}
