@@ -79,8 +79,10 @@ pub enum Command {
     #[command(after_help = crate::input::names::ANALYZE_HELP)]
     Analyze(AnalyzeArgs),
     /// Show the SNAT setup: mode, --to-source, excluded CIDRs, randomisation, counters.
+    #[command(after_help = SNAT_HELP)]
     Snat(ViewArgs),
     /// Show policy routing: ip rules, per-ENI route tables, pod routes.
+    #[command(after_help = ROUTES_HELP)]
     Routes(ViewArgs),
     /// Assert what is programmed in the kernel, for scripts after a CNI env change.
     #[command(after_help = CHECK_HELP)]
@@ -167,6 +169,30 @@ pub struct ViewArgs {
     #[command(flatten)]
     pub input: InputOpts,
 }
+
+const SNAT_HELP: &str = "\
+For each node: whether the CNI SNATs (AWS-SNAT-CHAIN-0 jumped to from nat POSTROUTING), the
+--to-source against the primary IP, the CIDRs that RETURN (VPC and exclusions) against what is
+expected, the --random/--random-fully flag against AWS_VPC_K8S_CNI_RANDOMIZESNAT, the connmark
+plumbing, rule hit counters, and from conntrack which pod flows were source-NATed.
+
+Examples:
+  diag snat --local
+  diag snat --from captures/node-a/ -o markdown > ticket.md
+  diag snat --from eks_i-0abc_2026-11-21_0610-UTC_0.7.9.tar.gz -o json | jq '.nodes[].cidrs'
+
+Exit codes: 0 no SNAT/connmark/conntrack finding at or above --fail-on, 1 such findings,
+2 bad input or nothing analysed.";
+
+const ROUTES_HELP: &str = "\
+For each node: every pod IP with its host veth, ENI, `512 to <ip>` and `1536 from <ip>` rules,
+and each ENI's route table with what is wrong with it.
+
+Examples:
+  diag routes --local
+  diag routes --from captures/node-a/ -o markdown
+
+Exit codes: 0 no routing finding at or above --fail-on, 1 such findings, 2 bad input.";
 
 const CHECK_HELP: &str = "\
 Assertions (--expect KEY=VALUE, repeatable; compared with the iptables rules programmed in
