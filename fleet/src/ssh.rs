@@ -648,11 +648,7 @@ impl SshSession {
                     ChannelMsg::ExitSignal { signal_name, .. } => {
                         out.exit_signal = Some(format!("{signal_name:?}"))
                     }
-                    ChannelMsg::Eof => {
-                        if out.exit_status.is_some() {
-                            // exit-status usually precedes EOF; keep reading until close.
-                        }
-                    }
+                    // exit-status may follow EOF: keep reading until close.
                     ChannelMsg::Close => break,
                     _ => {}
                 }

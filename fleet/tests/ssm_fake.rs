@@ -436,7 +436,7 @@ async fn large_snapshot_arrives_in_chunks_or_is_truncated() {
     assert_eq!(r[0].0.outcome, Outcome::Ok, "{:?}", r[0].0);
     assert_eq!(r[0].1.as_ref().unwrap(), &big, "arrives whole");
     assert_eq!(r[1].0.outcome, Outcome::Ok);
-    let sends = fake.sends.lock().unwrap();
+    let sends = fake.sends.lock().unwrap().clone();
     let fetches: Vec<&SendRequest> = sends
         .iter()
         .filter(|s| s.comment == "eks-diag fetch")
@@ -449,7 +449,6 @@ async fn large_snapshot_arrives_in_chunks_or_is_truncated() {
     assert!(fetches
         .iter()
         .all(|s| s.instance_ids == vec!["i-big".to_string()]));
-    drop(sends);
     // The spool file was removed by the cleanup command.
     let spool = fake.dir.path().join("spool").join("i-big");
     let left: Vec<_> = std::fs::read_dir(&spool).unwrap().collect();
