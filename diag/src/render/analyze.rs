@@ -289,31 +289,17 @@ fn text_fleet(f: &FleetSummary, st: Style, quiet: bool) -> String {
             n.degraded_sections.to_string(),
         ]);
     }
-    let worst_of: Vec<Option<Severity>> = std::iter::once(None)
-        .chain(f.nodes.iter().map(|n| n.worst))
-        .collect();
-    let body = columns(&rows, "  ", &|_, cell| cell.to_string());
-    // Colour the WORST column line by line (columns() pads before painting).
-    for (i, line) in body.lines().enumerate() {
-        if i == 0 {
-            out.push_str(&st.dim(line));
-        } else if st.color {
-            let sev = worst_of.get(i).copied().flatten();
-            let label = sev
-                .map(|s| s.to_string().to_uppercase())
-                .unwrap_or_else(|| "OK".into());
-            let painted = match sev {
-                Some(Severity::Error) => st.red(&label),
-                Some(Severity::Warning) => st.yellow(&label),
-                Some(Severity::Info) => label.clone(),
-                None => st.green(&label),
-            };
-            out.push_str(&line.replacen(&format!("  {label}"), &format!("  {painted}"), 1));
-        } else {
-            out.push_str(line);
-        }
-        out.push('\n');
-    }
+    let worst_of: Vec<Option<Severity>> = f.nodes.iter().map(|n| n.worst).collect();
+    out.push_str(&columns(&rows, "  ", &|row, col, cell| match (row, col) {
+        (0, _) => st.dim(cell),
+        (r, 1) => match worst_of.get(r - 1).copied().flatten() {
+            Some(Severity::Error) => st.red(cell),
+            Some(Severity::Warning) => st.yellow(cell),
+            Some(Severity::Info) => cell.to_string(),
+            None => st.green(cell),
+        },
+        _ => cell.to_string(),
+    }));
     if !f.by_rule.is_empty() && !quiet {
         out.push_str("\n  Findings by rule:\n");
         let rows: Vec<Vec<String>> = f
@@ -327,7 +313,7 @@ fn text_fleet(f: &FleetSummary, st: Style, quiet: bool) -> String {
                 ]
             })
             .collect();
-        out.push_str(&columns(&rows, "    ", &|_, c| c.to_string()));
+        out.push_str(&columns(&rows, "    ", &|_, _, c| c.to_string()));
     }
     if !f.findings.is_empty() {
         out.push_str("\n  Fleet findings:\n");
@@ -401,7 +387,7 @@ fn text_node(n: &NodeResult, st: Style, quiet: bool) -> String {
             .iter()
             .map(|(k, v, d)| vec![k.clone(), v.clone(), d.clone()])
             .collect();
-        out.push_str(&columns(&rows, "    ", &|_, c| c.to_string()));
+        out.push_str(&columns(&rows, "    ", &|_, _, c| c.to_string()));
     }
     if !n.report.skipped.is_empty() && !quiet {
         out.push_str(&format!(
@@ -414,7 +400,7 @@ fn text_node(n: &NodeResult, st: Style, quiet: bool) -> String {
             .iter()
             .map(|s| vec![s.rule.clone(), s.reason.clone()])
             .collect();
-        out.push_str(&st.dim(&columns(&rows, "    ", &|_, c| c.to_string())));
+        out.push_str(&st.dim(&columns(&rows, "    ", &|_, _, c| c.to_string())));
         if st.color {
             out.push('\n');
         }

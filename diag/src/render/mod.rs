@@ -121,13 +121,12 @@ pub fn hanging(head: &str, head_width: usize, text: &str, width: usize) -> Strin
     out
 }
 
+/// Colours one padded cell: `(row, column, text)`.
+pub type Paint<'a> = dyn Fn(usize, usize, &str) -> String + 'a;
+
 /// Left-aligned columns; the last column is not padded. Cells must not contain colour codes
-/// (colour is applied by `paint` per column after padding).
-pub fn columns(
-    rows: &[Vec<String>],
-    indent: &str,
-    paint: &dyn Fn(usize, &str) -> String,
-) -> String {
+/// (colour is applied by `paint` per cell after padding, so alignment survives it).
+pub fn columns(rows: &[Vec<String>], indent: &str, paint: &Paint<'_>) -> String {
     let ncol = rows.iter().map(Vec::len).max().unwrap_or(0);
     let mut widths = vec![0usize; ncol];
     for r in rows {
@@ -136,7 +135,7 @@ pub fn columns(
         }
     }
     let mut out = String::new();
-    for r in rows {
+    for (ri, r) in rows.iter().enumerate() {
         let mut line = String::from(indent);
         for (i, c) in r.iter().enumerate() {
             let padded = if i + 1 == r.len() {
@@ -144,7 +143,7 @@ pub fn columns(
             } else {
                 format!("{c:<w$}  ", w = widths[i])
             };
-            line.push_str(&paint(i, &padded));
+            line.push_str(&paint(ri, i, &padded));
         }
         out.push_str(line.trim_end());
         out.push('\n');
@@ -225,7 +224,7 @@ mod tests {
             vec!["a".to_string(), "bb".to_string(), "x".to_string()],
             vec!["ccc".to_string(), "d".to_string(), "y".to_string()],
         ];
-        let s = columns(&rows, "", &|_, c| c.to_string());
+        let s = columns(&rows, "", &|_, _, c| c.to_string());
         assert_eq!(s, "a    bb  x\nccc  d   y\n");
     }
 

@@ -220,7 +220,7 @@ pub fn snat_text(r: &SnatReport, st: Style, quiet: bool) -> String {
                 .clone()
                 .unwrap_or_else(|| "(none found)".into()),
         ]);
-        out.push_str(&columns(&rows, "  ", &|col, cell| {
+        out.push_str(&columns(&rows, "  ", &|_, col, cell| {
             if col == 0 {
                 st.dim(cell)
             } else {
@@ -252,7 +252,7 @@ pub fn snat_text(r: &SnatReport, st: Style, quiet: bool) -> String {
                     c.location.clone().unwrap_or_default(),
                 ]);
             }
-            out.push_str(&columns(&rows, "    ", &|_, c| c.to_string()));
+            out.push_str(&columns(&rows, "    ", &|_, _, c| c.to_string()));
         }
         if !v.counters.is_empty() && !quiet {
             out.push_str("\n  counters:\n");
@@ -290,7 +290,7 @@ pub fn snat_text(r: &SnatReport, st: Style, quiet: bool) -> String {
                             .join(", "),
                     ]);
                 }
-                out.push_str(&columns(&rows, "    ", &|_, c| c.to_string()));
+                out.push_str(&columns(&rows, "    ", &|_, _, c| c.to_string()));
             } else {
                 out.push_str("    no pod flows in the capture\n");
             }
@@ -496,7 +496,7 @@ pub fn routes_text(r: &RoutesReport, st: Style, quiet: bool) -> String {
                     p.rule_1536.len().to_string(),
                 ]);
             }
-            out.push_str(&columns(&rows, "    ", &|_, c| c.to_string()));
+            out.push_str(&columns(&rows, "    ", &|_, _, c| c.to_string()));
         }
         out.push_str(&format!("\n  ENI route tables ({}):\n", v.enis.len()));
         for e in &v.enis {
