@@ -714,3 +714,106 @@ fn v123_nft_node_with_native_connmark_is_not_an_alarm() {
         .expect("info finding");
     assert_eq!(f.severity, Severity::Info, "{f:#?}");
 }
+
+fn set_env(n: &EksNode, key: &str, value: &str) {
+    let path = n.config().cni_env_file();
+    let env = std::fs::read_to_string(&path).unwrap();
+    let mut out: Vec<String> = env
+        .lines()
+        .filter(|l| !l.starts_with(&format!("{key}=")))
+        .map(str::to_string)
+        .collect();
+    out.push(format!("{key}={value}"));
+    std::fs::write(&path, out.join("\n") + "\n").unwrap();
+}
+
+#[test]
+fn route_nm_cloud_setup() {
+    let Some(n) = node(EksNode::builder()) else {
+        return;
+    };
+    let e1 = n.config().enis[1].clone();
+    n.ip(&[
+        "route",
+        "add",
+        "default",
+        "via",
+        &e1.gateway.to_string(),
+        "dev",
+        &e1.ifname,
+        "table",
+        "30400",
+        "onlink",
+    ])
+    .unwrap();
+    n.ip(&[
+        "rule",
+        "add",
+        "prio",
+        "30400",
+        "from",
+        &e1.primary_ip.to_string(),
+        "lookup",
+        "30400",
+    ])
+    .unwrap();
+    let f = assert_fires(&n, "route.nm-cloud-setup", Severity::Warning, &[]);
+    assert!(ev_has(&f, "lookup 30400"));
+}
+
+#[test]
+fn connmark_mark_conflict_and_custom_networking() {
+    let Some(n) = node(EksNode::builder()) else {
+        return;
+    };
+    // The env says 0x4000 (kube-proxy's masquerade bit); the rules still carry 0x80 because
+    // aws-node was not restarted, which connmark.rules-missing reports too.
+    set_env(&n, "AWS_VPC_K8S_CNI_CONNMARK", "0x4000");
+    let f = assert_fires(
+        &n,
+        "connmark.mark-conflict",
+        Severity::Warning,
+        &["connmark.rules-missing"],
+    );
+    assert!(f[0].summary.contains("kube-proxy"));
+
+    let Some(n) = node(EksNode::builder()) else {
+        return;
+    };
+    set_env(&n, "AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG", "true");
+    let f = assert_fires(
+        &n,
+        "ipamd.custom-networking-primary-subnet",
+        Severity::Warning,
+        &[],
+    );
+    assert!(ev_has(&f, &n.pods()[0].ip.to_string()));
+}
+
+#[test]
+fn ipamd_config_log_rules() {
+    let Some(n) = node(EksNode::builder()) else {
+        return;
+    };
+    append_log(
+        &n,
+        "ipamd.log",
+        r#"{"level":"error","ts":"2026-01-01T00:02:00.000Z","caller":"awsutils/awsutils.go:400","msg":"Unauthorized operation: failed to call ec2:CreateNetworkInterface due to missing permissions. Please refer https://github.com/aws/amazon-vpc-cni-k8s/blob/master/docs/iam-policy.md to attach relevant policy to IAM role"}"#,
+    );
+    assert_fires(&n, "ipamd.missing-iam-permission", Severity::Error, &[]);
+    let Some(n) = node(EksNode::builder()) else {
+        return;
+    };
+    set_env(&n, "AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG", "true");
+    append_log(
+        &n,
+        "ipamd.log",
+        r#"{"level":"error","ts":"2026-01-01T00:02:00.000Z","caller":"ipamd/ipamd.go:500","msg":"error while retrieving eniconfig: eniconfig: eniconfig is not available"}"#,
+    );
+    assert_fires(
+        &n,
+        "ipamd.eniconfig-missing",
+        Severity::Warning,
+        &["ipamd.custom-networking-primary-subnet"],
+    );
+}
