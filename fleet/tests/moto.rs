@@ -207,3 +207,50 @@ async fn ec2_discovery_and_ssm_batches_against_moto() {
     // ListCommandInvocations is not implemented by moto: tried once, then per-instance Gets.
     assert_eq!(api.lists.load(Ordering::SeqCst), 1);
 }
+
+/// The CLI end to end over SSM: `diag-fleet --ec2-cluster demo` with AWS_ENDPOINT_URL
+/// pointing at moto discovers the instances, sends the commands and, since moto runs
+/// nothing, reports every node `invalid-output` and exits 2.
+#[tokio::test]
+async fn cli_ec2_cluster_over_ssm_against_moto() {
+    let Some(m) = moto() else { return };
+    let conf = conf(&m.url).await;
+    let ec2 = aws_sdk_ec2::Client::new(&conf);
+    let ids = launch(&ec2, 7, "eks:cluster-name", "cli-demo").await;
+    let out = tempfile::tempdir().unwrap();
+    let o = tokio::process::Command::new(env!("CARGO_BIN_EXE_diag-fleet"))
+        .args([
+            "--ec2-cluster",
+            "cli-demo",
+            "--transport",
+            "ssm",
+            "--command-timeout",
+            "5",
+        ])
+        .args(["--only", "ip-", "-o"])
+        .arg(out.path())
+        .env("AWS_ENDPOINT_URL", &m.url)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .env_remove("AWS_PROFILE")
+        .env("HOME", out.path())
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{stderr}");
+    let report: model::FleetReport =
+        serde_json::from_str(&std::fs::read_to_string(out.path().join("fleet.json")).unwrap())
+            .unwrap();
+    assert_eq!(report.transport, "ssm");
+    assert_eq!(report.nodes.len(), 7, "{stderr}");
+    for n in &report.nodes {
+        assert!(ids.contains(&n.target), "{n:?}");
+        assert_eq!(n.outcome, Outcome::InvalidOutput);
+    }
+    assert!(
+        stderr.contains("0 ok, 7 failed (7 invalid-output)"),
+        "{stderr}"
+    );
+}
