@@ -168,7 +168,21 @@ impl ModuleState<'_> {
 }
 
 fn rules_from_tokens(toks: &[Tok<'_>]) -> Result<IptRule, String> {
-    let mut rule = IptRule::default();
+    // Size the arg vectors up front: allocation dominates the cost of a rule.
+    let target_at = toks
+        .iter()
+        .position(|t| t.is("-j") || t.is("-g") || t.is("--jump") || t.is("--goto"))
+        .unwrap_or(toks.len());
+    let count_opts = |ts: &[Tok<'_>]| {
+        ts.iter()
+            .filter(|t| t.is_option() && !t.is("-m") && !t.is("--match"))
+            .count()
+    };
+    let mut rule = IptRule {
+        matches: Vec::with_capacity(count_opts(&toks[..target_at]).saturating_sub(1)),
+        target_options: Vec::with_capacity(count_opts(&toks[target_at..]).saturating_sub(1)),
+        ..IptRule::default()
+    };
     let mut i = 0;
     // Leading `[p:b]` (iptables-save -c) and/or `-c P B`.
     loop {

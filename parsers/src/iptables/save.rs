@@ -1,5 +1,7 @@
 //! `iptables-save [-c]` (nft and legacy builds, several dumps concatenated).
 
+use std::collections::HashMap;
+
 use model::iptables::{Backend, IptChain, IptTable, IptablesBackendDump};
 
 use super::rule::{parse_bracket_counters, parse_rule_with, Tok};
@@ -41,6 +43,8 @@ struct OpenTable {
     rule_counters: bool,
     /// Index of the chain the previous rule went to (rules come grouped by chain).
     last_chain: usize,
+    /// Chain name → index; kube-proxy tables have tens of thousands of chains.
+    index: HashMap<String, usize>,
 }
 
 impl OpenTable {
@@ -53,7 +57,15 @@ impl OpenTable {
             line,
             rule_counters: false,
             last_chain: usize::MAX,
+            index: HashMap::new(),
         }
+    }
+
+    fn push_chain(&mut self, chain: IptChain) -> usize {
+        let i = self.table.chains.len();
+        self.index.insert(chain.name.clone(), i);
+        self.table.chains.push(chain);
+        i
     }
 
     fn chain_index(&mut self, name: &str) -> Option<usize> {
@@ -62,7 +74,7 @@ impl OpenTable {
                 return Some(self.last_chain);
             }
         }
-        let i = self.table.chains.iter().position(|c| c.name == name)?;
+        let i = *self.index.get(name)?;
         self.last_chain = i;
         Some(i)
     }
@@ -174,11 +186,10 @@ pub(crate) fn parse_save_impl(text: &str, default_table: &str) -> Parsed<Vec<Ipt
                                     format!("rule for chain {} that was not declared", rule.chain),
                                 ));
                             }
-                            t.table.chains.push(IptChain {
+                            t.push_chain(IptChain {
                                 name: rule.chain.clone(),
                                 ..Default::default()
-                            });
-                            t.table.chains.len() - 1
+                            })
                         }
                     };
                     t.table.chains[idx].rules.push(rule);
@@ -213,7 +224,7 @@ pub(crate) fn parse_save_impl(text: &str, default_table: &str) -> Parsed<Vec<Ipt
                         let rules = std::mem::take(&mut t.table.chains[i].rules);
                         t.table.chains[i] = IptChain { rules, ..chain };
                     } else {
-                        t.table.chains.push(chain);
+                        t.push_chain(chain);
                     }
                 }
                 Err(e) => out.warnings.push(ParseWarning::new(lineno, line, e)),

@@ -1,5 +1,7 @@
 //! `iptables [-t T] -S [-v]`: `-P CHAIN POLICY [-c P B]`, `-N CHAIN`, `-A …`.
 
+use std::collections::HashMap;
+
 use model::iptables::{IptChain, IptTable};
 
 use super::rule::{parse_rule_with, Tok};
@@ -74,6 +76,8 @@ pub(crate) struct TableBuilder {
     pub saw_body: bool,
     pub has_counters: bool,
     last_chain: usize,
+    /// Chain name → index (kube-proxy tables have tens of thousands of chains).
+    index: HashMap<String, usize>,
 }
 
 impl TableBuilder {
@@ -88,6 +92,7 @@ impl TableBuilder {
             saw_body: false,
             has_counters: false,
             last_chain: usize::MAX,
+            index: HashMap::new(),
         }
     }
 
@@ -103,14 +108,16 @@ impl TableBuilder {
             .get(self.last_chain)
             .is_some_and(|c| c.name == name);
         if !hit {
-            self.last_chain = match self.table.chains.iter().position(|c| c.name == name) {
-                Some(i) => i,
+            self.last_chain = match self.index.get(name) {
+                Some(&i) => i,
                 None => {
+                    let i = self.table.chains.len();
+                    self.index.insert(name.to_string(), i);
                     self.table.chains.push(IptChain {
                         name: name.to_string(),
                         ..Default::default()
                     });
-                    self.table.chains.len() - 1
+                    i
                 }
             };
         }
@@ -118,7 +125,7 @@ impl TableBuilder {
     }
 
     pub fn has_chain(&self, name: &str) -> bool {
-        self.table.chains.iter().any(|c| c.name == name)
+        self.index.contains_key(name)
     }
 }
 
