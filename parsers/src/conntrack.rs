@@ -610,8 +610,8 @@ fn is_chatter(line: &str) -> bool {
     // A shell prompt such as `vyos@r14:~$ show conntrack statistics` or `[root@node ~]# …`.
     let prompt = line
         .split(' ')
-        .next()
-        .is_some_and(|t| t.len() > 1 && (t.ends_with('$') || t.ends_with('#')));
+        .take(2)
+        .any(|t| t.len() > 1 && (t.ends_with('$') || t.ends_with('#')));
     prompt
         || line.starts_with("conntrack v")
         || line.starts_with('$')
@@ -851,6 +851,8 @@ mod tests {
     #[test]
     fn chatter_and_errors() {
         assert_eq!(parse_entry_line(""), Ok(None));
+        assert!(is_chatter("[root@ip-192-168-188-7 bin]# conntrack -L"));
+        assert!(is_chatter("vyos@r14:~$ show conntrack statistics"));
         assert_eq!(
             parse_entry_line(
                 "conntrack v1.4.5 (conntrack-tools): 42 flow entries have been shown."

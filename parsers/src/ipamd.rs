@@ -100,7 +100,11 @@ pub fn parse_env_file(text: &str) -> Parsed<BTreeMap<String, String>> {
         return out;
     }
     let trimmed = text.trim_start();
-    if trimmed.starts_with('[') {
+    // `[{"name":…}]` or `[]`, not a prompt such as `[root@ip-10-0-0-1 ~]# env`.
+    let json_array = trimmed
+        .strip_prefix('[')
+        .is_some_and(|r| r.trim_start().starts_with(['{', ']']));
+    if json_array {
         match serde_json::from_str::<Value>(trimmed.trim_end()) {
             Ok(Value::Array(items)) => {
                 env_array(&items, text, &mut out);
@@ -478,6 +482,16 @@ fn env_array(items: &[Value], text: &str, out: &mut Parsed<BTreeMap<String, Stri
 fn env_line(line_no: usize, raw: &str, describe: bool, out: &mut Parsed<BTreeMap<String, String>>) {
     let l = raw.trim();
     if l.is_empty() || l.starts_with('#') || l.starts_with("```") {
+        return;
+    }
+    // Shell prompts (`$ env`, `[root@ip-10-0-0-1 ~]# cat /proc/1/environ | tr …`); a
+    // `KEY=abc$` line is not one.
+    let first_has_eq = l.split(' ').next().is_some_and(|t| t.contains('='));
+    if !first_has_eq
+        && l.split(' ')
+            .take(2)
+            .any(|t| !t.is_empty() && (t.ends_with('$') || t.ends_with("]#")))
+    {
         return;
     }
     let l = l.strip_prefix("export ").map_or(l, str::trim_start);

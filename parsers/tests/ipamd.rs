@@ -219,6 +219,17 @@ fn env_file_proc_environ() {
 }
 
 #[test]
+fn env_file_paste_with_prompt() {
+    let p = parse_env_file(
+        "[root@ip-10-0-0-1 ~]# cat /proc/$(pidof aws-k8s-agent)/environ | tr '\\0' '\\n'\nAWS_VPC_K8S_CNI_EXTERNALSNAT=false\n$ env | grep WARM\nWARM_ENI_TARGET=1\nTRAILING=abc$\n",
+    );
+    assert!(p.warnings.is_empty(), "{:?}", p.warnings);
+    assert_eq!(p.value.len(), 3);
+    assert_eq!(p.value["TRAILING"], "abc$");
+    assert_eq!(p.value["WARM_ENI_TARGET"], "1");
+}
+
+#[test]
 fn env_file_json_object_and_broken_json() {
     let p = parse_env_file(&fixture("env-networkutils-v1.21.2.json"));
     assert_eq!(p.value["AWS_VPC_K8S_CNI_RANDOMIZESNAT"], "2");
