@@ -180,11 +180,34 @@ impl IptRule {
     /// The raw line with counters for evidence (`[pkts:bytes] -A ...`) when counters are known
     /// and the raw line does not already carry them.
     pub fn evidence_line(&self) -> String {
+        // Only save/-S lines (`-A CHAIN …`) lack counters in their text; `iptables -L -v`
+        // rows and `[p:b] -A …` lines already show them.
+        let raw = self.raw.trim();
         match (self.packets, self.bytes) {
-            (Some(p), Some(b)) if !self.raw.trim_start().starts_with('[') => {
-                format!("[{p}:{b}] {}", self.raw.trim())
+            (Some(p), Some(b)) if raw.starts_with("-A ") || raw.starts_with("-I ") => {
+                format!("[{p}:{b}] {raw}")
             }
-            _ => self.raw.trim().to_string(),
+            _ => raw.to_string(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn evidence_line_adds_counters_only_where_the_text_lacks_them() {
+        let mut r = IptRule {
+            raw: "-A POSTROUTING -j AWS-SNAT-CHAIN-0".into(),
+            packets: Some(5),
+            bytes: Some(322),
+            ..Default::default()
+        };
+        assert_eq!(r.evidence_line(), "[5:322] -A POSTROUTING -j AWS-SNAT-CHAIN-0");
+        r.raw = "[5:322] -A POSTROUTING -j AWS-SNAT-CHAIN-0".into();
+        assert_eq!(r.evidence_line(), "[5:322] -A POSTROUTING -j AWS-SNAT-CHAIN-0");
+        r.raw = "5 322 AWS-SNAT-CHAIN-0 all -- * * 0.0.0.0/0 0.0.0.0/0".into();
+        assert_eq!(r.evidence_line(), r.raw);
     }
 }
