@@ -367,14 +367,15 @@ fn counters_after(toks: &[Tok<'_>], i: usize) -> Result<(u64, u64), String> {
 }
 
 /// Render a value the way iptables-save does: bare when it is a plain word, else double-quoted
-/// with `"` and `\` escaped.
+/// with `"` and `\` escaped. Any Unicode blank forces quotes (lines are trimmed before they are
+/// parsed, which would eat a bare trailing one).
 pub fn quote_value(v: &str) -> Cow<'_, str> {
     let plain = !v.is_empty()
         && !v.starts_with('-')
         && v != "!"
         && !v.starts_with('[')
-        && v.bytes()
-            .all(|c| !c.is_ascii_whitespace() && c != b'"' && c != b'\\');
+        && v.chars()
+            .all(|c| !c.is_whitespace() && c != '"' && c != '\\');
     if plain {
         return Cow::Borrowed(v);
     }
