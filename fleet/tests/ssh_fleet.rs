@@ -616,3 +616,122 @@ fn push_agent_and_agentless() {
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
+
+/// Benchmark mode for bench/fleet.sh (not a test): runs only when FLEET_BENCH_N is set
+/// (comma-separated fleet sizes). For each size it builds a fleet, then collects it with
+/// diag-fleet and with parallel-ssh (raw `node-agent collect` output), both in the ops
+/// namespace under /usr/bin/time, and prints one result line per tool.
+#[test]
+fn bench_child() {
+    let Ok(sizes) = std::env::var("FLEET_BENCH_N") else {
+        return;
+    };
+    let agent = node_agent().expect("node-agent binary (cargo build -p node-agent)");
+    let pssh = ["parallel-ssh", "pssh"].into_iter().find(|p| {
+        Command::new("sh")
+            .arg("-c")
+            .arg(format!("command -v {p}"))
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    });
+    for n in sizes.split(',').map(|s| s.trim().parse::<usize>().unwrap()) {
+        let fleet = SshFleet::new(n).unwrap();
+        let kh = fleet
+            .write("known_hosts", &fleet.known_hosts_lines(0..n))
+            .unwrap();
+        let hosts = fleet.write("hosts", &hosts_for(&fleet, 0..n)).unwrap();
+        let timefile = fleet.dir.path().join("time-diag");
+        let out = fleet.dir.path().join("out-diag");
+        let st = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &fleet.ops,
+                "/usr/bin/time",
+                "-f",
+                "%e %M",
+                "-o",
+            ])
+            .arg(&timefile)
+            .arg(FLEET_BIN)
+            .arg("--hosts")
+            .arg(&hosts)
+            .arg("-i")
+            .arg(&fleet.client_key)
+            .args(["--no-ssh-agent", "--known-hosts"])
+            .arg(&kh)
+            .arg("--agent-path")
+            .arg(&agent)
+            .arg("-o")
+            .arg(&out)
+            .args(["-j", "64", "--no-progress"])
+            .env("HOME", fleet.dir.path())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
+        let t = std::fs::read_to_string(&timefile).unwrap();
+        let report: FleetReport =
+            serde_json::from_str(&std::fs::read_to_string(out.join("fleet.json")).unwrap())
+                .unwrap();
+        let ok = report
+            .nodes
+            .iter()
+            .filter(|n| n.outcome.is_success())
+            .count();
+        let (wall, rss) = t.trim().lines().last().unwrap().split_once(' ').unwrap();
+        println!(
+            "BENCH diag-fleet n={n} wall_s={wall} peak_rss_kb={rss} ok={ok} exit={}",
+            st.code().unwrap_or(-1)
+        );
+        if let Some(p) = pssh {
+            let timefile = fleet.dir.path().join("time-pssh");
+            let out = fleet.dir.path().join("out-pssh");
+            let ssh_opts = format!(
+                "-i {} -o UserKnownHostsFile={} -o StrictHostKeyChecking=yes -o BatchMode=yes -o ConnectTimeout=10",
+                fleet.client_key.display(),
+                kh.display()
+            );
+            let st = Command::new("ip")
+                .args([
+                    "netns",
+                    "exec",
+                    &fleet.ops,
+                    "/usr/bin/time",
+                    "-f",
+                    "%e %M",
+                    "-o",
+                ])
+                .arg(&timefile)
+                .arg(p)
+                .arg("-h")
+                .arg(&hosts)
+                .args(["-p", "64", "-t", "120", "-x", &ssh_opts, "-o"])
+                .arg(&out)
+                .arg(format!("{} collect", agent.display()))
+                .env("HOME", fleet.dir.path())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .unwrap();
+            let t = std::fs::read_to_string(&timefile).unwrap();
+            let ok = std::fs::read_dir(&out)
+                .map(|d| {
+                    d.filter_map(|e| e.ok())
+                        .filter(|e| {
+                            std::fs::read_to_string(e.path())
+                                .is_ok_and(|s| Snapshot::from_json(&s).is_ok())
+                        })
+                        .count()
+                })
+                .unwrap_or(0);
+            let (wall, rss) = t.trim().lines().last().unwrap().split_once(' ').unwrap();
+            println!(
+                "BENCH {p} n={n} wall_s={wall} peak_rss_kb={rss} ok={ok} exit={}",
+                st.code().unwrap_or(-1)
+            );
+        } else {
+            println!("BENCH parallel-ssh not installed (apt-get install pssh or pip install parallel-ssh)");
+        }
+    }
+}
