@@ -360,6 +360,20 @@ fn netns_same_rules_in_save_spec_and_list() {
 }
 
 #[test]
+fn netns_filter_extras_same_in_save_and_list() {
+    let d = only_dump(&read("netns/nft-filter-extras-save.txt"));
+    let filter = d.table("filter").unwrap();
+    let l = parse_list(&read("netns/nft-filter-extras-L-n-v.txt"), "filter");
+    assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+    assert_same_rules("filter extras save vs -L", filter, &l.value, false);
+    let out = rules_of(filter, "OUTPUT");
+    assert_eq!(out[0].value("--icmp-type"), Some("8"));
+    assert_eq!(out[0].value("--limit"), Some("3/hour"));
+    assert_eq!(out[1].value("--uid-owner"), Some("1000"));
+    assert_eq!(out[2].value("--sport"), Some("1024:65535"));
+}
+
+#[test]
 fn netns_chained_layout_v1_12_0_legacy() {
     let d = only_dump(&read("netns/legacy-chained-v1.12.0-save.txt"));
     assert_eq!(d.backend, Backend::Legacy);

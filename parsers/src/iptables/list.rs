@@ -502,6 +502,55 @@ fn parse_extras(s: &str, rule: &mut IptRule) -> Vec<String> {
                 }
                 _ => unknown.push(w.to_string()),
             },
+            "icmptype" => {
+                if let Some(v) = word(i) {
+                    let (n, v) = neg(v);
+                    rule.matches.push(arg(
+                        Some("icmp"),
+                        "--icmp-type",
+                        negp || n,
+                        vec![v.to_string()],
+                    ));
+                    i += 1;
+                } else {
+                    unknown.push(w.to_string());
+                }
+            }
+            // `limit: avg 3/hour burst 5`
+            "limit:" if word(i) == Some("avg") => match (word(i + 1), word(i + 2), word(i + 3)) {
+                (Some(rate), Some("burst"), Some(burst)) => {
+                    rule.matches
+                        .push(arg(Some("limit"), "--limit", false, vec![rate.to_string()]));
+                    // iptables-save leaves out the default burst of 5.
+                    if burst != "5" {
+                        rule.matches.push(arg(
+                            Some("limit"),
+                            "--limit-burst",
+                            false,
+                            vec![burst.to_string()],
+                        ));
+                    }
+                    i += 4;
+                }
+                _ => unknown.push(w.to_string()),
+            },
+            // `owner UID match 0`, `owner GID match 0`
+            "owner" if matches!(word(i), Some("UID" | "GID")) && word(i + 1) == Some("match") => {
+                let opt = if word(i) == Some("UID") {
+                    "--uid-owner"
+                } else {
+                    "--gid-owner"
+                };
+                if let Some(v) = word(i + 2) {
+                    let (n, v) = neg(v);
+                    rule.matches
+                        .push(arg(Some("owner"), opt, negp || n, vec![v.to_string()]));
+                    i += 3;
+                } else {
+                    unknown.push(w.to_string());
+                    i += 2;
+                }
+            }
             "reject-with" => {
                 if let Some(v) = word(i) {
                     rule.target_options.push(arg(
@@ -847,6 +896,22 @@ mod tests {
         assert_eq!(r.packets, None);
         assert_eq!(r.value("--dport"), Some("22"));
         assert_eq!(r.arg("--dport").unwrap().module.as_deref(), Some("tcp"));
+    }
+
+    #[test]
+    fn icmp_limit_owner_extras() {
+        let text = "Chain OUTPUT (policy ACCEPT)\ntarget prot opt source destination\nACCEPT icmp -- 0.0.0.0/0 0.0.0.0/0 icmptype 8 limit: avg 3/hour burst 7\nDROP all -- 0.0.0.0/0 0.0.0.0/0 owner UID match 1000\n";
+        let (t, w) = one_table(text);
+        assert!(w.is_empty(), "{w:?}");
+        let r = &t.chains[0].rules;
+        assert_eq!(r[0].value("--icmp-type"), Some("8"));
+        assert_eq!(r[0].value("--limit"), Some("3/hour"));
+        assert_eq!(r[0].value("--limit-burst"), Some("7"));
+        assert_eq!(r[1].value("--uid-owner"), Some("1000"));
+        assert_eq!(
+            r[1].arg("--uid-owner").unwrap().module.as_deref(),
+            Some("owner")
+        );
     }
 
     #[test]
