@@ -17,7 +17,7 @@ use crate::targets::{host_port, JumpSpec, Target};
 use model::Outcome;
 
 /// Most stdout kept from one command (a snapshot is a few MB; this bounds a runaway node).
-pub const MAX_STDOUT: usize = 256 * 1024 * 1024;
+pub const MAX_STDOUT: usize = 64 * 1024 * 1024;
 /// Most stderr kept from one command.
 pub const MAX_STDERR: usize = 64 * 1024;
 

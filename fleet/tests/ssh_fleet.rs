@@ -219,7 +219,7 @@ fn fleet_of_sshds_end_to_end() {
     // known_hosts for 0..=22 except 21 (unknown); 22's key is rotated after recording.
     let kh_text = fleet.known_hosts_lines((0..23).filter(|i| *i != 21));
     let slow_target = format!("{}:22", fleet.nodes[0].addr);
-    start_relay(&mut fleet, "127.0.0.1:2201", &slow_target, 1500);
+    start_relay(&mut fleet, "127.0.0.1:2201", &slow_target, 2000);
     let kh_text = format!("{kh_text}[127.0.0.1]:2201 {}\n", fleet.nodes[0].host_key);
     let kh = fleet.write("known_hosts", &kh_text).unwrap();
     fleet.stop_node(20);
@@ -227,7 +227,7 @@ fn fleet_of_sshds_end_to_end() {
 
     let mut hosts = hosts_for(&fleet, 0..23);
     hosts.push_str("# the slow path to node 0\nroot@127.0.0.1:2201\n");
-    let connect_timeout = 3.0;
+    let connect_timeout = 5.0;
     let r = collect(
         &fleet,
         "main",
@@ -238,7 +238,7 @@ fn fleet_of_sshds_end_to_end() {
             "--agent-path",
             agent.to_str().unwrap(),
             "--connect-timeout",
-            "3",
+            "5",
             "--command-timeout",
             "60",
             "--retries",
@@ -396,8 +396,10 @@ fn command_timeout_kills_remote_process_and_missing_agent() {
     let agent = fleet
         .write(
             "sleepy-agent",
+            // sshd runs in its own PID namespace; /proc is the host's, so /proc/self/stat
+            // (opened by the shell itself) gives the host PID.
             &format!(
-                "#!/bin/sh\necho $$ > {}\nexec sleep 47\n",
+                "#!/bin/sh\nread -r p _ < /proc/self/stat\necho $p > {}\nexec sleep 47\n",
                 pidfile.display()
             ),
         )

@@ -75,6 +75,26 @@ pub fn key_body(pub_line: &str) -> String {
         .join(" ")
 }
 
+/// Stops a node's `unshare` + sshd: kills sshd (PID 1 of its PID namespace, so the kernel
+/// kills and reaps every session in it) so that `unshare` reaps it and exits, then waits for
+/// `unshare`. Falls back to killing `unshare` itself.
+fn stop_tree(mut c: Child) {
+    let pid = c.id();
+    let kids = fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+    let mut killed = false;
+    for k in kids.split_whitespace() {
+        killed |= Command::new("kill")
+            .args(["-9", k])
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+    }
+    if !killed {
+        let _ = c.kill();
+    }
+    let _ = c.wait();
+}
+
 /// One node: a namespace with an address on the fleet bridge and an sshd.
 pub struct SshNode {
     pub index: usize,
@@ -89,6 +109,7 @@ pub struct SshNode {
 }
 
 impl SshNode {
+    /// PID of the `unshare` process holding the node's sshd PID namespace.
     pub fn sshd_pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)
     }
@@ -180,6 +201,17 @@ impl SshFleet {
         fs::create_dir_all(&ndir)?;
         run(&["ip", "netns", "add", &ns])?;
         self.namespaces.push(ns.clone());
+        // No IPv6 DAD: link-local addresses/routes appear at once, not a second later
+        // (collections taken moments apart must see the same state).
+        run(&[
+            "ip",
+            "netns",
+            "exec",
+            &ns,
+            "sysctl",
+            "-qw",
+            "net.ipv6.conf.default.accept_dad=0",
+        ])?;
         let veth = format!("v{i}");
         run(&["ip", "-n", &ns, "link", "set", "lo", "up"])?;
         run(&[
@@ -231,10 +263,22 @@ impl SshFleet {
         Ok(i)
     }
 
+    /// Starts sshd as PID 1 of its own PID namespace (`unshare --kill-child`): killing the
+    /// `unshare` parent kills and reaps every session process too, leaving no zombies.
     fn start(node: &mut SshNode) -> Result<()> {
         let log = fs::File::create(node.dir.join("sshd.log"))?;
         let child = Command::new("ip")
-            .args(["netns", "exec", &node.ns, SSHD, "-D", "-e", "-f"])
+            .args(["netns", "exec", &node.ns])
+            .args([
+                "unshare",
+                "--fork",
+                "--pid",
+                "--kill-child",
+                SSHD,
+                "-D",
+                "-e",
+                "-f",
+            ])
             .arg(&node.config)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -276,9 +320,8 @@ impl SshFleet {
 
     /// Stops a node's sshd (the namespace stays: connections are refused).
     pub fn stop_node(&mut self, i: usize) {
-        if let Some(mut c) = self.nodes.get_mut(i).and_then(|n| n.child.take()) {
-            let _ = c.kill();
-            let _ = c.wait();
+        if let Some(c) = self.nodes.get_mut(i).and_then(|n| n.child.take()) {
+            stop_tree(c);
         }
     }
 
@@ -333,9 +376,8 @@ impl SshFleet {
             let _ = c.wait();
         }
         for n in &mut self.nodes {
-            if let Some(mut c) = n.child.take() {
-                let _ = c.kill();
-                let _ = c.wait();
+            if let Some(c) = n.child.take() {
+                stop_tree(c);
             }
         }
         // Session processes sshd forked are still in the namespaces: kill them by PID.
