@@ -55,7 +55,7 @@ fn addr_exact_values() {
     assert_eq!(eth0[0].prefixlen, 19);
     assert_eq!(eth0[0].broadcast.unwrap().to_string(), "192.168.31.255");
     assert_eq!(eth0[0].scope, "global");
-    assert_eq!(eth0[0].label.as_deref(), Some("eth0"));
+    assert_eq!(eth0[0].label, None); // same as the device: not kept
     assert!(eth0[0].flags.is_empty());
     assert_eq!(eth0[1].flags, vec!["secondary"]);
     assert_eq!(eth0[2].family, Family::Inet6);
@@ -212,6 +212,7 @@ fn route_exact_values() {
     );
     let mp = find(&rs, 254, "10.100.0.0/16");
     assert_eq!(mp.gateway.unwrap().to_string(), "192.168.0.1");
+    assert_eq!(mp.flags, vec!["multipath:2"]);
     assert_eq!(find(&rs, 254, "10.102.0.0/16").flags, vec!["onlink"]);
     let loc = find(&rs, 255, "127.0.0.1/32");
     assert_eq!(
@@ -335,7 +336,7 @@ fn rule_exact_values() {
     }
     assert_eq!(
         (rule(&rs, 2006, 0).fwmark, rule(&rs, 2006, 0).fwmask),
-        (Some(0x4000), None)
+        (Some(0x4000), Some(u32::MAX))
     );
     assert_eq!(
         rule(&rs, 32765, 0).src.unwrap().to_string(),

@@ -126,9 +126,9 @@ fn al2023_addr_with_altnames_truncated() {
         ("172.31.7.134".into(), 20, vec!["dynamic".to_string()])
     );
     assert_eq!(a.broadcast.unwrap().to_string(), "172.31.15.255");
-    assert_eq!(a.label.as_deref(), Some("ens5"));
-    assert_eq!(addrs[3].flags, vec!["dynamic", "noprefixroute"]);
-    assert_eq!(addrs[5].flags, vec!["dynamic", "noprefixroute"]);
+    assert_eq!(a.label, None);
+    assert_eq!(addrs[3].flags, vec!["noprefixroute", "dynamic"]);
+    assert_eq!(addrs[5].flags, vec!["noprefixroute", "dynamic"]);
     assert_eq!(addrs[5].ifname, "ens6");
 }
 

@@ -14,12 +14,12 @@ use crate::{ParseError, ParseWarning, Parsed};
 /// What `ip addr` shows: the interfaces and their addresses.
 pub type LinksAndAddresses = (Vec<Link>, Vec<Address>);
 
-/// Address flags in the order iproute2 prints them; used to order flags identically whether
-/// they came from text or from JSON (where key order is not guaranteed).
+/// Address flags in one fixed order (IFA_F_* bit order, `dynamic` = not IFA_F_PERMANENT
+/// last), the order the node-agent's netlink collector uses, so that text, JSON and netlink
+/// give equal flag lists.
 const ADDR_FLAGS: &[&str] = &[
     "secondary",
     "temporary",
-    "dynamic",
     "nodad",
     "optimistic",
     "dadfailed",
@@ -31,6 +31,7 @@ const ADDR_FLAGS: &[&str] = &[
     "noprefixroute",
     "autojoin",
     "stable-privacy",
+    "dynamic",
 ];
 
 /// `IFLA_INFO_KIND` values as they open the `-d` detail line.
@@ -230,10 +231,16 @@ fn addr_from_json(o: &Map<String, Value>, link: &Link) -> Option<Address> {
         local,
         prefixlen,
         scope: jstr(o, "scope").unwrap_or_default().to_string(),
-        label: jstr(o, "label").map(str::to_string),
+        label: label_if_not_ifname(jstr(o, "label"), &link.ifname),
         broadcast: jstr(o, "broadcast").and_then(|b| b.parse().ok()),
         flags,
     })
+}
+
+/// iproute2 prints an IPv4 address's label even when it is just the device name; the model
+/// (like the netlink collector) keeps it only when it says more (`eth1:lnk`).
+fn label_if_not_ifname(label: Option<&str>, ifname: &str) -> Option<String> {
+    label.filter(|l| *l != ifname).map(str::to_string)
 }
 
 fn order_flags(flags: &mut [String]) {
@@ -568,7 +575,7 @@ fn address_from_tokens(toks: &[&str], ifindex: u32, ifname: &str) -> Result<Addr
             t => {
                 // IPv4 addresses end with their label (`eth0`, `eth1:lnk`).
                 if family == Family::Inet && i == toks.len() - 1 {
-                    addr.label = Some(t.to_string());
+                    addr.label = label_if_not_ifname(Some(t), ifname);
                 }
                 i += 1;
             }
@@ -617,7 +624,7 @@ mod tests {
             Some("192.168.3.255")
         );
         assert_eq!(a[0].flags, vec!["dynamic"]);
-        assert_eq!(a[0].label.as_deref(), Some("ens5"));
+        assert_eq!(a[0].label, None);
         assert_eq!(a[1].flags, vec!["secondary"]);
         assert_eq!(a[1].label.as_deref(), Some("ens5:1"));
     }

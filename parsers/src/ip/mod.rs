@@ -7,7 +7,15 @@
 //! of the same state produce equal model values:
 //! - host destinations/selectors get /32 or /128;
 //! - a route's absent `proto` is `boot` and absent `scope` is `global` (iproute2 hides both);
-//! - tables are numeric (main = 254, local = 255; absent = main unless the caller says otherwise).
+//! - tables are numeric (main = 254, local = 255; absent = main unless the caller says otherwise);
+//! - route destinations carry no host bits (as in the kernel);
+//! - a rule's `fwmark X` without `/mask` has mask 0xffffffff (the kernel's; iproute2 hides it);
+//! - an address label equal to the device name is dropped (only `eth1:lnk`-style labels stay);
+//! - address flags and route flags come in one fixed order, route flags followed by
+//!   `multipath:N` (only the first next hop is kept, with a warning) and `nhid:N`.
+//!
+//! The last three follow the node-agent's netlink collector, so a node reads the same whether
+//! its state came from netlink, `ip -j` or a pasted `ip` text.
 //!
 //! What the model has no place for is dropped: route `pref`, `mtu` and other metrics, a rule's
 //! `goto` target, a neighbour's `router` flag, and the name in `link-netns NAME` (only

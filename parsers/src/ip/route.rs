@@ -27,20 +27,22 @@ const ROUTE_TYPES: &[&str] = &[
     "xresolve",
 ];
 
-/// Route flags (`RTNH_F_*`, `RTM_F_*`) as printed after the attributes.
+/// Route flags (`RTNH_F_*`, `RTM_F_*`) as printed after the attributes, in bit order: flags
+/// are stored in this order (then `multipath:N`, then `nhid:N`), as the node-agent's netlink
+/// collector stores them, so every source gives equal lists.
 const ROUTE_FLAGS: &[&str] = &[
-    "onlink",
-    "linkdown",
     "dead",
     "pervasive",
+    "onlink",
     "offload",
+    "linkdown",
+    "unresolved",
     "trap",
-    "offload_failed",
     "rt_offload",
     "rt_trap",
     "rt_offload_failed",
+    "offload_failed",
     "notify",
-    "unresolved",
 ];
 
 /// Attributes followed by one value that the model does not keep.
@@ -53,7 +55,6 @@ const IGNORED_WITH_VALUE: &[&str] = &[
     "error",
     "realm",
     "realms",
-    "nhid",
     "rtt",
     "rttvar",
     "rto_min",
@@ -105,22 +106,28 @@ pub fn parse_route_in_table(
     let lines = clean_lines(text);
     let mut routes: Vec<Route> = Vec::new();
     let mut warnings = Vec::new();
-    // Index of the multipath route whose `nexthop` lines follow, and whether it has one yet.
-    let mut multipath: Option<(usize, bool)> = None;
+    // Index of the multipath route whose `nexthop` lines follow, and how many were seen.
+    let mut multipath: Option<(usize, usize)> = None;
     for line in &lines {
         let toks: Vec<&str> = line.text.split_whitespace().collect();
         match toks.first().copied() {
             Some("nexthop") => {
                 match multipath {
-                    Some((idx, false)) => {
-                        let nh = parse_attrs(&toks[1..]);
+                    Some((idx, n)) => {
                         let r = &mut routes[idx];
-                        r.gateway = nh.gateway;
-                        r.dev = nh.dev;
-                        multipath = Some((idx, true));
-                        warnings.push(ParseWarning::new(line.no, &line.text, MULTIPATH_WARNING));
+                        if n == 0 {
+                            let nh = parse_attrs(&toks[1..]);
+                            r.gateway = nh.gateway;
+                            r.dev = nh.dev;
+                            warnings.push(ParseWarning::new(
+                                line.no,
+                                &line.text,
+                                MULTIPATH_WARNING,
+                            ));
+                        }
+                        set_multipath_count(&mut r.flags, n + 1);
+                        multipath = Some((idx, n + 1));
                     }
-                    Some((_, true)) => {}
                     None => warnings.push(ParseWarning::new(
                         line.no,
                         &line.text,
@@ -141,7 +148,7 @@ pub fn parse_route_in_table(
                 }
                 routes.push(route);
                 if is_multipath {
-                    multipath = Some((routes.len() - 1, false));
+                    multipath = Some((routes.len() - 1, 0));
                 }
             }
             Err(msg) => warnings.push(ParseWarning::new(line.no, &line.text, msg)),
@@ -152,6 +159,16 @@ pub fn parse_route_in_table(
         value: routes,
         warnings,
     })
+}
+
+/// Sets `multipath:N` (before any `nhid:`), replacing an earlier count.
+fn set_multipath_count(flags: &mut Vec<String>, n: usize) {
+    flags.retain(|f| !f.starts_with("multipath:"));
+    let at = flags
+        .iter()
+        .position(|f| f.starts_with("nhid:"))
+        .unwrap_or(flags.len());
+    flags.insert(at, format!("multipath:{n}"));
 }
 
 #[derive(Default)]
@@ -165,6 +182,7 @@ struct Attrs {
     metric: Option<u32>,
     flags: Vec<String>,
     saw_pref: bool,
+    nhid: Option<u32>,
     notes: Vec<String>,
     /// A table name that is not a number or a well-known name.
     bad_table: Option<String>,
@@ -206,6 +224,10 @@ fn parse_attrs(toks: &[&str]) -> Attrs {
                 Some(m) => a.metric = Some(m),
                 None => a.notes.push(format!("bad metric `{}`", val.unwrap_or(""))),
             },
+            "nhid" => match val.and_then(|v| v.parse().ok()) {
+                Some(id) => a.nhid = Some(id),
+                None => a.notes.push(format!("bad nhid `{}`", val.unwrap_or(""))),
+            },
             "mtu" | "advmss" | "window" | "hoplimit" | "initcwnd" if val == Some("lock") => {
                 step = 3;
             }
@@ -229,6 +251,24 @@ fn parse_attrs(toks: &[&str]) -> Attrs {
         i += step;
     }
     a
+}
+
+/// Canonical flag list: known flags in bit order, unknown ones after, then `multipath:N`
+/// (N next hops, of which the route keeps the first) and `nhid:N` (next-hop object).
+fn finish_flags(mut flags: Vec<String>, nexthops: usize, nhid: Option<u32>) -> Vec<String> {
+    flags.sort_by_key(|f| {
+        ROUTE_FLAGS
+            .iter()
+            .position(|k| k == f)
+            .unwrap_or(ROUTE_FLAGS.len())
+    });
+    if nexthops > 0 {
+        flags.push(format!("multipath:{nexthops}"));
+    }
+    if let Some(id) = nhid {
+        flags.push(format!("nhid:{id}"));
+    }
+    flags
 }
 
 /// One route line; returns the route, notes for warnings, and whether `nexthop` lines follow.
@@ -276,7 +316,7 @@ fn route_from_tokens(
         protocol: attrs.protocol.unwrap_or_else(|| "boot".into()),
         scope: attrs.scope.unwrap_or_else(|| "global".into()),
         metric: attrs.metric,
-        flags: attrs.flags,
+        flags: finish_flags(attrs.flags, 0, attrs.nhid),
     };
     Ok((route, attrs.notes, is_multipath))
 }
@@ -332,7 +372,9 @@ fn route_from_json(
     };
     let mut gateway = json_gateway(m);
     let mut dev = jstr(m, "dev").map(str::to_string);
+    let mut nexthops = 0;
     if let Some(Value::Array(nhs)) = m.get("nexthops") {
+        nexthops = nhs.len();
         if let Some(first) = nhs.first().and_then(Value::as_object) {
             if gateway.is_none() && dev.is_none() {
                 gateway = json_gateway(first);
@@ -370,7 +412,11 @@ fn route_from_json(
         protocol: jstr(m, "protocol").unwrap_or("boot").to_string(),
         scope: jstr(m, "scope").unwrap_or("global").to_string(),
         metric: ju64(m, "metric").and_then(|v| u32::try_from(v).ok()),
-        flags: json_flags(m),
+        flags: finish_flags(
+            json_flags(m),
+            nexthops,
+            ju64(m, "nhid").and_then(|v| u32::try_from(v).ok()),
+        ),
     })
 }
 
@@ -431,6 +477,7 @@ mod tests {
         assert_eq!(p.value.len(), 2);
         assert_eq!(p.value[0].gateway.unwrap().to_string(), "192.168.0.1");
         assert_eq!(p.value[0].dev.as_deref(), Some("eth0"));
+        assert_eq!(p.value[0].flags, vec!["multipath:2"]);
         assert_eq!(p.warnings.len(), 1);
         assert_eq!(p.warnings[0].line, 2);
     }
@@ -477,6 +524,8 @@ mod tests {
     fn flags_and_mtu_lock() {
         let r = one("10.102.0.0/16 via 10.9.9.9 dev eth0 mtu lock 1400 onlink linkdown");
         assert_eq!(r.flags, vec!["onlink", "linkdown"]);
+        let r = one("10.103.0.0/16 nhid 7 via 10.9.9.9 dev eth0 linkdown dead");
+        assert_eq!(r.flags, vec!["dead", "linkdown", "nhid:7"]);
         assert_eq!(r.gateway.unwrap().to_string(), "10.9.9.9");
     }
 

@@ -71,17 +71,13 @@ pub fn parse_rule_family(text: &str, family: Family) -> Result<Parsed<Vec<IpRule
     })
 }
 
-/// `0x80/0x80`, `0x4000`, `128`. A full mask is no mask: iproute2 prints `fwmark 0x4000`
-/// (and no `fwmask` in JSON) for mask 0xffffffff.
-fn parse_fwmark(s: &str) -> Option<(u32, Option<u32>)> {
+/// `0x80/0x80`, `0x4000`, `128`. Without `/mask` the kernel's mask is 0xffffffff (iproute2
+/// omits a full mask, in text and JSON); the model records it as the netlink collector does.
+fn parse_fwmark(s: &str) -> Option<(u32, u32)> {
     match s.split_once('/') {
-        Some((m, k)) => Some((parse_u32_any(m)?, full_mask_is_none(parse_u32_any(k)?))),
-        None => Some((parse_u32_any(s)?, None)),
+        Some((m, k)) => Some((parse_u32_any(m)?, parse_u32_any(k)?)),
+        None => Some((parse_u32_any(s)?, u32::MAX)),
     }
-}
-
-fn full_mask_is_none(mask: u32) -> Option<u32> {
-    (mask != u32::MAX).then_some(mask)
 }
 
 /// `from`/`to` value: `all` is no selector.
@@ -143,7 +139,7 @@ fn rule_from_text(text: &str, default_family: Family) -> Result<(IpRule, Vec<Str
             "fwmark" => {
                 let (m, k) = parse_fwmark(v).ok_or_else(|| format!("bad fwmark `{v}`"))?;
                 rule.fwmark = Some(m);
-                rule.fwmask = k;
+                rule.fwmask = Some(k);
             }
             "iif" => rule.iif = Some(v.to_string()),
             "oif" => rule.oif = Some(v.to_string()),
@@ -260,7 +256,7 @@ fn rule_from_json(
     let fwmask = jstr(m, "fwmask")
         .and_then(parse_u32_any)
         .or_else(|| ju64(m, "fwmask").and_then(|v| u32::try_from(v).ok()))
-        .and_then(full_mask_is_none);
+        .or(fwmark.map(|_| u32::MAX));
     let mut table = None;
     let action = if let Some(a) = jstr(m, "action") {
         a.to_string()
@@ -337,7 +333,10 @@ mod tests {
         let r = one("1024:\tfrom all fwmark 0x80/0x80 lookup main");
         assert_eq!((r.fwmark, r.fwmask), (Some(0x80), Some(0x80)));
         let r = one("1024:\tfrom all fwmark 0x80/0xffffffff lookup main");
-        assert_eq!((r.fwmark, r.fwmask), (Some(0x80), None));
+        assert_eq!((r.fwmark, r.fwmask), (Some(0x80), Some(u32::MAX)));
+        let r = one("2006:\tfrom all fwmark 0x4000 lookup 2");
+        assert_eq!((r.fwmark, r.fwmask), (Some(0x4000), Some(u32::MAX)));
+        assert_eq!(r.to_ip_line(), "2006:\tfrom all fwmark 0x4000 lookup 2");
         let r = one("1536: from 192.168.1.5 to 192.168.0.0/16 lookup 2");
         assert_eq!(r.src.unwrap().to_string(), "192.168.1.5/32");
         assert_eq!(r.dst.unwrap().to_string(), "192.168.0.0/16");
