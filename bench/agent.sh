@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 RULES=${RULES:-100000}
 FLOWS=${FLOWS:-200000}
 RUNS=${RUNS:-5}
-BIN=${BIN:-target/release}
+BIN=${BIN:-${CARGO_TARGET_DIR:-target}/release}
 name="bench-$$"
 ns="ekd-emu-$name-node"
 cfg="/tmp/ekd-emu-$name"

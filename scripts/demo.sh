@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 echo "==> building (release)"
 cargo build --release --locked -p node-agent -p e2e -p diag
 
-bin=target/release
+bin="${CARGO_TARGET_DIR:-target}/release"
 name="demo-$$"
 out=target/demo
 mkdir -p "$out"
