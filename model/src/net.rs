@@ -280,11 +280,18 @@ impl IpRule {
                 _ => s.push_str(&format!(" fwmark {m:#x}")),
             }
         }
+        // iproute2 prints `[detached]` right after the interface it refers to.
         if let Some(i) = &self.iif {
             s.push_str(&format!(" iif {i}"));
+            if self.detached {
+                s.push_str(" [detached]");
+            }
         }
         if let Some(o) = &self.oif {
             s.push_str(&format!(" oif {o}"));
+            if self.detached && self.iif.is_none() {
+                s.push_str(" [detached]");
+            }
         }
         if let Some(p) = &self.ipproto {
             s.push_str(&format!(" ipproto {p}"));
@@ -293,9 +300,31 @@ impl IpRule {
             ("lookup", Some(t)) => s.push_str(&format!(" lookup {}", table_name(t))),
             (a, _) => s.push_str(&format!(" {a}")),
         }
-        if self.detached {
-            s.push_str(" [detached]");
-        }
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detached_follows_the_interface_like_iproute2() {
+        let r = IpRule {
+            family: Family::Inet,
+            priority: 10,
+            not: false,
+            src: None,
+            dst: None,
+            iif: Some("vlan1c357e15edb".into()),
+            oif: None,
+            fwmark: None,
+            fwmask: None,
+            ipproto: None,
+            table: Some(102),
+            action: "lookup".into(),
+            detached: true,
+        };
+        assert_eq!(r.to_ip_line(), "10:\tfrom all iif vlan1c357e15edb [detached] lookup 102");
     }
 }
