@@ -737,3 +737,169 @@ fn bench_child() {
         }
     }
 }
+
+/// On an emulated EKS node (harness `EksNode`: VPC CNI iptables, policy rules, per-ENI route
+/// tables, IMDS/ipamd doubles) reached over SSH from its VPC namespace, agentless mode
+/// yields the same kernel-state sections as the agent, and — given the same IMDS/ipamd facts
+/// (node, cni, cni_logs taken from the agent run) — the same findings.
+#[test]
+fn agentless_matches_agent_on_emulated_eks_node() {
+    if skip_without_sshd() {
+        return;
+    }
+    let Some(agent) = node_agent() else {
+        eprintln!("SKIPPED agentless_matches_agent_on_emulated_eks_node: needs node-agent");
+        return;
+    };
+    let node = match e2e::node::EksNode::builder().build() {
+        Ok(n) => n,
+        Err(e) => {
+            eprintln!("SKIPPED: cannot build an emulated EKS node: {e:#}");
+            return;
+        }
+    };
+    let cfg = node.config().clone();
+    // A fault the analysis must see in both modes.
+    node.fault_delete_snat_rule().unwrap();
+    let mut fleet = SshFleet::new(0).unwrap();
+    let addr = cfg.primary_ip.to_string();
+    let i = fleet
+        .attach_sshd(&cfg.namespaces.node, &addr, &cfg.namespaces.vpc)
+        .unwrap();
+    // The agent needs the node's double endpoints: a wrapper replaces our `collect` argv.
+    let wrapper = fleet
+        .write(
+            "agent-wrapper",
+            &format!(
+                "#!/bin/sh\nexec {} collect {}\n",
+                fleet::shell_quote(agent.to_str().unwrap()),
+                fleet::shell_join(&cfg.agent_args())
+            ),
+        )
+        .unwrap();
+    make_exec(&wrapper);
+    let kh = fleet
+        .write("known_hosts", &fleet.known_hosts_lines([i]))
+        .unwrap();
+    let hosts = fleet.write("hosts", &format!("root@{addr}\n")).unwrap();
+    let run = |tag: &str, extra: &[&str]| -> Snapshot {
+        let out = fleet.dir.path().join(format!("out-{tag}"));
+        let o = SshFleet::ns_command(&cfg.namespaces.vpc, Path::new(FLEET_BIN))
+            .arg("--hosts")
+            .arg(&hosts)
+            .arg("-i")
+            .arg(&fleet.client_key)
+            .args(["--no-ssh-agent", "--known-hosts"])
+            .arg(&kh)
+            .arg("-o")
+            .arg(&out)
+            .args(extra)
+            .env("HOME", fleet.dir.path())
+            .output()
+            .unwrap();
+        let report: FleetReport =
+            serde_json::from_str(&std::fs::read_to_string(out.join("fleet.json")).unwrap())
+                .unwrap();
+        let n = &report.nodes[0];
+        assert!(
+            n.outcome.is_success(),
+            "{tag}: {n:?}\n{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        Snapshot::from_json(
+            &std::fs::read_to_string(out.join(n.snapshot.as_ref().unwrap())).unwrap(),
+        )
+        .unwrap()
+    };
+    let a = run("agent", &["--agent-path", wrapper.to_str().unwrap()]);
+    let b = run("agentless", &["--agentless"]);
+    for name in [
+        "addresses",
+        "routes",
+        "rules",
+        "iptables",
+        "sysctls",
+        "conntrack",
+    ] {
+        let st = |s: &Snapshot| {
+            s.section_statuses()
+                .into_iter()
+                .find(|(n, _, _)| *n == name)
+                .map(|(_, st, _)| st)
+        };
+        assert_eq!(st(&a), st(&b), "{name} status");
+    }
+    let routes = |s: &Snapshot| {
+        let mut v: Vec<String> = s
+            .routes
+            .get()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                format!(
+                    "{} {} {} {:?} {:?}",
+                    r.table, r.dst, r.route_type, r.gateway, r.dev
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(routes(&a), routes(&b), "routes incl. per-ENI tables");
+    let rules = |s: &Snapshot| {
+        let mut v: Vec<String> = s
+            .rules
+            .get()
+            .unwrap()
+            .iter()
+            .map(|r| format!("{} {:?} {:?} {:?}", r.priority, r.family, r.src, r.dst))
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(rules(&a), rules(&b), "policy rules");
+    let ipt = |s: &Snapshot| {
+        let mut v: Vec<String> = s
+            .iptables
+            .get()
+            .unwrap()
+            .backends
+            .iter()
+            .flat_map(|d| {
+                d.tables.iter().flat_map(move |t| {
+                    t.chains.iter().flat_map(move |c| {
+                        c.rules.iter().map(move |r| {
+                            format!(
+                                "{} {} {} {:?} {:?}",
+                                d.backend, t.name, c.name, r.matches, r.target
+                            )
+                        })
+                    })
+                })
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    assert!(!ipt(&b).is_empty());
+    assert_eq!(ipt(&a), ipt(&b), "iptables rules of every backend");
+    // Findings: the agentless kernel state plus the agent's IMDS/ipamd facts must give the
+    // same findings as the agent snapshot.
+    let mut hybrid = b.clone();
+    hybrid.node = a.node.clone();
+    hybrid.cni = a.cni.clone();
+    hybrid.cni_logs = a.cni_logs.clone();
+    let fa = analysis::analyze(&a);
+    let fb = analysis::analyze(&hybrid);
+    let key = |r: &model::NodeReport| {
+        let mut v: Vec<(String, String)> = r
+            .findings
+            .iter()
+            .map(|f| (f.rule.clone(), f.summary.clone()))
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(key(&fa), key(&fb), "findings agent vs agentless");
+    eprintln!("findings on the faulted node: {:?}", key(&fa));
+}

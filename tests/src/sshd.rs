@@ -289,10 +289,84 @@ impl SshFleet {
         Ok(())
     }
 
+    /// Starts an sshd in an existing namespace (e.g. an emulated EKS node's), listening on
+    /// `addr:22`, and waits until it accepts TCP from `client_ns`. The namespace is not
+    /// deleted on drop; the sshd is stopped.
+    pub fn attach_sshd(&mut self, ns: &str, addr: &str, client_ns: &str) -> Result<usize> {
+        let i = self.nodes.len();
+        let ndir = self.dir.path().join(format!("n{i}"));
+        fs::create_dir_all(&ndir)?;
+        let key = ndir.join("ssh_host_ed25519_key");
+        let host_key = key_body(&keygen(&key, &format!("node{i}"))?);
+        let config = ndir.join("sshd_config");
+        fs::write(
+            &config,
+            format!(
+                "ListenAddress {addr}:22\nHostKey {}\nPidFile {}\nAuthorizedKeysFile {}\n\
+                 UsePAM no\nStrictModes no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n\
+                 PermitRootLogin prohibit-password\nX11Forwarding no\nPrintMotd no\nLogLevel ERROR\n",
+                key.display(),
+                ndir.join("sshd.pid").display(),
+                self.dir.path().join("authorized_keys").display(),
+            ),
+        )?;
+        let mut node = SshNode {
+            index: i,
+            ns: ns.to_string(),
+            addr: addr.to_string(),
+            port: 22,
+            dir: ndir,
+            host_key,
+            config,
+            child: None,
+        };
+        Self::start(&mut node)?;
+        self.nodes.push(node);
+        self.wait_listening(i, client_ns, Duration::from_secs(10))?;
+        Ok(i)
+    }
+
+    fn wait_listening(&self, i: usize, from_ns: &str, limit: Duration) -> Result<()> {
+        let n = self.nodes.get(i).context("no such node")?;
+        let deadline = Instant::now() + limit;
+        loop {
+            let ok = Command::new("ip")
+                .args(["netns", "exec", from_ns, "bash", "-c"])
+                .arg(format!("exec 3<>/dev/tcp/{}/{}", n.addr, n.port))
+                .stderr(Stdio::null())
+                .status()
+                .map(|s| s.success())
+                .unwrap_or(false);
+            if ok {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "sshd of node {} ({}) not reachable from {from_ns}; log: {}",
+                    n.index,
+                    n.addr,
+                    n.log()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// A command that runs `program` inside namespace `ns`.
+    pub fn ns_command(ns: &str, program: &Path) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", ns]).arg(program);
+        c
+    }
+
     /// Waits until every running node's sshd accepts TCP from the ops namespace.
     pub fn wait_ready(&self, limit: Duration) -> Result<()> {
         let deadline = Instant::now() + limit;
-        for n in self.nodes.iter().filter(|n| n.child.is_some()) {
+        for n in self
+            .nodes
+            .iter()
+            .filter(|n| n.child.is_some() && n.ns.starts_with(&self.stem))
+        {
             loop {
                 let ok = Command::new("ip")
                     .args(["netns", "exec", &self.ops, "bash", "-c"])
