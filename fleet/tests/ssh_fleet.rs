@@ -903,3 +903,104 @@ fn agentless_matches_agent_on_emulated_eks_node() {
     assert_eq!(key(&fa), key(&fb), "findings agent vs agentless");
     eprintln!("findings on the faulted node: {:?}", key(&fa));
 }
+
+/// Authentication through ssh-agent (no -i): an agent started here on a socket in the
+/// fleet's temp dir (killed by PID), holding the client key.
+#[test]
+fn ssh_agent_authentication() {
+    if skip_without_sshd() {
+        return;
+    }
+    let fleet = SshFleet::new(2).unwrap();
+    let sock = fleet.dir.path().join("agent.sock");
+    let mut agent_proc = Command::new("ssh-agent")
+        .arg("-D")
+        .arg("-a")
+        .arg(&sock)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !sock.exists() {
+        if Instant::now() > deadline {
+            let _ = agent_proc.kill();
+            panic!("ssh-agent did not start");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _guard = Kill(agent_proc);
+    let added = Command::new("ssh-add")
+        .arg(&fleet.client_key)
+        .env("SSH_AUTH_SOCK", &sock)
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(added.success());
+    let script = fleet
+        .write("agent.sh", "#!/bin/sh\necho via-agent >&2\nexit 9\n")
+        .unwrap();
+    make_exec(&script);
+    let kh = fleet
+        .write("known_hosts", &fleet.known_hosts_lines(0..2))
+        .unwrap();
+    let hosts = fleet.write("hosts", &hosts_for(&fleet, 0..2)).unwrap();
+    let out = fleet.dir.path().join("out");
+    let o = fleet
+        .ops_command(Path::new(FLEET_BIN))
+        .arg("--hosts")
+        .arg(&hosts)
+        .arg("--known-hosts")
+        .arg(&kh)
+        .arg("--agent-path")
+        .arg(&script)
+        .arg("-o")
+        .arg(&out)
+        .env("SSH_AUTH_SOCK", &sock)
+        .env("HOME", fleet.dir.path())
+        .output()
+        .unwrap();
+    let report: FleetReport =
+        serde_json::from_str(&std::fs::read_to_string(out.join("fleet.json")).unwrap()).unwrap();
+    for n in &report.nodes {
+        // Authenticated (the script ran and exited 9 → agent-error with its stderr).
+        assert_eq!(
+            n.outcome,
+            Outcome::AgentError,
+            "{n:?} {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert_eq!(n.stderr.as_deref(), Some("via-agent"));
+    }
+    // Without the agent and without -i: auth-failed, not a hang or a crash.
+    let out2 = fleet.dir.path().join("out2");
+    let o = fleet
+        .ops_command(Path::new(FLEET_BIN))
+        .arg("--hosts")
+        .arg(&hosts)
+        .arg("--known-hosts")
+        .arg(&kh)
+        .arg("-o")
+        .arg(&out2)
+        .env_remove("SSH_AUTH_SOCK")
+        .env("HOME", fleet.dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let report: FleetReport =
+        serde_json::from_str(&std::fs::read_to_string(out2.join("fleet.json")).unwrap()).unwrap();
+    assert!(
+        report
+            .nodes
+            .iter()
+            .all(|n| n.outcome == Outcome::AuthFailed),
+        "{report:?}"
+    );
+}
