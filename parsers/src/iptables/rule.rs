@@ -317,26 +317,27 @@ fn rules_from_tokens(toks: &[Tok<'_>]) -> Result<IptRule, String> {
                 }
             }
         }
-        let mut values = Vec::new();
-        match takes_value {
-            Some(false) => {}
+        let values = match takes_value {
+            Some(false) => Vec::new(),
             Some(true) => match toks.get(i) {
                 Some(v) if !v.is_option() && !v.is_bang() => {
-                    values.push(v.text.to_string());
                     i += 1;
+                    vec![v.text.to_string()]
                 }
                 _ => return Err(format!("`{name}` without a value")),
             },
             None => {
-                while let Some(v) = toks.get(i) {
-                    if v.is_option() || v.is_bang() {
-                        break;
-                    }
-                    values.push(v.text.to_string());
-                    i += 1;
-                }
+                // Exact-size vector: a rule is mostly small allocations.
+                let n = toks[i..]
+                    .iter()
+                    .take_while(|v| !v.is_option() && !v.is_bang())
+                    .count();
+                let values: Vec<String> =
+                    toks[i..i + n].iter().map(|v| v.text.to_string()).collect();
+                i += n;
+                values
             }
-        }
+        };
         let arg = IptArg {
             module: arg_module.map(str::to_string),
             option: name.to_string(),

@@ -1,6 +1,7 @@
 //! `iptables [-t T] -S [-v]`: `-P CHAIN POLICY [-c P B]`, `-N CHAIN`, `-A …`.
 
 use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
 
 use model::iptables::{IptChain, IptTable};
 
@@ -56,6 +57,30 @@ pub(crate) fn guess_table(chains: &[IptChain]) -> Option<&'static str> {
     }
 }
 
+/// FNV-1a for the chain-name index: short keys, no untrusted-collision concern worth SipHash's
+/// cost (the input is a capture the user gave us).
+#[derive(Default)]
+pub(crate) struct Fnv(u64);
+
+impl std::hash::Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for b in bytes {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
 /// Position of a built-in chain in the hook order iptables lists them in.
 pub(crate) fn builtin_rank(name: &str) -> Option<u8> {
     Some(match name {
@@ -77,7 +102,7 @@ pub(crate) struct TableBuilder {
     pub has_counters: bool,
     last_chain: usize,
     /// Chain name → index (kube-proxy tables have tens of thousands of chains).
-    index: HashMap<String, usize>,
+    index: HashMap<String, usize, BuildHasherDefault<Fnv>>,
 }
 
 impl TableBuilder {
@@ -92,7 +117,7 @@ impl TableBuilder {
             saw_body: false,
             has_counters: false,
             last_chain: usize::MAX,
-            index: HashMap::new(),
+            index: HashMap::default(),
         }
     }
 
