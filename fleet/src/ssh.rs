@@ -572,6 +572,8 @@ impl SshClient {
                     host: j.host.clone(),
                     port: j.port,
                     user: j.user.clone(),
+                    identity_files: j.identity_files.clone(),
+                    known_hosts: j.known_hosts.clone(),
                     ..Default::default()
                 };
                 // The bastion itself is reached directly.

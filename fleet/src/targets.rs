@@ -13,6 +13,9 @@ pub struct JumpSpec {
     pub user: Option<String>,
     pub host: String,
     pub port: u16,
+    /// From the jump host's own ssh_config entry (when it was named by an alias there).
+    pub identity_files: Vec<PathBuf>,
+    pub known_hosts: Option<PathBuf>,
 }
 
 impl std::fmt::Display for JumpSpec {
@@ -163,6 +166,8 @@ pub fn parse_jump(spec: &str) -> Result<JumpSpec, TargetError> {
         user,
         host,
         port: port.unwrap_or(22),
+        identity_files: Vec::new(),
+        known_hosts: None,
     })
 }
 
@@ -444,6 +449,23 @@ impl SshConfig {
         hp
     }
 
+    /// Resolves a ProxyJump host through this config, like ssh does for `-J alias`:
+    /// HostName, User, Port, IdentityFile and UserKnownHostsFile of its own Host entry.
+    pub fn resolve_jump(&self, j: JumpSpec) -> JumpSpec {
+        let hp = self.resolve(&j.host);
+        JumpSpec {
+            user: j.user.or(hp.user),
+            host: hp.hostname.unwrap_or(j.host),
+            port: if j.port != 22 {
+                j.port
+            } else {
+                hp.port.unwrap_or(22)
+            },
+            identity_files: hp.identity_files,
+            known_hosts: hp.known_hosts,
+        }
+    }
+
     /// Targets for `--host PATTERN` values: the aliases on `Host` lines matching a pattern
     /// (with `*`, `?`, `!`), plus any pattern without wildcards taken as an alias itself.
     pub fn targets(&self, host_patterns: &[String]) -> Result<Vec<Target>, TargetError> {
@@ -470,7 +492,7 @@ impl SshConfig {
             let hp = self.resolve(&alias);
             let jump = match hp.proxy_jump.as_deref() {
                 None | Some("none") => None,
-                Some(j) => Some(parse_jump(j)?),
+                Some(j) => Some(self.resolve_jump(parse_jump(j)?)),
             };
             out.push(Target {
                 name: alias.clone(),
@@ -576,6 +598,21 @@ mod tests {
             t[0].proxy_jump.as_ref().unwrap().user.as_deref(),
             Some("jump")
         );
+        // A ProxyJump naming an alias is resolved through the config.
+        let cfg2 = SshConfig::parse(
+            "Host bastion\n  HostName 10.9.0.1\n  User jump\n  Port 2200\n  IdentityFile /k/b\n  UserKnownHostsFile /kh/b\n\
+             Host w\n  ProxyJump bastion\n",
+        );
+        let j = cfg2.targets(&["w".to_string()]).unwrap()[0]
+            .proxy_jump
+            .clone()
+            .unwrap();
+        assert_eq!(
+            (j.host.as_str(), j.port, j.user.as_deref()),
+            ("10.9.0.1", 2200, Some("jump"))
+        );
+        assert_eq!(j.identity_files, vec![PathBuf::from("/k/b")]);
+        assert_eq!(j.known_hosts, Some(PathBuf::from("/kh/b")));
         let t = cfg.targets(&["node-*,!node-b".to_string()]).unwrap();
         assert_eq!(t.len(), 2);
         let t = cfg.targets(&["unlisted".to_string()]).unwrap();

@@ -1004,3 +1004,78 @@ fn ssh_agent_authentication() {
         "{report:?}"
     );
 }
+
+/// `--ssh-config FILE --host PATTERN`: aliases as display names, HostName, User,
+/// IdentityFile, UserKnownHostsFile and ProxyJump all come from the config.
+#[test]
+fn ssh_config_targets() {
+    if skip_without_sshd() {
+        return;
+    }
+    let fleet = SshFleet::new(4).unwrap();
+    let bastion = fleet.nodes[0].addr.clone();
+    let kh = fleet
+        .write("kh-from-config", &fleet.known_hosts_lines(0..4))
+        .unwrap();
+    let script = fleet
+        .write(
+            "agent.sh",
+            "#!/bin/sh\necho \"$SSH_CONNECTION\" >&2\nexit 5\n",
+        )
+        .unwrap();
+    make_exec(&script);
+    let mut cfg = format!(
+        "Host bastion\n  HostName {bastion}\n\nHost worker-*\n  User root\n  IdentityFile {}\n  UserKnownHostsFile {}\n",
+        fleet.client_key.display(),
+        kh.display()
+    );
+    // ProxyJump names the bastion by its alias: resolved through the config like ssh -J.
+    cfg.push_str("Host worker-* !worker-1\n  ProxyJump bastion\n");
+    for i in 1..4 {
+        cfg.push_str(&format!(
+            "Host worker-{i}\n  HostName {}\n",
+            fleet.nodes[i].addr
+        ));
+    }
+    cfg.push_str(&format!(
+        "Host bastion\n  User root\n  IdentityFile {}\n  UserKnownHostsFile {}\n",
+        fleet.client_key.display(),
+        kh.display()
+    ));
+    let cfg_path = fleet.write("ssh_config", &cfg).unwrap();
+    let out = fleet.dir.path().join("out");
+    let o = fleet
+        .ops_command(Path::new(FLEET_BIN))
+        .arg("--ssh-config")
+        .arg(&cfg_path)
+        .args(["--host", "worker-*,!worker-3", "--no-ssh-agent"])
+        .arg("--agent-path")
+        .arg(&script)
+        // The default known_hosts (in $HOME) is empty: only UserKnownHostsFile has the keys.
+        .env("HOME", fleet.dir.path())
+        .arg("-o")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    let report: FleetReport =
+        serde_json::from_str(&std::fs::read_to_string(out.join("fleet.json")).unwrap()).unwrap();
+    let names: Vec<&str> = report.nodes.iter().map(|n| n.name.as_str()).collect();
+    assert_eq!(names, vec!["worker-1", "worker-2"], "{stderr}");
+    for n in &report.nodes {
+        assert_eq!(n.outcome, Outcome::AgentError, "{n:?}");
+    }
+    // worker-1 is excluded from the ProxyJump block: direct; worker-2 goes via the bastion.
+    let src = |i: usize| {
+        report.nodes[i]
+            .stderr
+            .as_deref()
+            .unwrap_or("")
+            .split_whitespace()
+            .next()
+            .unwrap_or("")
+            .to_string()
+    };
+    assert_eq!(src(0), fleet.ops_addr(), "direct from ops");
+    assert_eq!(src(1), bastion, "via the bastion");
+}

@@ -420,6 +420,11 @@ impl SshFleet {
             .collect()
     }
 
+    /// The ops namespace's address on the fleet bridge (source of direct connections).
+    pub fn ops_addr(&self) -> String {
+        format!("10.{}.0.1", self.subnet)
+    }
+
     /// Writes a file in the fleet's temp dir; returns its path.
     pub fn write(&self, name: &str, content: &str) -> Result<PathBuf> {
         let p = self.dir.path().join(name);
