@@ -269,16 +269,23 @@ pub fn parse_stats(text: &str) -> Result<Parsed<Vec<ConntrackStats>>, ParseError
     let mut st = StatsState::default();
     let mut out = Parsed::new(Vec::new());
     let mut first_other: Option<(usize, String)> = None;
+    let mut first_bad: Option<(usize, String)> = None;
     let mut any = false;
     for (i, raw) in text.lines().enumerate() {
-        let line = strip_paste_residue(raw);
+        let line = strip_command_prefix(strip_paste_residue(raw));
         if line.is_empty() {
             continue;
         }
         any = true;
         match st.line(line, &mut out.value) {
             StatsLine::Consumed => {}
-            StatsLine::Bad(msg) => out.warnings.push(ParseWarning::new(i + 1, raw, msg)),
+            StatsLine::Bad(msg) => {
+                if first_bad.is_none() {
+                    let shown: String = raw.chars().take(160).collect();
+                    first_bad = Some((i + 1, format!("{shown} — {msg}")));
+                }
+                out.warnings.push(ParseWarning::new(i + 1, raw, msg))
+            }
             StatsLine::NotStats => {
                 if first_other.is_none() {
                     first_other = Some((i + 1, raw.chars().take(200).collect()));
@@ -295,7 +302,8 @@ pub fn parse_stats(text: &str) -> Result<Parsed<Vec<ConntrackStats>>, ParseError
         if !any {
             return Err(ParseError::Empty);
         }
-        let (line, text) = first_other.unwrap_or((1, String::new()));
+        // A damaged data row (a cut /proc row) says more than the first chatter line.
+        let (line, text) = first_bad.or(first_other).unwrap_or((1, String::new()));
         return Err(ParseError::NotRecognized {
             expected: "conntrack -S or /proc/net/stat/nf_conntrack",
             line,
@@ -314,7 +322,7 @@ pub fn parse_capture(text: &str, sample_limit: usize) -> Parsed<ConntrackSection
     let mut warnings = Vec::new();
     let mut seen: u64 = 0;
     for (i, raw) in text.lines().enumerate() {
-        let line = strip_paste_residue(raw);
+        let line = strip_command_prefix(strip_paste_residue(raw));
         if line.is_empty() {
             continue;
         }
@@ -605,6 +613,29 @@ fn strip_paste_residue(line: &str) -> &str {
     }
 }
 
+/// A prompt and command glued in front of the data, as pastes flattened onto one line show it:
+/// `$ conntrack -S cpu=0 found=770 …` or `[root@node ~]# conntrack -S cpu=0 …`. Returns the line
+/// from the first `cpu=` token when everything before it is prompt/command words.
+fn strip_command_prefix(line: &str) -> &str {
+    let Some(at) = line.find("cpu=") else {
+        return line;
+    };
+    if at == 0 || !line[..at].ends_with([' ', '\t']) {
+        return line;
+    }
+    let commandish = |t: &str| {
+        matches!(t, "$" | "#" | "sudo" | "conntrack" | "-S" | "--stats")
+            || t.ends_with('$')
+            || t.ends_with('#')
+            || t.contains('@')
+    };
+    if line[..at].split_ascii_whitespace().all(commandish) {
+        &line[at..]
+    } else {
+        line
+    }
+}
+
 /// Lines any of these tools print around their data.
 fn is_chatter(line: &str) -> bool {
     // A shell prompt such as `vyos@r14:~$ show conntrack statistics` or `[root@node ~]# …`.
@@ -619,6 +650,7 @@ fn is_chatter(line: &str) -> bool {
         || line.starts_with("```")
         || line.starts_with("sudo ")
         || line.starts_with("conntrack ")
+        || line.starts_with("cat /proc/")
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -887,5 +919,35 @@ mod tests {
             parse_stats("hello world\n"),
             Err(ParseError::NotRecognized { line: 1, .. })
         ));
+    }
+
+    #[test]
+    fn prompt_and_rows_flattened_onto_one_line() {
+        // imroc/learning-kubernetes#61: a comment system joined prompt, command and rows.
+        let s = parse_stats("$ conntrack -S cpu=0 found=770 invalid=3856 insert_failed=0 drop=0 cpu=1 found=784 insert_failed=2 drop=1 error=18\n").unwrap();
+        assert!(s.warnings.is_empty(), "{:?}", s.warnings);
+        assert_eq!(s.value.len(), 2);
+        assert_eq!(s.value[1].cpu, Some(1));
+        assert_eq!(sum_stats(&s.value)["insert_failed"], 2);
+        let s = parse_stats("[root@ip-10-0-1-2 ~]# conntrack -S cpu=0 found=1 drop=3\n").unwrap();
+        assert_eq!(s.value[0].get("drop"), 3);
+        // Words that are not a prompt/command stay: not stats.
+        assert!(parse_stats("insert cpu=0 found=1\n").is_err());
+        let c = parse_capture("$ conntrack -S cpu=0 found=1 insert_failed=4\n", 10);
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+        assert_eq!(c.value.totals["insert_failed"], 4);
+    }
+
+    #[test]
+    fn cut_proc_row_is_named_in_the_error() {
+        // google/nftables#138: `cat /proc/net/stat/nf_conntrack`, the first row cut short.
+        let e = parse_stats("cat /proc/net/stat/nf_conntrack\n\nentries  clashres found new\n00000004  00000000 00\n").unwrap_err();
+        match e {
+            ParseError::NotRecognized { line, text, .. } => {
+                assert_eq!(line, 4);
+                assert!(text.contains("3 values for 4 columns"), "{text}");
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }
