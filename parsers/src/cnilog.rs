@@ -76,6 +76,8 @@ const RULES: &[(LogEventKind, &[&str])] = &[
             "Failed to connect to backend server",
             "failed to connect to backend server",
             "Timed out waiting for IPAM daemon to start",
+            // ≤ v1.6 entrypoint.sh plain text (#1049): `timed out waiting for IPAM daemon to start.`
+            "timed out waiting for IPAM daemon to start",
             "wrong client version",
             "Prefix datastore not initialized",
             "failed ipam state recovery",
@@ -187,6 +189,31 @@ pub fn parse_text(file: &str, text: &str) -> Parsed<(LogFile, Vec<LogEvent>)> {
                 raw,
                 "JSON log line that does not parse (truncated?)",
             );
+        } else if let Some(ev) = l
+            .starts_with("\"level\":")
+            .then(|| parse_line(file, line_no, &format!("{{{l}")))
+            .flatten()
+        {
+            // A zap line whose opening brace the paste lost (#2309 starts so).
+            events.push(ev);
+            i += 1;
+            continue;
+        } else if let Some(kind) = classify(l) {
+            // Plain text without timestamp or level: the aws-node container stdout of CNI
+            // ≤ v1.6 (`timed out waiting for IPAM daemon to start.`, #1049) or a message pasted
+            // on its own. Keep it when it is a known diagnostic message.
+            events.push(LogEvent {
+                file: file.to_string(),
+                line: Some(line_no),
+                ts: None,
+                level: String::new(),
+                caller: None,
+                msg: l.to_string(),
+                fields: BTreeMap::new(),
+                kind: Some(kind),
+            });
+            i += 1;
+            continue;
         }
         lf.unparsed_lines += 1;
         i += 1;
@@ -536,6 +563,30 @@ mod tests {
             None
         );
         assert_eq!(classify("throttling"), None, "case-sensitive");
+        // aws-node stdout of CNI ≤ v1.6 (#1049), lower-case plain text, read by parse_text.
+        let p = parse_text(
+            "aws-node.log",
+            "starting IPAM daemon in background ... ok.\nchecking for IPAM connectivity ...  failed.\ntimed out waiting for IPAM daemon to start.\n",
+        );
+        let evs = &p.value.1;
+        assert_eq!(evs.len(), 1, "{evs:?}");
+        assert_eq!(evs[0].kind, Some(LogEventKind::NotReady));
+        assert_eq!(evs[0].line, Some(3));
+        assert_eq!(p.value.0.unparsed_lines, 2);
+        // #2309: the paste lost the opening brace of the first zap line.
+        let p = parse_text(
+            "ipamd.log",
+            "\"level\":\"error\",\"ts\":\"2023-03-09T04:09:07.998Z\",\"caller\":\"ipamd/ipamd.go:819\",\"msg\":\"AllocENI: error attaching ENI: attachENI: failed to attach ENI: AttachmentLimitExceeded: Interface count 4 exceeds the limit\"}\n",
+        );
+        let evs = &p.value.1;
+        assert_eq!(evs.len(), 1, "{evs:?}");
+        assert_eq!(evs[0].level, "error");
+        assert_eq!(evs[0].ts.as_deref(), Some("2023-03-09T04:09:07.998Z"));
+        assert_eq!(evs[0].kind, Some(LogEventKind::EniAttachFailure));
+        assert_eq!(
+            classify("timed out waiting for IPAM daemon to start."),
+            Some(LogEventKind::NotReady)
+        );
     }
 
     #[test]

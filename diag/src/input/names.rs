@@ -167,7 +167,9 @@ pub fn classify_capture(name: &str) -> Option<Kind> {
 }
 
 /// `ipamd.log`, `plugin.log`, `egress-v6-plugin.log`, `network-policy-agent.log`,
-/// `ebpf-sdk.log` and their rotated `.gz` backups.
+/// `ebpf-sdk.log` and their rotated `.gz` backups, and the aws-node container log
+/// (`kubectl logs aws-node-…` saved as `aws-node.log` / `aws-node-x2k4p.log`: the entrypoint's
+/// "Timed out waiting for IPAM daemon to start" is only there).
 pub fn is_cni_log_name(lower: &str) -> bool {
     let base = lower.strip_suffix(".gz").unwrap_or(lower);
     let known = [
@@ -176,6 +178,7 @@ pub fn is_cni_log_name(lower: &str) -> bool {
         "egress-",
         "network-policy-agent",
         "ebpf-sdk",
+        "aws-node",
     ];
     known.iter().any(|k| base.starts_with(k)) && (base.ends_with(".log") || base.contains(".log"))
 }
@@ -265,6 +268,14 @@ Exit codes: 0 no finding at or above --fail-on, 1 such findings, 2 bad input or 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn aws_node_container_log_is_a_cni_log() {
+        assert!(is_cni_log_name("aws-node.log"));
+        assert!(is_cni_log_name("aws-node-x2k4p.log"));
+        assert!(is_cni_log_name("aws-node.log.gz"));
+        assert!(!is_cni_log_name("aws-node.env"), "the env file is cni-env");
+    }
 
     #[test]
     fn classifies_capture_names() {
