@@ -118,6 +118,9 @@ pub fn parse_env_file(text: &str) -> Parsed<BTreeMap<String, String>> {
         }
     } else if trimmed.starts_with('{') {
         match parse_env_settings(trimmed) {
+            // `{ "name": …, "value": … }` is one entry of an env array whose brackets were
+            // lost, not a settings object: read it (and its siblings) line by line below.
+            Ok(m) if m.contains_key("name") && m.len() <= 3 => {}
             Ok(m) => {
                 out.value = m;
                 return out;
@@ -133,10 +136,61 @@ pub fn parse_env_file(text: &str) -> Parsed<BTreeMap<String, String>> {
     let describe = text
         .lines()
         .any(|l| matches!(l.trim(), "Environment:" | "Containers:" | "Pod Template:"));
+    // Pieces of a `jq '.spec.template.spec.containers[0].env'` array whose paste lost its
+    // brackets or was cut with `...`: `"name": "X",` then `"value": "Y"` lines, or one
+    // `{ "name": "X", "value": "Y" },` per line.
+    let mut pending: Option<String> = None;
     for (i, raw) in text.lines().enumerate() {
+        let l = raw.trim().trim_end_matches(',').trim_end();
+        if matches!(l, "{" | "}" | "[" | "]" | "..." | "…") {
+            continue;
+        }
+        if let Some((k, v)) = json_member(l) {
+            match (k.as_str(), v) {
+                ("name", Value::String(n)) => pending = Some(n),
+                ("value", v) => match pending.take() {
+                    Some(n) => {
+                        out.value.insert(n, env_value(&v).unwrap_or_default());
+                    }
+                    None => out.warnings.push(ParseWarning::new(
+                        i + 1,
+                        raw,
+                        "`\"value\"` without a preceding `\"name\"`",
+                    )),
+                },
+                ("valueFrom", _) => {
+                    if let Some(n) = pending.take() {
+                        out.warnings.push(ParseWarning::new(
+                            i + 1,
+                            raw,
+                            format!("{n} comes from valueFrom; its value is not in the manifest"),
+                        ));
+                    }
+                }
+                _ => {}
+            }
+            continue;
+        }
+        if l.starts_with('{') {
+            if let Ok(Value::Object(o)) = serde_json::from_str::<Value>(l) {
+                env_array(&[Value::Object(o)], text, &mut out);
+                continue;
+            }
+        }
         env_line(i + 1, raw, describe, &mut out);
     }
     out
+}
+
+/// One `"key": value` JSON object member on its own line (trailing comma already removed).
+fn json_member(l: &str) -> Option<(String, Value)> {
+    if !l.starts_with('"') {
+        return None;
+    }
+    match serde_json::from_str::<Value>(&format!("{{{l}}}")).ok()? {
+        Value::Object(o) if o.len() == 1 => o.into_iter().next(),
+        _ => None,
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -490,7 +544,7 @@ fn env_line(line_no: usize, raw: &str, describe: bool, out: &mut Parsed<BTreeMap
     if !first_has_eq
         && l.split(' ')
             .take(2)
-            .any(|t| !t.is_empty() && (t.ends_with('$') || t.ends_with("]#")))
+            .any(|t| t.len() > 1 && (t.ends_with('$') || t.ends_with('#')))
     {
         return;
     }
@@ -594,5 +648,33 @@ mod tests {
         assert_eq!(m["d"], "x,y");
         assert_eq!(m["e"], "s");
         assert_eq!(m["f"], "2");
+    }
+
+    #[test]
+    fn env_array_fragments_and_sh_prompt() {
+        // seed 001: the jq env output cut with `...`, brackets and indentation lost.
+        let p = parse_env_file(
+            "...\n{\n\"name\": \"AWS_VPC_K8S_CNI_EXCLUDE_SNAT_CIDRS\",\n\"value\": \"172.20.0.0/16\"\n}\n",
+        );
+        assert!(p.warnings.is_empty(), "{:?}", p.warnings);
+        assert_eq!(
+            p.value["AWS_VPC_K8S_CNI_EXCLUDE_SNAT_CIDRS"],
+            "172.20.0.0/16"
+        );
+        // One object per line, the array cut before its closing bracket.
+        let p = parse_env_file(
+            "  { \"name\": \"AWS_VPC_K8S_CNI_EXTERNALSNAT\", \"value\": \"false\" },\n  { \"name\": \"AWS_VPC_ENI_MTU\", \"value\": \"9001\" },\n",
+        );
+        assert_eq!(p.value["AWS_VPC_K8S_CNI_EXTERNALSNAT"], "false");
+        assert_eq!(p.value["AWS_VPC_ENI_MTU"], "9001");
+        // #407: `sh-4.2# env | grep CNI` inside the aws-node container.
+        let p =
+            parse_env_file("sh-4.2# env | grep CNI\nAWS_VPC_K8S_CNI_RANDOMIZESNAT=hashrandom\n");
+        assert!(p.warnings.is_empty(), "{:?}", p.warnings);
+        assert_eq!(p.value["AWS_VPC_K8S_CNI_RANDOMIZESNAT"], "hashrandom");
+        // A value with no name is reported, not guessed.
+        let p = parse_env_file("\"value\": \"x\"\n");
+        assert_eq!(p.warnings.len(), 1);
+        assert!(p.value.is_empty());
     }
 }
