@@ -178,6 +178,30 @@ impl<'a> AwsNat<'a> {
         n
     }
 
+    /// Why `table` of this dump cannot prove that a rule is absent, if it cannot: a complete
+    /// `iptables-save`, `-S` or `-L` of a table always shows its built-in chains with their
+    /// policy (`:POSTROUTING ACCEPT`, `-P POSTROUTING ACCEPT`, `Chain POSTROUTING (policy …)`).
+    /// A table whose built-in chains all lack a policy was filtered (`| grep`, one chain
+    /// listed, a cut paste). `None` when the table is absent (callers handle that) or complete.
+    pub fn filtered_table(&self, table: &str) -> Option<String> {
+        let t = self.dump.table(table)?;
+        let builtin: &[&str] = match table {
+            "nat" => &["PREROUTING", "INPUT", "OUTPUT", "POSTROUTING"],
+            "mangle" => &["PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"],
+            _ => &["INPUT", "FORWARD", "OUTPUT"],
+        };
+        let with_policy = t
+            .chains
+            .iter()
+            .any(|c| builtin.contains(&c.name.as_str()) && c.policy.is_some());
+        (!with_policy).then(|| {
+            format!(
+                "the {} {table} capture is partial (no built-in chain with its policy: filtered with grep, a single chain listed, or cut): absent rules cannot be told from rules left out of the paste",
+                self.backend
+            )
+        })
+    }
+
     pub fn has_snat_chain0(&self) -> bool {
         self.snat_chains.contains(&vpccni::SNAT_CHAIN_0)
     }

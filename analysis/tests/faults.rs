@@ -640,3 +640,78 @@ fn connmark_sharing_kube_proxy_bit() {
     assert!(f.summary.contains("kube-proxy"));
     // The default is fine (covered by every healthy test).
 }
+
+#[test]
+fn pod_veth_from_brief_capture_without_flags_is_not_down() {
+    // `ip -br addr` gives `eni… UP` but no <FLAGS>: the link is up unless the state says DOWN
+    // (real capture: diag/tests/fixtures/realworld/aews-w2-loop-3nodes).
+    let mut s = NodeA::default().build();
+    let links = s.links.data.as_mut().unwrap();
+    for l in links.iter_mut() {
+        l.flags.clear();
+    }
+    assert_healthy(&s);
+    let links = s.links.data.as_mut().unwrap();
+    let veth = links
+        .iter_mut()
+        .find(|l| l.ifname == "eni055ab01821c")
+        .unwrap();
+    veth.operstate = "DOWN".into();
+    let f = assert_only(&s, "route.pod-route-missing");
+    assert!(f[0].summary.contains("down"), "{}", f[0].summary);
+}
+
+#[test]
+fn main_only_route_capture_does_not_claim_eni_tables_broken() {
+    // `ip route` (main only) pasted as ip-route.txt: table 2 is not empty, it is not captured
+    // (real capture: diag/tests/fixtures/realworld/aews-w2-node1-healthy).
+    let mut n = NodeA::default();
+    n.routes = n
+        .routes
+        .lines()
+        .filter(|l| !l.contains(" table "))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let mut s = n.build();
+    s.routes.sources = vec!["file:ip-route.txt".into()];
+    let r = assert_healthy(&s);
+    let skip = r
+        .skipped
+        .iter()
+        .find(|k| k.rule == "route.eni-table-broken")
+        .expect("route.eni-table-broken skipped");
+    assert!(
+        skip.reason.contains("not in the capture"),
+        "{}",
+        skip.reason
+    );
+}
+
+#[test]
+fn rp_filter_all_strict_without_the_interface_value_is_undetermined() {
+    // A paste of only `net.ipv4.conf.{default,all}.rp_filter = 1` (the AL2 defaults): eth0's own
+    // value (2, set by aws-vpc-cni-init) is not in it, so max(all, eth0) is unknown — no error
+    // (real capture: diag/tests/fixtures/realworld/nlb-preserve-ip-rp-filter-blog).
+    let mut n = NodeA::default();
+    n.sysctl = n
+        .sysctl
+        .lines()
+        .filter(|l| !l.starts_with("net.ipv4.conf.eth"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let r = assert_healthy(&n.build());
+    let skip = r
+        .skipped
+        .iter()
+        .find(|k| k.rule == "sysctl.rp-filter-strict")
+        .expect("sysctl.rp-filter-strict skipped");
+    assert!(skip.reason.contains("not determined"), "{}", skip.reason);
+    // Still an error when eth0's own value is there and strict.
+    let mut n = NodeA::default();
+    n.sysctl = n.sysctl.replace(
+        "net.ipv4.conf.eth0.rp_filter = 2",
+        "net.ipv4.conf.eth0.rp_filter = 1",
+    );
+    let f = assert_only(&n.build(), "sysctl.rp-filter-strict");
+    assert_eq!(f[0].severity, Severity::Error);
+}

@@ -29,13 +29,22 @@ pub(crate) fn check(ctx: &Ctx<'_>) -> RuleResult {
     let mut missing: Vec<String> = Vec::new();
     let mut nat_missing = 0;
 
-    let have_nat = nat.dump.table("nat").is_some();
-    let have_mangle = nat.dump.table("mangle").is_some();
+    let nat_filtered = nat.filtered_table("nat");
+    let mangle_filtered = nat.filtered_table("mangle");
+    let have_nat = nat.dump.table("nat").is_some() && nat_filtered.is_none();
+    let have_mangle = nat.dump.table("mangle").is_some() && mangle_filtered.is_none();
     let mut unchecked: Vec<&str> = Vec::new();
-    if !have_nat {
+    if nat_filtered.is_some() {
+        unchecked
+            .push("nat table capture is partial (filtered or cut): nat connmark rules not checked");
+    } else if !have_nat {
         unchecked.push("nat table not in the dump: nat connmark rules not checked");
     }
-    if !have_mangle {
+    if mangle_filtered.is_some() {
+        unchecked.push(
+            "mangle table capture is partial (filtered or cut): mangle CONNMARK rules not checked",
+        );
+    } else if !have_mangle {
         unchecked.push("mangle table not in the dump: mangle CONNMARK rules not checked");
     }
     if !ext && have_nat {

@@ -54,3 +54,26 @@ pub(crate) fn managed_secondary_enis<'a>(
         })
         .collect()
 }
+
+/// Whether routing table `t` is in the capture (so an absent route in it is real). Netlink
+/// snapshots and `ip route show table all` pastes (recognised by their local-table routes, which
+/// that command always lists) hold every table; otherwise only tables that have routes or a
+/// per-table file (`ip-route-table-N.txt`) are known. A plain `ip route` paste is main only.
+pub(crate) fn table_captured(ctx: &Ctx<'_>, routes: &[model::Route], t: u32) -> bool {
+    let sources = &ctx.s.routes.sources;
+    routes
+        .iter()
+        .any(|r| r.table == t || r.table == model::net::RT_TABLE_LOCAL)
+        // No provenance recorded, or a live (netlink) snapshot: every table was read.
+        || sources.is_empty()
+        || sources.iter().any(|s| !s.starts_with("file:"))
+        || sources.iter().any(|s| {
+            let name = s.rsplit('/').next().unwrap_or(s);
+            name.strip_suffix(".txt")
+                .and_then(|n| n.rsplit("route-table-").next())
+                .is_some_and(|n| n == t.to_string() || model::net::table_id_from_name(n) == Some(t))
+        })
+}
+
+/// Skip reason for checks that need the per-ENI tables.
+pub(crate) const ONLY_MAIN_TABLE: &str = "the per-ENI routing tables are not in the capture (`ip route` or `ip route show table main` instead of `ip route show table all`)";

@@ -57,12 +57,17 @@ pub(crate) fn check(ctx: &Ctx<'_>) -> RuleResult {
                 .done(),
         );
     }
-    // 1536 rules of known pods pointing at tables with no routes at all.
+    // 1536 rules of known pods pointing at tables with no routes at all (only when the capture
+    // holds tables other than main: a plain `ip route` paste shows no ENI table at all).
     for r in rules.iter().filter(|r| r.priority == vpccni::PRIO_FROM_POD) {
         let (Some(ip), Some(t)) = (host_net(&r.src), r.table) else {
             continue;
         };
-        if stale_ips.contains(&ip) || tables.contains(&t) || t == model::net::RT_TABLE_MAIN {
+        if stale_ips.contains(&ip)
+            || tables.contains(&t)
+            || t == model::net::RT_TABLE_MAIN
+            || !super::route_common::table_captured(ctx, routes, t)
+        {
             continue;
         }
         if ctx.f.pod(&ip).is_some_and(|p| p.in_ipamd) {

@@ -3,7 +3,7 @@
 
 use model::{Family, Route, Severity};
 
-use super::route_common::managed_secondary_enis;
+use super::route_common::{managed_secondary_enis, table_captured, ONLY_MAIN_TABLE};
 use crate::rule::{route_ev, rule_ev, Ctx, RuleResult};
 
 pub(crate) const ID: &str = "route.eni-table-broken";
@@ -15,8 +15,14 @@ pub(crate) fn check(ctx: &Ctx<'_>) -> RuleResult {
         return Err("no ENIs known (no IMDS ENI list and no ipamd /v1/enis)".into());
     }
     let mut out = Vec::new();
+    let (mut checked, mut unknown) = (0, 0);
     for (e, inferred) in managed_secondary_enis(ctx, rules) {
         let t = e.expected_table;
+        if !table_captured(ctx, routes, t) {
+            unknown += 1;
+            continue;
+        }
+        checked += 1;
         let table: Vec<&Route> = routes
             .iter()
             .filter(|r| r.table == t && r.family == Family::Inet)
@@ -75,6 +81,9 @@ pub(crate) fn check(ctx: &Ctx<'_>) -> RuleResult {
                 .inferred(if inferred { vec!["ENI managed by the CNI (inferred from rules using its table; ipamd /v1/enis not collected)".to_string()] } else { vec![] })
                 .done(),
         );
+    }
+    if checked == 0 && unknown > 0 {
+        return Err(ONLY_MAIN_TABLE.into());
     }
     Ok(out)
 }

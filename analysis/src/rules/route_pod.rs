@@ -197,7 +197,7 @@ pub(crate) fn check_route_missing(ctx: &Ctx<'_>) -> RuleResult {
                     .remedy("Recreate the pod; if it is gone, restart aws-node so ipamd releases the IP.")
                     .done(),
             ),
-            Some(l) if !l.is_up() => out.push(
+            Some(l) if link_down(l) => out.push(
                 ctx.finding(ROUTE_MISSING_ID, Severity::Error, format!("pod {} host veth {veth} is down", pod_label(p)))
                     .evs(route_of(routes, p).map(route_ev))
                     .ev(EvidenceKind::Link, Some("ip link".into()), format!("{}: {} state {} flags {}", l.ifindex, l.ifname, l.operstate, l.flags.join(",")))
@@ -209,4 +209,15 @@ pub(crate) fn check_route_missing(ctx: &Ctx<'_>) -> RuleResult {
         }
     }
     Ok(out)
+}
+
+/// A host veth is down when the capture says so. `ip -br addr` / `ip -br link` give the
+/// operational state but no interface flags; with no flags captured, only an explicit `DOWN`
+/// state counts (otherwise every veth of a brief capture would look down).
+fn link_down(l: &model::Link) -> bool {
+    if l.flags.is_empty() {
+        l.operstate.eq_ignore_ascii_case("DOWN")
+    } else {
+        !l.is_up()
+    }
 }

@@ -24,6 +24,16 @@ pub(crate) fn check(ctx: &Ctx<'_>) -> RuleResult {
     if !jump_missing && !snat_missing {
         return Ok(vec![]);
     }
+    if let Some(why) = nat.filtered_table("nat") {
+        return Err(why);
+    }
+    if !jump_missing && !nat.has_snat_chain0() {
+        // A complete dump cannot hold a jump to a chain it does not list.
+        return Err(format!(
+            "the {} nat capture has the POSTROUTING jump but does not list AWS-SNAT-CHAIN-0 (one chain listed?): the SNAT rule cannot be checked",
+            nat.backend
+        ));
+    }
     let what = match (jump_missing, snat_missing) {
         (true, true) => {
             "the POSTROUTING jump to AWS-SNAT-CHAIN-0 and the \"AWS, SNAT\" rule are missing"

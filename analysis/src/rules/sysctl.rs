@@ -28,10 +28,11 @@ pub(crate) fn check_rp(ctx: &Ctx<'_>) -> RuleResult {
     }
     let mut out = Vec::new();
     for (iface, is_primary) in ifaces {
-        let Some(eff) = sys.effective_rp_filter(&iface) else {
+        let Some(eff) = determined_rp_filter(sys, &iface) else {
             if is_primary {
                 return Err(format!(
-                    "net.ipv4.conf.{iface}.rp_filter and conf.all.rp_filter not collected"
+                    "effective rp_filter of {iface} not determined: net.ipv4.conf.{iface}.rp_filter not collected and conf.all.rp_filter is {} (the kernel applies max(all, {iface}); aws-vpc-cni-init sets {iface} to 2)",
+                    sys.get("net.ipv4.conf.all.rp_filter").unwrap_or("not collected either")
                 ));
             }
             continue;
@@ -66,6 +67,18 @@ pub(crate) fn check_rp(ctx: &Ctx<'_>) -> RuleResult {
         );
     }
     Ok(out)
+}
+
+/// `max(conf.all, conf.<iface>)` when the capture determines it. A missing per-interface value
+/// only bounds it from below (`all=1` is the AL2 default and harmless when the init container
+/// set the primary interface to 2), so without it the value is known only when `all` is 2.
+fn determined_rp_filter(sys: &model::Sysctls, iface: &str) -> Option<u64> {
+    match (sys.rp_filter("all"), sys.rp_filter(iface)) {
+        (Some(a), Some(i)) => Some(a.max(i)),
+        (Some(a), None) if a >= 2 => Some(a),
+        (None, Some(i)) if i >= 2 => Some(i),
+        _ => None,
+    }
 }
 
 pub(crate) fn check_forward(ctx: &Ctx<'_>) -> RuleResult {
