@@ -338,7 +338,7 @@ fn split_args(s: &str) -> Vec<String> {
     out
 }
 
-fn snat_rule_args(cfg: &NodeConfig, to_source: Ipv4Addr, random: Random) -> String {
+fn snat_rule_args(to_source: Ipv4Addr, random: Random) -> String {
     let mut s = format!(
         "! -o vlan+ -m comment --comment \"{}\" -m addrtype ! --dst-type LOCAL -j SNAT --to-source {to_source}",
         vpccni::COMMENT_SNAT_RULE
@@ -347,7 +347,6 @@ fn snat_rule_args(cfg: &NodeConfig, to_source: Ipv4Addr, random: Random) -> Stri
         s.push(' ');
         s.push_str(f);
     }
-    let _ = cfg;
     s
 }
 
@@ -389,7 +388,7 @@ fn aws_rules(cfg: &NodeConfig) -> Vec<RuleSpec> {
             &format!("-m comment --comment \"{COMMENT_SNAT_JUMP}\" -j {SNAT_CHAIN_0}"),
         ),
     ];
-    let snat = snat_rule_args(cfg, cfg.primary_ip, cfg.randomize);
+    let snat = snat_rule_args(cfg.primary_ip, cfg.randomize);
     let set_mark = format!("-m comment --comment \"{COMMENT_CONNMARK}\" {CONNMARK_SET}");
     match cfg.layout {
         Layout::Current => {
@@ -1227,7 +1226,7 @@ impl EksNode {
         let pos = self
             .rule_position("nat", &chain, &[vpccni::COMMENT_SNAT_RULE])?
             .to_string();
-        let args = split_args(&snat_rule_args(&self.config, to_source, random));
+        let args = split_args(&snat_rule_args(to_source, random));
         let mut argv = vec!["-t", "nat", "-R", chain.as_str(), pos.as_str()];
         argv.extend(args.iter().map(String::as_str));
         self.iptables(&argv).map(|_| ())
@@ -1335,11 +1334,7 @@ impl EksNode {
     pub fn fault_stale_snat_chain_1(&self) -> Result<()> {
         let chain = format!("{}1", vpccni::SNAT_CHAIN_PREFIX);
         self.iptables(&["-t", "nat", "-N", &chain])?;
-        let args = split_args(&snat_rule_args(
-            &self.config,
-            self.config.primary_ip,
-            Random::Hash,
-        ));
+        let args = split_args(&snat_rule_args(self.config.primary_ip, Random::Hash));
         let mut argv = vec!["-t", "nat", "-A", chain.as_str()];
         argv.extend(args.iter().map(String::as_str));
         self.iptables(&argv).map(|_| ())
