@@ -19,7 +19,6 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use base64_mask::mask_b64;
 use serde_json::{json, Value};
 
 use crate::netns::{self, NetNs};
@@ -198,30 +197,13 @@ pub fn imds_lookup(tree: &BTreeMap<String, String>, rel: &str) -> Option<String>
     (!children.is_empty()).then(|| children.join("\n"))
 }
 
-mod base64_mask {
-    /// Base64 of a 4-byte IPv4 mask, as Go's `encoding/json` prints `net.IPMask`.
-    pub fn mask_b64(prefix_len: u8) -> String {
-        const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-        let m: u32 = if prefix_len == 0 {
-            0
-        } else {
-            u32::MAX << (32 - u32::from(prefix_len.min(32)))
-        };
-        let b = m.to_be_bytes();
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        let idx = |shift: u32| T[((n >> shift) & 63) as usize] as char;
-        let n2 = u32::from(b[3]) << 16;
-        let idx2 = |shift: u32| T[((n2 >> shift) & 63) as usize] as char;
-        format!(
-            "{}{}{}{}{}{}==",
-            idx(18),
-            idx(12),
-            idx(6),
-            idx(0),
-            idx2(18),
-            idx2(12)
-        )
-    }
+/// Base64 of an IPv4 mask, as Go's `encoding/json` prints `net.IPMask` (`/////w==` = /32).
+pub fn mask_b64(prefix_len: u8) -> String {
+    use base64::Engine;
+    let mask = u32::MAX
+        .checked_shl(32 - u32::from(prefix_len.min(32)))
+        .unwrap_or(0);
+    base64::engine::general_purpose::STANDARD.encode(mask.to_be_bytes())
 }
 
 /// ipamd introspection bodies keyed by path.
