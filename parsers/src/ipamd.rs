@@ -215,24 +215,33 @@ fn first_json_value(text: &str) -> Result<Value, String> {
     if starts.is_empty() {
         return Err("no JSON object in the input".into());
     }
-    let mut first_err = None;
+    // Of the failed candidates, report the one that got furthest: a `[root@ip-…]#` prompt
+    // fails at column 2, the real document where it is damaged or cut.
+    let mut best: Option<((usize, usize), String)> = None;
     for &start in &starts {
         let rest = text.get(start..).unwrap_or("");
         let mut de = serde_json::Deserializer::from_str(rest).into_iter::<Value>();
         match de.next() {
             Some(Ok(v)) => return Ok(v),
-            Some(Err(e)) if first_err.is_none() => {
+            Some(Err(e)) => {
                 let line = text.get(..start).map_or(0, |p| p.matches('\n').count()) + e.line();
-                first_err = Some(format!(
-                    "invalid JSON at line {line} column {}: {e}",
+                let cut = if e.is_eof() {
+                    " (the document ends early: a cut paste?)"
+                } else {
+                    ""
+                };
+                let msg = format!(
+                    "invalid JSON at line {line} column {}: {e}{cut}",
                     e.column()
-                ));
+                );
+                if best.as_ref().is_none_or(|(at, _)| (line, e.column()) > *at) {
+                    best = Some(((line, e.column()), msg));
+                }
             }
-            Some(Err(_)) => {}
             None => {}
         }
     }
-    Err(first_err.unwrap_or_else(|| "no JSON value in the input".into()))
+    Err(best.map_or_else(|| "no JSON value in the input".into(), |(_, m)| m))
 }
 
 fn kind_of(v: &Value) -> &'static str {
@@ -648,6 +657,17 @@ mod tests {
         assert_eq!(m["d"], "x,y");
         assert_eq!(m["e"], "s");
         assert_eq!(m["f"], "2");
+    }
+
+    #[test]
+    fn cut_enis_after_a_bracket_prompt_names_the_cut() {
+        // olga-mir/k8s notes: `[root@ip-…]# curl … | python -m json.tool | jq .`, cut mid-way.
+        let e = parse_enis(
+            "[root@ip-10-0-208-27 ~]# curl -s http://localhost:61679/v1/enis | jq .\n{\n  \"AssignedIPs\": 4,\n  \"ENIs\": {\n    \"eni-0\": {\n",
+        )
+        .unwrap_err();
+        assert!(e.contains("ends early"), "{e}");
+        assert!(!e.contains("line 1 column 2"), "{e}");
     }
 
     #[test]
