@@ -715,3 +715,28 @@ fn rp_filter_all_strict_without_the_interface_value_is_undetermined() {
     let f = assert_only(&n.build(), "sysctl.rp-filter-strict");
     assert_eq!(f[0].severity, Severity::Error);
 }
+
+#[test]
+fn detached_iif_rule_is_reported_from_ip_rule_alone() {
+    // PR #1376: only `ip rule` was pasted; the `[detached]` rule needs no routes
+    // (real capture: diag/tests/fixtures/realworld/pr1376-sgp-detached-iif-rule).
+    let mut n = NodeA::default();
+    n.routes = String::new();
+    n.rules = n.rules.replace(
+        "1024:",
+        "10:\tfrom all iif vlanaad671050aa [detached] lookup 101 \n1024:",
+    );
+    let s = n.build();
+    let r = analysis::analyze(&s);
+    let f: Vec<_> = r
+        .findings
+        .iter()
+        .filter(|f| f.rule == "route.dangling")
+        .collect();
+    assert_eq!(f.len(), 1, "{:#?}", r.findings);
+    assert!(
+        f[0].summary.contains("no longer exists"),
+        "{}",
+        f[0].summary
+    );
+}

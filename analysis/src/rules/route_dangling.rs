@@ -15,7 +15,14 @@ pub(crate) const ID: &str = "route.dangling";
 
 pub(crate) fn check(ctx: &Ctx<'_>) -> RuleResult {
     let rules = ctx.need_rules()?;
-    let routes = ctx.need_routes()?;
+    let routes = match ctx.need_routes() {
+        Ok(r) => r,
+        // `[detached]` rules are visible in `ip rule` alone: report them without routes.
+        Err(why) => {
+            let out = detached(ctx, rules);
+            return if out.is_empty() { Err(why) } else { Ok(out) };
+        }
+    };
     let ipamd = ctx.s.cni.get().is_some_and(|c| c.ipamd_enis.is_some());
     let links = ctx.s.links.get();
     let tables: BTreeSet<u32> = routes.iter().map(|r| r.table).collect();
@@ -103,14 +110,21 @@ pub(crate) fn check(ctx: &Ctx<'_>) -> RuleResult {
             );
         }
     }
-    for r in rules.iter().filter(|r| r.detached) {
-        out.push(
+    out.extend(detached(ctx, rules));
+    Ok(out)
+}
+
+/// `[detached]` iif/oif rules: their interface is gone.
+fn detached(ctx: &Ctx<'_>, rules: &[model::IpRule]) -> Vec<model::Finding> {
+    rules
+        .iter()
+        .filter(|r| r.detached)
+        .map(|r| {
             ctx.finding(ID, Severity::Warning, format!("policy rule {} refers to an interface that no longer exists", r.priority))
                 .evs([rule_ev(r)])
                 .explain("`[detached]` iif/oif rules are left when a security-group-for-pods vlan interface or veth is deleted without its rules; a new interface with the same name inherits them.")
                 .remedy("Delete the rule with `ip rule del priority <prio> iif <name>`.")
-                .done(),
-        );
-    }
-    Ok(out)
+                .done()
+        })
+        .collect()
 }
