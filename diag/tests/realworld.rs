@@ -12,6 +12,7 @@
 //! max_exit = 2                         # highest acceptable exit code of `analyze`
 //! nodes = 3                            # number of node reports (loop captures)
 //! problem_names = ["ip-rule.txt"]      # an input problem or parse warning names this file
+//! clean = true                         # no input problem and no parse warning at all
 //! map = ["ip-rule.txt=rules.out"]      # passed as `--map`
 //! known_issue = "…"                    # a bug outside diag's files: report, do not fail
 //! ```
@@ -40,6 +41,7 @@ struct Expect {
     max_exit: i32,
     nodes: Option<usize>,
     problem_names: Vec<String>,
+    clean: bool,
     map: Vec<String>,
     known_issue: Option<String>,
 }
@@ -69,6 +71,7 @@ fn parse_expect(text: &str) -> Result<Expect, String> {
             "problem_names" => e.problem_names = strings(v, k)?,
             "map" => e.map = strings(v, k)?,
             "healthy" => e.healthy = v.as_bool().ok_or("healthy must be a bool")?,
+            "clean" => e.clean = v.as_bool().ok_or("clean must be a bool")?,
             "max_exit" => e.max_exit = v.as_integer().ok_or("max_exit must be an integer")? as i32,
             "nodes" => e.nodes = Some(v.as_integer().ok_or("nodes must be an integer")? as usize),
             "known_issue" => {
@@ -244,6 +247,11 @@ fn check_report(
             bad.push(format!("problem message names no file of the capture: {m}"));
         }
     }
+    if exp.clean {
+        for m in &messages {
+            bad.push(format!("clean capture, but: {m}"));
+        }
+    }
     for name in &exp.problem_names {
         if !messages.iter().any(|m| m.contains(name.as_str())) {
             bad.push(format!(
@@ -394,6 +402,17 @@ fn checker_reports_anonymous_problems_and_exit_mismatch() {
     let bad = check_report(&v, Some(2), &exp, &["ip-rule.txt".to_string()]);
     // exit mismatch, message without a file name, and no message naming ip-rule.txt
     assert_eq!(bad.len(), 3, "{bad:?}");
+}
+
+#[test]
+fn checker_reports_warnings_on_a_clean_capture() {
+    let exp = parse_expect("clean = true").unwrap();
+    let v = report(
+        serde_json::json!([]),
+        serde_json::json!(["x/ip-rule.txt: line 1: not a rule"]),
+    );
+    let bad = check_report(&v, Some(1), &exp, &["ip-rule.txt".to_string()]);
+    assert_eq!(bad.len(), 1, "{bad:?}");
 }
 
 #[test]
