@@ -95,8 +95,12 @@ pub struct Link {
 }
 
 impl Link {
-    /// Administratively up (IFF_UP) and not reported down.
+    /// Administratively up (IFF_UP) and not reported down. Brief captures (`ip -br`) carry no
+    /// flags, only the state: then `UP`/`UNKNOWN` count as up.
     pub fn is_up(&self) -> bool {
+        if self.flags.is_empty() {
+            return matches!(self.operstate.as_str(), "UP" | "UNKNOWN");
+        }
         self.flags.iter().any(|f| f == "UP") && self.operstate != "DOWN"
     }
 }

@@ -31,13 +31,14 @@ impl Sysctls {
         self.get_u64(&format!("net.ipv4.conf.{iface}.rp_filter"))
     }
 
-    /// The value the kernel applies: `max(conf.all, conf.<iface>)`. None when neither is known.
+    /// The value the kernel applies: `max(conf.all, conf.<iface>)`. None when it cannot be
+    /// determined: with only one of the two known, the value is certain only when that one is
+    /// already the maximum (2, loose).
     pub fn effective_rp_filter(&self, iface: &str) -> Option<u64> {
         match (self.rp_filter("all"), self.rp_filter(iface)) {
             (Some(a), Some(i)) => Some(a.max(i)),
-            (Some(a), None) => Some(a),
-            (None, Some(i)) => Some(i),
-            (None, None) => None,
+            (Some(2), None) | (None, Some(2)) => Some(2),
+            _ => None,
         }
     }
 
