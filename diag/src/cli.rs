@@ -87,6 +87,9 @@ pub enum Command {
     /// Assert what is programmed in the kernel, for scripts after a CNI env change.
     #[command(after_help = CHECK_HELP)]
     Check(CheckArgs),
+    /// Collect a snapshot from every node over SSH or SSM into a directory (+ fleet.json).
+    #[command(after_help = COLLECT_HELP)]
+    Collect(CollectArgs),
     /// List the analysis rules: id, severity, what each checks and what data it needs.
     Rules,
     /// Print a shell completion script.
@@ -115,21 +118,28 @@ pub enum SchemaKind {
 /// Options shared by everything that reads inputs.
 #[derive(Debug, Args, Clone, Default)]
 pub struct InputOpts {
-    /// Path of `node-agent` for --local (default: next to diag, then PATH).
-    #[arg(long, value_name = "FILE", env = "DIAG_AGENT_PATH", value_hint = ValueHint::ExecutablePath)]
-    pub agent_path: Option<PathBuf>,
-
     /// Read a capture under another file name: NAME=FILE, e.g. ip-rule.txt=rules.out
     /// (FILE relative to each capture directory, or absolute).
     #[arg(long = "map", value_name = "NAME=FILE")]
     pub map: Vec<String>,
+
+    /// Remote nodes: collected over SSH or SSM, then analysed here (see `diag collect --help`).
+    #[command(flatten, next_help_heading = "Remote targets")]
+    pub targets: fleet::TargetArgs,
+}
+
+impl InputOpts {
+    /// `--agent-path` as the local agent binary for `--local`.
+    pub fn local_agent(&self) -> Option<PathBuf> {
+        self.targets.agent_path.as_ref().map(PathBuf::from)
+    }
 }
 
 #[derive(Debug, Args)]
 pub struct AnalyzeArgs {
     /// Snapshot JSON files, `diag collect` output dirs, capture dirs, eks_i-*.tar.gz bundles, or
     /// `-` for a snapshot on stdin.
-    #[arg(value_name = "PATH", required_unless_present = "local", value_hint = ValueHint::AnyPath)]
+    #[arg(value_name = "PATH", value_hint = ValueHint::AnyPath)]
     pub paths: Vec<PathBuf>,
 
     /// Also collect and analyse this machine (runs `node-agent collect`).
@@ -144,16 +154,16 @@ pub struct AnalyzeArgs {
     pub input: InputOpts,
 }
 
-/// Where `snat`, `routes` and `check` get their snapshots.
+/// Where `snat`, `routes` and `check` get their snapshots (or remote targets, see
+/// [`InputOpts::targets`]).
 #[derive(Debug, Args, Clone)]
-#[group(id = "source", required = true, multiple = false)]
 pub struct SourceArgs {
     /// Collect from this machine with `node-agent collect`.
-    #[arg(long, group = "source")]
+    #[arg(long)]
     pub local: bool,
 
     /// Read these inputs (same kinds as `diag analyze PATH...`).
-    #[arg(long, value_name = "PATH", num_args = 1.., group = "source", value_hint = ValueHint::AnyPath)]
+    #[arg(long, value_name = "PATH", num_args = 1.., value_hint = ValueHint::AnyPath)]
     pub from: Vec<PathBuf>,
 }
 
@@ -227,6 +237,15 @@ pub struct CheckArgs {
     #[command(flatten)]
     pub source: SourceArgs,
 
+    /// Re-check until every assertion passes or this much time is up (e.g. 10m), printing
+    /// progress on stderr: the aws-node rollout after `kubectl set env` takes minutes.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub wait: Option<std::time::Duration>,
+
+    /// Pause between rounds of --wait.
+    #[arg(long, value_name = "DURATION", default_value = "15s", value_parser = parse_duration)]
+    pub interval: std::time::Duration,
+
     /// An assertion KEY=VALUE (or exclude-snat+=CIDR); repeatable.
     #[arg(long = "expect", value_name = "KEY=VALUE")]
     pub expect: Vec<String>,
@@ -241,4 +260,85 @@ pub struct CheckArgs {
 
 fn parse_severity(s: &str) -> Result<Severity, String> {
     s.parse()
+}
+
+/// `90`, `90s`, `15m`, `1h`, `1h30m`.
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let s = s.trim();
+    if s.is_empty() {
+        return Err("empty duration".into());
+    }
+    if let Ok(n) = s.parse::<u64>() {
+        return Ok(std::time::Duration::from_secs(n));
+    }
+    let mut total = 0u64;
+    let mut num = String::new();
+    for c in s.chars() {
+        if c.is_ascii_digit() {
+            num.push(c);
+            continue;
+        }
+        let unit = match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86400,
+            _ => {
+                return Err(format!(
+                    "bad duration '{s}': unknown unit '{c}' (use s, m, h, d)"
+                ))
+            }
+        };
+        let n: u64 = num
+            .parse()
+            .map_err(|_| format!("bad duration '{s}': a number must come before '{c}'"))?;
+        total = total.saturating_add(n.saturating_mul(unit));
+        num.clear();
+    }
+    if !num.is_empty() {
+        return Err(format!(
+            "bad duration '{s}': trailing number without a unit"
+        ));
+    }
+    Ok(std::time::Duration::from_secs(total))
+}
+
+const COLLECT_HELP: &str = "\
+Targets: --hosts FILE, --ssh-config FILE --host PATTERN, --ec2-cluster NAME [--ec2-filter K=V],
+--instance-ids ID,...; narrowed with --only/--exclude REGEX over node names. SSH verifies host
+keys against known_hosts (strict; --accept-new-host-keys records unknown keys, a changed key is
+always refused). SSM is used for instance ids without SSH targets (or --transport ssm).
+
+Every node ends with exactly one outcome in fleet.json: ok, partial, unreachable, auth-failed,
+hostkey-mismatch, hostkey-unknown, timeout, agent-missing, agent-error, ssm-undeliverable,
+ssm-failed, truncated, invalid-output.
+
+Examples:
+  diag collect --hosts nodes.txt -i ~/.ssh/eks.pem -d out/
+  diag collect --ec2-cluster prod --region eu-west-1 -J ec2-user@bastion:22 --push-agent -d out/
+  diag collect --instance-ids i-0abc,i-0def --transport ssm --s3-bucket my-diag-bucket -d out/
+  diag analyze out/                        # then analyse what was collected
+
+Exit codes: 0 every node collected, 1 some nodes failed, 2 none could be reached or bad
+arguments.";
+
+/// `diag collect`.
+#[derive(Debug, Args)]
+pub struct CollectArgs {
+    #[command(flatten)]
+    pub targets: fleet::TargetArgs,
+
+    /// Directory for one snapshot per node and fleet.json.
+    #[arg(
+        short = 'd',
+        long = "out-dir",
+        value_name = "DIR",
+        default_value = "diag-fleet",
+        env = "DIAG_OUT_DIR"
+    )]
+    pub out_dir: PathBuf,
+
+    /// Never show the progress bar (it is shown only on a terminal anyway).
+    #[arg(long)]
+    pub no_progress: bool,
 }

@@ -105,9 +105,10 @@ pub struct TargetArgs {
     #[arg(long)]
     pub sudo: bool,
 
-    /// Path of the agent on the nodes.
-    #[arg(long, value_name = "PATH", default_value = DEFAULT_AGENT_PATH)]
-    pub agent_path: String,
+    /// Where node-agent is: its path on the nodes (default /usr/local/bin/node-agent); for
+    /// `diag … --local`, this machine's binary (default: next to diag, then PATH).
+    #[arg(long, value_name = "PATH", env = "DIAG_AGENT_PATH")]
+    pub agent_path: Option<String>,
     /// Upload this build's agent to each node, verify its sha256, run it, remove it.
     #[arg(long, conflicts_with = "agentless")]
     pub push_agent: bool,
@@ -157,7 +158,7 @@ impl Default for TargetArgs {
             jobs: 64,
             retries: 2,
             sudo: false,
-            agent_path: DEFAULT_AGENT_PATH.to_string(),
+            agent_path: None,
             push_agent: false,
             agent_binary: None,
             agentless: false,
@@ -195,6 +196,22 @@ fn secs(v: f64, what: &str) -> anyhow::Result<Duration> {
 }
 
 impl TargetArgs {
+    /// The agent's path on the nodes.
+    pub fn remote_agent_path(&self) -> String {
+        self.agent_path
+            .clone()
+            .unwrap_or_else(|| DEFAULT_AGENT_PATH.to_string())
+    }
+
+    /// True when any remote target option was given.
+    pub fn has_targets(&self) -> bool {
+        self.hosts.is_some()
+            || self.ssh_config.is_some()
+            || self.ec2_cluster.is_some()
+            || !self.ec2_filter.is_empty()
+            || !self.instance_ids.is_empty()
+    }
+
     fn uses_ssh_sources(&self) -> bool {
         self.hosts.is_some() || self.ssh_config.is_some()
     }
@@ -219,7 +236,7 @@ impl TargetArgs {
             }
         } else {
             AgentMode::Installed {
-                path: self.agent_path.clone(),
+                path: self.remote_agent_path(),
             }
         };
         Ok(RunOptions {
@@ -360,13 +377,13 @@ pub async fn gather_targets(
                 s3_bucket: args.s3_bucket.clone(),
                 s3_prefix: args.s3_prefix.clone(),
                 command_timeout: opts.command_timeout,
-                agent_path: args.agent_path.clone(),
+                agent_path: args.remote_agent_path(),
                 sudo: false,
                 ..Default::default()
             };
             if opts.mode
                 != (AgentMode::Installed {
-                    path: args.agent_path.clone(),
+                    path: args.remote_agent_path(),
                 })
             {
                 bail!("--push-agent and --agentless are SSH-only; over SSM the agent must be installed on the nodes");

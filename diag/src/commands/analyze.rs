@@ -5,17 +5,41 @@ use crate::input::Input;
 use crate::render::analyze::{self as r, AnalyzeReport, FleetSummary, NodeResult, SectionNote};
 use crate::render::json;
 
-use super::{emit, load, note_errors, split, Out, EXIT_BAD_INPUT, EXIT_FINDINGS, EXIT_OK};
+use super::{
+    emit, load, note_errors, remote_inputs, split, Out, EXIT_BAD_INPUT, EXIT_FINDINGS, EXIT_OK,
+};
+
+/// Nodes of a remote run that delivered no snapshot become `fleet.node-unreachable` findings
+/// in the fleet summary (they are input errors too, so the exit code stays 2).
+fn add_unreachable(report: &mut AnalyzeReport, outcomes: &[model::NodeOutcome]) {
+    let findings = fleet::unreachable_findings(outcomes);
+    if findings.is_empty() {
+        return;
+    }
+    match &mut report.fleet {
+        Some(f) => f.findings.extend(findings),
+        None => report.fleet = Some(FleetSummary::build(&report.nodes, findings)),
+    }
+}
 
 pub fn run(args: AnalyzeArgs, out: Out) -> anyhow::Result<i32> {
+    if args.paths.is_empty() && !args.local && !args.input.targets.has_targets() {
+        anyhow::bail!(
+            "nothing to analyse: give PATH..., --local, or remote targets (--hosts, \
+             --ssh-config with --host, --ec2-cluster, --instance-ids)"
+        );
+    }
     let mut inputs: Vec<Input> = args.paths.iter().map(|p| Input::from_arg(p)).collect();
     if args.local {
         inputs.push(Input::Local {
-            agent_path: args.input.agent_path.clone(),
+            agent_path: args.input.local_agent(),
         });
     }
+    let mut remote = remote_inputs(&args.input, out);
+    inputs.append(&mut remote.inputs);
     let loaded = load(inputs, &args.input);
-    let report = build(loaded, args.fail_on);
+    let mut report = build(loaded, args.fail_on);
+    add_unreachable(&mut report, &remote.outcomes);
     note_errors(out, &report.input_errors);
     let text = match out.format {
         Format::Text => r::text(&report, out.style, out.quiet),

@@ -1,5 +1,7 @@
 //! `diag check`: assertions per node; exit 0 all pass, 1 a failure, 2 cannot evaluate.
 
+use std::time::{Duration, Instant};
+
 use crate::check::{assertions_for, evaluate, Assertion, Policy, Status};
 use crate::cli::{CheckArgs, Format};
 use crate::render::check::{self as r, CheckReport, CheckSummary};
@@ -10,7 +12,10 @@ use super::{
 };
 
 pub fn run(args: CheckArgs, out: Out) -> anyhow::Result<i32> {
-    let report = build(&args);
+    let report = match args.wait {
+        Some(wait) => wait_until_pass(&args, out, wait),
+        None => build(&args, out),
+    };
     note_errors(out, &report.input_errors);
     let text = match out.format {
         Format::Text => r::text(&report, out.style, out.quiet),
@@ -31,7 +36,50 @@ fn usage_error(message: String) -> CheckReport {
     }
 }
 
-pub fn build(args: &CheckArgs) -> CheckReport {
+/// `--wait`: re-collect and re-check until every assertion passes or the time is up. Rounds
+/// that could not evaluate (a node unreachable while aws-node restarts) are retried too; the
+/// last round's report is the result.
+fn wait_until_pass(args: &CheckArgs, out: Out, wait: Duration) -> CheckReport {
+    let deadline = Instant::now() + wait;
+    let mut round = 1u32;
+    loop {
+        let report = build(args, out);
+        let left = deadline.saturating_duration_since(Instant::now());
+        if report.exit_code == EXIT_OK
+            || left.is_zero()
+            || report.results.is_empty() && report.input_errors.is_empty()
+        {
+            if !out.quiet {
+                eprintln!("diag check: round {round}: {}", progress_line(&report));
+            }
+            return report;
+        }
+        let pause = args.interval.min(left);
+        if !out.quiet {
+            eprintln!(
+                "diag check: round {round}: {}; next round in {}s ({}s left)",
+                progress_line(&report),
+                pause.as_secs(),
+                left.as_secs()
+            );
+        }
+        std::thread::sleep(pause);
+        round += 1;
+    }
+}
+
+fn progress_line(r: &CheckReport) -> String {
+    format!(
+        "{} node(s), {} passed, {} failed, {} could not be evaluated, {} input error(s)",
+        r.summary.nodes,
+        r.summary.passed,
+        r.summary.failed,
+        r.summary.errors,
+        r.input_errors.len()
+    )
+}
+
+pub fn build(args: &CheckArgs, out: Out) -> CheckReport {
     // Assertions are validated before anything is collected.
     let mut cli = Vec::new();
     for e in &args.expect {
@@ -52,7 +100,11 @@ pub fn build(args: &CheckArgs) -> CheckReport {
             "nothing to check: give --expect KEY=VALUE or a --policy with expectations".into(),
         );
     }
-    let sp = split(load(source_inputs(&args.source, &args.input), &args.input));
+    let sources = match source_inputs(&args.source, &args.input, out) {
+        Ok(s) => s,
+        Err(e) => return usage_error(format!("{e:#}")),
+    };
+    let sp = split(load(sources.inputs, &args.input));
     let mut results = Vec::new();
     let mut errors = sp.errors;
     let mut summary = CheckSummary {

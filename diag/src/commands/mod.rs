@@ -38,21 +38,88 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Snat(a) => views::run_snat(a, out),
         Command::Routes(a) => views::run_routes(a, out),
         Command::Check(a) => check::run(a, out),
+        Command::Collect(a) => collect(a),
         Command::Rules => misc::rules(out),
         Command::Completions { shell } => misc::completions(shell),
         Command::Schema { what } => misc::schema(what),
     }
 }
 
-/// Inputs of `--local` / `--from`.
-pub fn source_inputs(src: &SourceArgs, opts: &InputOpts) -> Vec<Input> {
-    let mut v: Vec<Input> = src.from.iter().map(|p| Input::from_arg(p)).collect();
+/// Inputs of `--local` / `--from` / remote targets.
+pub fn source_inputs(src: &SourceArgs, opts: &InputOpts, out: Out) -> anyhow::Result<Sources> {
+    if !src.local && src.from.is_empty() && !opts.targets.has_targets() {
+        anyhow::bail!(
+            "nothing to read: give --local, --from PATH..., or remote targets (--hosts, \
+             --ssh-config with --host, --ec2-cluster, --instance-ids)"
+        );
+    }
+    let mut inputs: Vec<Input> = src.from.iter().map(|p| Input::from_arg(p)).collect();
     if src.local {
-        v.push(Input::Local {
-            agent_path: opts.agent_path.clone(),
+        inputs.push(Input::Local {
+            agent_path: opts.local_agent(),
         });
     }
-    v
+    let mut sources = remote_inputs(opts, out);
+    inputs.append(&mut sources.inputs);
+    sources.inputs = inputs;
+    Ok(sources)
+}
+
+/// Snapshots to analyse, plus the fleet outcomes of remote nodes (empty without targets).
+pub struct Sources {
+    pub inputs: Vec<Input>,
+    pub outcomes: Vec<model::NodeOutcome>,
+}
+
+/// Collect the remote targets, if any were given: one input per node (its snapshot, or why
+/// there is none).
+pub fn remote_inputs(opts: &InputOpts, out: Out) -> Sources {
+    let mut sources = Sources {
+        inputs: Vec::new(),
+        outcomes: Vec::new(),
+    };
+    if !opts.targets.has_targets() {
+        return sources;
+    }
+    let gathered = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(anyhow::Error::from)
+        .and_then(|rt| rt.block_on(fleet::gather(&opts.targets, !out.quiet)));
+    match gathered {
+        Ok(results) => {
+            if !out.quiet {
+                let outcomes: Vec<_> = results.iter().map(|(o, _)| o.clone()).collect();
+                eprintln!("diag: {}", fleet::cli::summary_line(&outcomes));
+            }
+            for (outcome, snapshot) in results {
+                sources.inputs.push(Input::from_fleet(&outcome, snapshot));
+                sources.outcomes.push(outcome);
+            }
+        }
+        Err(e) => sources.inputs.push(Input::Provided {
+            label: "remote targets".into(),
+            outcome: Box::new(Err(InputError::Fleet {
+                node: "(targets)".into(),
+                message: format!("{e:#}"),
+            })),
+        }),
+    }
+    sources
+}
+
+/// `diag collect`: the fleet runner, writing one snapshot per node and fleet.json.
+fn collect(a: crate::cli::CollectArgs) -> anyhow::Result<i32> {
+    let args = fleet::CollectArgs {
+        targets: a.targets,
+        output: a.out_dir,
+        no_progress: a.no_progress,
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    rt.block_on(fleet::cli::run_collect(&args))
 }
 
 /// Read inputs; a bad `--map` is an input error too.

@@ -20,10 +20,24 @@ struct Built<V> {
 
 fn build<V>(
     args: &ViewArgs,
+    out: Out,
     view: fn(&Snapshot, &NodeReport) -> V,
     findings: fn(&V) -> &[Finding],
 ) -> Built<V> {
-    let sp = split(load(source_inputs(&args.source, &args.input), &args.input));
+    let sources = match source_inputs(&args.source, &args.input, out) {
+        Ok(s) => s,
+        Err(e) => {
+            return Built {
+                views: Vec::new(),
+                errors: vec![InputProblem {
+                    input: "arguments".into(),
+                    error: format!("{e:#}"),
+                }],
+                exit_code: EXIT_BAD_INPUT,
+            }
+        }
+    };
+    let sp = split(load(sources.inputs, &args.input));
     let mut errors = sp.errors;
     let mut views = Vec::new();
     for (label, snap, problems) in &sp.nodes {
@@ -51,7 +65,7 @@ fn build<V>(
 }
 
 pub fn run_snat(args: ViewArgs, out: Out) -> anyhow::Result<i32> {
-    let b = build(&args, analysis::views::snat_view, |x| &x.findings);
+    let b = build(&args, out, analysis::views::snat_view, |x| &x.findings);
     let report = SnatReport {
         exit_code: b.exit_code,
         nodes: b.views,
@@ -67,7 +81,7 @@ pub fn run_snat(args: ViewArgs, out: Out) -> anyhow::Result<i32> {
 }
 
 pub fn run_routes(args: ViewArgs, out: Out) -> anyhow::Result<i32> {
-    let b = build(&args, analysis::views::route_view, |x| &x.findings);
+    let b = build(&args, out, analysis::views::route_view, |x| &x.findings);
     let report = RoutesReport {
         exit_code: b.exit_code,
         nodes: b.views,
