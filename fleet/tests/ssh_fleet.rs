@@ -14,11 +14,21 @@ use model::{FleetReport, NodeOutcome, Outcome, Snapshot};
 
 const FLEET_BIN: &str = env!("CARGO_BIN_EXE_diag-fleet");
 
+/// On CI (`CI` set) a missing prerequisite is a failure, so a green run means the fleet
+/// tests really ran.
+fn not_on_ci(what: &str) {
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "prerequisite missing on CI: {what}"
+    );
+}
+
 fn skip_without_sshd() -> bool {
     if !sshd_available() {
         eprintln!(
             "SKIPPED: /usr/sbin/sshd or ssh-keygen not installed (apt-get install openssh-server)"
         );
+        not_on_ci("sshd");
         return true;
     }
     false
@@ -213,6 +223,7 @@ fn fleet_of_sshds_end_to_end() {
     }
     let Some(agent) = node_agent() else {
         eprintln!("SKIPPED fleet_of_sshds_end_to_end: needs node-agent");
+        not_on_ci("node-agent");
         return;
     };
     let mut fleet = SshFleet::new(23).unwrap();
@@ -467,6 +478,7 @@ fn push_agent_and_agentless() {
     }
     let Some(agent) = node_agent() else {
         eprintln!("SKIPPED push_agent_and_agentless: needs node-agent");
+        not_on_ci("node-agent");
         return;
     };
     let fleet = SshFleet::new(3).unwrap();
@@ -749,12 +761,14 @@ fn agentless_matches_agent_on_emulated_eks_node() {
     }
     let Some(agent) = node_agent() else {
         eprintln!("SKIPPED agentless_matches_agent_on_emulated_eks_node: needs node-agent");
+        not_on_ci("node-agent");
         return;
     };
     let node = match e2e::node::EksNode::builder().build() {
         Ok(n) => n,
         Err(e) => {
             eprintln!("SKIPPED: cannot build an emulated EKS node: {e:#}");
+            not_on_ci("an emulated EKS node");
             return;
         }
     };

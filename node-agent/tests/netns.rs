@@ -6,7 +6,7 @@
 //! what iproute2/iptables print in the same namespace. Nothing touches the root namespace.
 //!
 //! Needs root, `ip` (iproute2) and, for the iptables parts, `iptables-nft`. When they are
-//! missing the tests print SKIP and pass; the unit tests still cover the logic.
+//! missing the tests print SKIP and pass (on CI, with `CI` set, they fail instead).
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -98,7 +98,13 @@ impl Drop for NetNs {
     }
 }
 
+/// Outside CI a missing prerequisite skips the test; on CI (`CI` set) it fails, so a green
+/// CI run means these tests really ran.
 fn skip(why: &str) -> bool {
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "prerequisite missing on CI: {why}"
+    );
     eprintln!("SKIP: {why}");
     true
 }
