@@ -204,9 +204,15 @@ mod tests {
             bytes: Some(322),
             ..Default::default()
         };
-        assert_eq!(r.evidence_line(), "[5:322] -A POSTROUTING -j AWS-SNAT-CHAIN-0");
+        assert_eq!(
+            r.evidence_line(),
+            "[5:322] -A POSTROUTING -j AWS-SNAT-CHAIN-0"
+        );
         r.raw = "[5:322] -A POSTROUTING -j AWS-SNAT-CHAIN-0".into();
-        assert_eq!(r.evidence_line(), "[5:322] -A POSTROUTING -j AWS-SNAT-CHAIN-0");
+        assert_eq!(
+            r.evidence_line(),
+            "[5:322] -A POSTROUTING -j AWS-SNAT-CHAIN-0"
+        );
         r.raw = "5 322 AWS-SNAT-CHAIN-0 all -- * * 0.0.0.0/0 0.0.0.0/0".into();
         assert_eq!(r.evidence_line(), r.raw);
     }

@@ -329,6 +329,9 @@ mod tests {
             action: "lookup".into(),
             detached: true,
         };
-        assert_eq!(r.to_ip_line(), "10:\tfrom all iif vlan1c357e15edb [detached] lookup 102");
+        assert_eq!(
+            r.to_ip_line(),
+            "10:\tfrom all iif vlan1c357e15edb [detached] lookup 102"
+        );
     }
 }
