@@ -39,6 +39,10 @@ pub fn parse(text: &str) -> Result<Parsed<Sysctls>, ParseError> {
         if t.starts_with(';') || t.starts_with('#') {
             continue; // sysctl.conf comments
         }
+        // `sysctl --system` names each file before its settings: `* Applying /etc/sysctl.conf ...`.
+        if t.starts_with("* Applying ") {
+            continue;
+        }
         let Some((k, v)) = t.split_once('=') else {
             warnings.push(ParseWarning::new(line.no, t, "not `key = value`"));
             continue;
@@ -150,6 +154,18 @@ fn parse_json(text: &str) -> Result<Parsed<Sysctls>, ParseError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn system_applying_lines_prompts_and_blockquotes_are_chatter() {
+        let t = "[root@ip-10-0-1-5 ~]# sysctl --system\n* Applying /usr/lib/sysctl.d/50-default.conf ...\nnet.ipv4.conf.all.rp_filter = 1\n> * Applying /etc/sysctl.d/99-eks.conf ...\n> net.ipv4.ip_forward = 1\n>\nsystemd-node-1:/ # sysctl -a\n";
+        let p = parse(t).unwrap();
+        assert!(p.warnings.is_empty(), "{:?}", p.warnings);
+        assert_eq!(p.value.get_u64("net.ipv4.conf.all.rp_filter"), Some(1));
+        assert_eq!(p.value.get_u64("net.ipv4.ip_forward"), Some(1));
+        // A line that is neither still warns.
+        let p = parse("* Applied x\nnet.ipv4.ip_forward = 1\n").unwrap();
+        assert_eq!(p.warnings.len(), 1);
+    }
 
     #[test]
     fn spaces_tabs_and_errors() {

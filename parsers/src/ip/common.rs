@@ -75,13 +75,22 @@ pub(crate) fn is_paste_noise(t: &str) -> bool {
 }
 
 /// `$ ip rule`, `# ip rule`, `[root@ip-10-0-0-1 ~]# ip rule`, `sh-4.2$ ip rule`,
-/// `ubuntu@host:~$ sudo sysctl -a`.
-fn is_prompt(t: &str) -> bool {
+/// `ubuntu@host:~$ sudo sysctl -a`, `systemd-node-1:/ # iptables -L` (SUSE's prompt).
+pub(crate) fn is_prompt(t: &str) -> bool {
     if t == "$" || t == "#" {
         return true;
     }
-    let first = t.split_whitespace().next().unwrap_or("");
+    let mut words = t.split_whitespace();
+    let first = words.next().unwrap_or("");
     if first.ends_with('$') || first.ends_with('#') {
+        return true;
+    }
+    // `host:/ # cmd`, `user@host:~ $ cmd`: a `host:dir` word, then a bare `#`/`$`.
+    let is_addr = first
+        .split('/')
+        .next()
+        .is_some_and(|a| a.parse::<IpAddr>().is_ok());
+    if first.contains(':') && !is_addr && matches!(words.next(), Some("#" | "$")) {
         return true;
     }
     // `[user@host dir]$ cmd`: a `]` then `$`/`#` then whitespace or the end.
@@ -92,13 +101,45 @@ fn is_prompt(t: &str) -> bool {
         })
 }
 
-/// Splits, strips ANSI, trims; drops blank lines and paste noise.
+/// Strips markdown block-quote markers (`> `, a bare `>`, nested `> > ` or `>> `) from the
+/// start of a trimmed line. No line of the command outputs these parsers read starts with `>`;
+/// a `>> node 1.2.3.4 <<` loop separator is kept whole (it is paste noise).
+pub(crate) fn strip_blockquote(t: &str) -> &str {
+    let mut l = t;
+    while l.starts_with('>') && !(l.starts_with(">>") && l.ends_with("<<")) {
+        l = l[1..].trim_start();
+    }
+    l
+}
+
+/// Where an annotation a person appended to an output line begins: the first word that starts
+/// with `#` or is an arrow (`-->`, `<--`, `<-----`, `==>`, `<==`). iproute2 never prints such
+/// words. Returns the data part (trimmed) and the annotation, if any.
+pub(crate) fn split_annotation(t: &str) -> (&str, Option<&str>) {
+    let mut pos = 0;
+    for w in t.split_whitespace() {
+        // `split_whitespace` yields sub-slices of `t`: find this word's offset.
+        let at = t[pos..].find(w).map_or(pos, |i| pos + i);
+        pos = at + w.len();
+        let arrow = ["-->", "<--", "==>", "<==", "<-"]
+            .iter()
+            .any(|a| w.starts_with(a))
+            || w.starts_with('←')
+            || w.starts_with('→');
+        if w.starts_with('#') || arrow {
+            return (t[..at].trim_end(), Some(t[at..].trim()));
+        }
+    }
+    (t, None)
+}
+
+/// Splits, strips ANSI and block-quote markers, trims; drops blank lines and paste noise.
 pub(crate) fn clean_lines(text: &str) -> Vec<Line> {
     text.lines()
         .enumerate()
         .filter_map(|(i, raw)| {
             let t = strip_ansi(raw);
-            let t = t.trim();
+            let t = strip_blockquote(t.trim());
             if t.is_empty() || is_paste_noise(t) {
                 None
             } else {
@@ -420,6 +461,49 @@ mod tests {
         assert!(looks_like_json("\n  [\n {\"a\":1}]"));
         assert!(looks_like_json("$ ip -j rule\n[]"));
         assert!(!looks_like_json("[detached] 1"));
+    }
+
+    #[test]
+    fn blockquotes_prompts_and_annotations() {
+        assert_eq!(
+            strip_blockquote("> 0:\tfrom all lookup local"),
+            "0:\tfrom all lookup local"
+        );
+        assert_eq!(
+            strip_blockquote("> > net.ipv4.ip_forward = 1"),
+            "net.ipv4.ip_forward = 1"
+        );
+        assert_eq!(strip_blockquote(">> default dev eth0"), "default dev eth0");
+        assert_eq!(strip_blockquote(">"), "");
+        assert_eq!(strip_blockquote(">> node 1.2.3.4 <<"), ">> node 1.2.3.4 <<");
+        assert_eq!(strip_blockquote("from all"), "from all");
+        let c = clean_lines("> $ ip rule\n> 0:\tfrom all lookup local\n>\n> >> node 1 <<\n");
+        let texts: Vec<&str> = c.iter().map(|l| l.text.as_str()).collect();
+        assert_eq!(texts, vec!["0:\tfrom all lookup local"]);
+        assert_eq!(c[0].no, 2);
+        assert!(is_paste_noise("systemd-node-1:/ # iptables -L INPUT"));
+        assert!(is_paste_noise("kube11:~# iptables -t nat -L -n -v"));
+        assert!(!is_paste_noise("default via 10.0.0.1 dev eth0 # x"));
+        assert!(!is_paste_noise("fe80::/64 # link-local"));
+        assert_eq!(
+            split_annotation("512:\tfrom all to 192.168.1.5 lookup main   # <----- Pod's IP"),
+            (
+                "512:\tfrom all to 192.168.1.5 lookup main",
+                Some("# <----- Pod's IP")
+            )
+        );
+        assert_eq!(
+            split_annotation("1536: from 10.0.1.5 lookup 2 --> 注释"),
+            ("1536: from 10.0.1.5 lookup 2", Some("--> 注释"))
+        );
+        assert_eq!(
+            split_annotation("default via 10.0.0.1 dev eth0 <-- this one"),
+            ("default via 10.0.0.1 dev eth0", Some("<-- this one"))
+        );
+        assert_eq!(
+            split_annotation("10.0.0.0/16 dev eth0 proto kernel"),
+            ("10.0.0.0/16 dev eth0 proto kernel", None)
+        );
     }
 
     #[test]

@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 
 use super::common::{
     check_empty, clean_lines, family_of_token, finish, jstr, ju64, looks_like_json,
-    parse_json_array, parse_prefix, JsonElement,
+    parse_json_array, parse_prefix, split_annotation, JsonElement,
 };
 use crate::{ParseError, ParseWarning, Parsed};
 
@@ -109,7 +109,18 @@ pub fn parse_route_in_table(
     // Index of the multipath route whose `nexthop` lines follow, and how many were seen.
     let mut multipath: Option<(usize, usize)> = None;
     for line in &lines {
-        let toks: Vec<&str> = line.text.split_whitespace().collect();
+        let (data, note) = split_annotation(&line.text);
+        if let Some(note) = note {
+            warnings.push(ParseWarning::new(
+                line.no,
+                &line.text,
+                format!("annotation ignored: `{note}`"),
+            ));
+        }
+        let toks: Vec<&str> = data.split_whitespace().collect();
+        if toks.is_empty() {
+            continue;
+        }
         match toks.first().copied() {
             Some("nexthop") => {
                 match multipath {
@@ -541,6 +552,18 @@ mod tests {
             parse_route("0:\tfrom all lookup local"),
             Err(ParseError::NotRecognized { line: 1, .. })
         ));
+    }
+
+    #[test]
+    fn annotations_and_blockquotes() {
+        let text = "> default via 10.0.0.1 dev eth0 <-- this one\n> > 10.0.0.0/16 dev eth0 proto kernel scope link src 10.0.1.5  # node subnet\n>\n";
+        let p = parse_route(text).unwrap();
+        assert_eq!(p.value.len(), 2, "{:?}", p.warnings);
+        assert_eq!(p.value[0].dev.as_deref(), Some("eth0"));
+        assert_eq!(p.value[1].prefsrc.unwrap().to_string(), "10.0.1.5");
+        assert_eq!(p.warnings.len(), 2, "{:?}", p.warnings);
+        assert!(p.warnings[0].message.contains("<-- this one"));
+        assert!(p.warnings[1].message.contains("# node subnet"));
     }
 
     #[test]

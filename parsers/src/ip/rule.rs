@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 
 use super::common::{
     check_empty, clean_lines, family_of_token, finish, jstr, ju64, looks_like_json,
-    parse_json_array, parse_prefix, parse_u32_any, JsonElement,
+    parse_json_array, parse_prefix, parse_u32_any, split_annotation, JsonElement,
 };
 use crate::{ParseError, ParseWarning, Parsed};
 
@@ -54,7 +54,18 @@ pub fn parse_rule_family(text: &str, family: Family) -> Result<Parsed<Vec<IpRule
     let mut rules = Vec::new();
     let mut warnings = Vec::new();
     for line in &lines {
-        match rule_from_text(&line.text, family) {
+        let (data, note) = split_annotation(&line.text);
+        if let Some(note) = note {
+            warnings.push(ParseWarning::new(
+                line.no,
+                &line.text,
+                format!("annotation ignored: `{note}`"),
+            ));
+            if data.is_empty() {
+                continue;
+            }
+        }
+        match rule_from_text(data, family) {
             Ok((rule, notes)) => {
                 for n in notes {
                     warnings.push(ParseWarning::new(line.no, &line.text, n));
@@ -381,6 +392,20 @@ mod tests {
         let p = parse_rule("0:\tfrom all lookup local\n1024:\tfrom all fwmark 0x80/0x").unwrap();
         assert_eq!(p.value.len(), 1);
         assert!(p.warnings[0].message.contains("fwmark"));
+    }
+
+    #[test]
+    fn annotations_and_blockquotes_are_one_warning() {
+        let text = "> 0:\tfrom all lookup local\n512:\tfrom all to 192.168.1.5 lookup main   # <----- Pod's IP\n1536: from 10.0.1.5 lookup 2 --> 注释\n<-- this one\n";
+        let p = parse_rule(text).unwrap();
+        assert_eq!(p.value.len(), 3, "{:?}", p.warnings);
+        assert_eq!(p.value[1].table, Some(254));
+        assert_eq!(p.value[1].dst.unwrap().to_string(), "192.168.1.5/32");
+        assert_eq!(p.value[2].table, Some(2));
+        let lines: Vec<usize> = p.warnings.iter().map(|w| w.line).collect();
+        assert_eq!(lines, vec![2, 3, 4], "{:?}", p.warnings);
+        assert!(p.warnings[0].message.contains("# <----- Pod's IP"));
+        assert!(p.warnings[1].message.contains("注释"));
     }
 
     #[test]
