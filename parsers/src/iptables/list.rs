@@ -10,7 +10,9 @@
 
 use model::iptables::{IptArg, IptChain, IptRule};
 
-use super::spec::{builtin_rank, finish_tables, is_command_line, table_from_command, TableBuilder};
+use super::spec::{
+    builtin_rank, finish_tables, is_chatter, paste_line, table_from_command, TableBuilder,
+};
 use crate::util::{ParseWarning, Parsed};
 
 /// Column layout from the header line (`num pkts bytes target prot opt in out source destination`).
@@ -354,7 +356,16 @@ fn parse_extras(s: &str, rule: &mut IptRule) -> Vec<String> {
                     } else if let Some(v) = x.strip_prefix("spts:") {
                         ("--sport", v)
                     } else if let Some(v) = x.strip_prefix("flags:") {
-                        ("--tcp-flags", v)
+                        // `flags:0x17/0x02` → `--tcp-flags FIN,SYN,RST,ACK SYN`.
+                        let (n, v) = neg(v);
+                        let values = match tcp_flag_names(v) {
+                            Some((mask, cmp)) => vec![mask, cmp],
+                            None => vec![v.to_string()],
+                        };
+                        rule.matches.push(arg(Some(w), "--tcp-flags", n, values));
+                        any = true;
+                        i += 1;
+                        continue;
                     } else if let Some(v) = x.strip_prefix("option=") {
                         ("--tcp-option", v)
                     } else {
@@ -551,6 +562,70 @@ fn parse_extras(s: &str, rule: &mut IptRule) -> Vec<String> {
                     i += 2;
                 }
             }
+            // `nfacct-name  localhost_nps_accepted_pkts`
+            "nfacct-name" => {
+                if let Some(v) = word(i) {
+                    rule.matches.push(arg(
+                        Some("nfacct"),
+                        "--nfacct-name",
+                        false,
+                        vec![v.to_string()],
+                    ));
+                    i += 1;
+                } else {
+                    unknown.push(w.to_string());
+                }
+            }
+            // `recent: SET name: DEFAULT side: source mask: 255.255.255.255`
+            "recent:" => {
+                let (used, ok) = recent_match(&items[i..], negp, rule);
+                if !ok {
+                    unknown.push(w.to_string());
+                }
+                i += used;
+            }
+            // `PHYSDEV match --physdev-in eth0 ! --physdev-is-bridged`
+            "PHYSDEV" | "physdev" if word(i) == Some("match") => {
+                i += 1;
+                let mut n = false;
+                let mut any = false;
+                while let Some(x) = word(i) {
+                    match x {
+                        "!" => n = true,
+                        "--physdev-in" | "--physdev-out" => {
+                            let Some(v) = word(i + 1) else { break };
+                            rule.matches.push(arg(
+                                Some("physdev"),
+                                x,
+                                std::mem::take(&mut n),
+                                vec![v.to_string()],
+                            ));
+                            i += 1;
+                        }
+                        "--physdev-is-in" | "--physdev-is-out" | "--physdev-is-bridged" => {
+                            rule.matches.push(arg(
+                                Some("physdev"),
+                                x,
+                                std::mem::take(&mut n),
+                                Vec::new(),
+                            ));
+                        }
+                        _ => break,
+                    }
+                    any = true;
+                    i += 1;
+                }
+                if !any {
+                    unknown.push(w.to_string());
+                }
+            }
+            "LOG" if target == "LOG" => {
+                let (used, ok) = log_target(&items[i..], rule);
+                if !ok {
+                    unknown.push(w.to_string());
+                }
+                i += used;
+            }
             "reject-with" => {
                 if let Some(v) = word(i) {
                     rule.target_options.push(arg(
@@ -601,6 +676,189 @@ fn parse_extras(s: &str, rule: &mut IptRule) -> Vec<String> {
         }
     }
     unknown
+}
+
+/// `0x17/0x02` → (`FIN,SYN,RST,ACK`, `SYN`), the names iptables-save prints (`NONE` for 0).
+fn tcp_flag_names(v: &str) -> Option<(String, String)> {
+    const NAMES: [(u8, &str); 6] = [
+        (0x01, "FIN"),
+        (0x02, "SYN"),
+        (0x04, "RST"),
+        (0x08, "PSH"),
+        (0x10, "ACK"),
+        (0x20, "URG"),
+    ];
+    let hex = |s: &str| u8::from_str_radix(s.strip_prefix("0x")?, 16).ok();
+    let names = |bits: u8| {
+        if bits & !0x3f != 0 {
+            return None;
+        }
+        let n: Vec<&str> = NAMES
+            .iter()
+            .filter(|(b, _)| bits & b != 0)
+            .map(|(_, n)| *n)
+            .collect();
+        Some(if n.is_empty() {
+            "NONE".to_string()
+        } else {
+            n.join(",")
+        })
+    };
+    let (m, c) = v.split_once('/')?;
+    Some((names(hex(m)?)?, names(hex(c)?)?))
+}
+
+/// The words after `recent:` → the options iptables-save prints, in its order (`--set`,
+/// `--seconds`, `--reap`, `--hitcount`, `--rttl`, `--name`, `--mask`, `--rsource`). Returns
+/// how many words it used and whether it found the mode.
+fn recent_match(items: &[Extra<'_>], negated: bool, rule: &mut IptRule) -> (usize, bool) {
+    let word = |i: usize| match items.get(i) {
+        Some(Extra::Word(w)) => Some(*w),
+        _ => None,
+    };
+    // (save order, option, value)
+    let mut opts: Vec<(u8, &str, Option<&str>)> = Vec::new();
+    let mut i = 0;
+    while let Some(w) = word(i) {
+        let (rank, opt, takes) = match w {
+            "SET" => (0, "--set", false),
+            "CHECK" => (0, "--rcheck", false),
+            "UPDATE" => (0, "--update", false),
+            "REMOVE" => (0, "--remove", false),
+            "seconds:" => (1, "--seconds", true),
+            "reap" => (2, "--reap", false),
+            "hit_count:" => (3, "--hitcount", true),
+            "TTL-Match" => (4, "--rttl", false),
+            "name:" => (5, "--name", true),
+            "mask:" => (6, "--mask", true),
+            "side:" => match word(i + 1) {
+                Some("source") => (7, "--rsource", false),
+                Some("dest") => (7, "--rdest", false),
+                _ => break,
+            },
+            _ => break,
+        };
+        let value = if takes {
+            match word(i + 1) {
+                Some(v) => Some(v),
+                None => break,
+            }
+        } else {
+            None
+        };
+        opts.push((rank, opt, value));
+        // `side: source` uses its value word too.
+        i += if takes || rank == 7 { 2 } else { 1 };
+    }
+    if !opts.iter().any(|(r, _, _)| *r == 0) {
+        return (0, false);
+    }
+    opts.sort_by_key(|(r, _, _)| *r);
+    for (r, opt, v) in opts {
+        rule.matches.push(arg(
+            Some("recent"),
+            opt,
+            negated && r == 0,
+            v.map(str::to_string).into_iter().collect(),
+        ));
+    }
+    (i, true)
+}
+
+/// `LOG flags 0 level 4 prefix "x"` (`-n`) or `LOG level warning tcp-sequence prefix "x"` →
+/// `--log-prefix x`, `--log-level N` (when not the default 4), `--log-tcp-sequence` …, as
+/// iptables-save orders them. Returns how many words it used and whether they all fit.
+fn log_target(items: &[Extra<'_>], rule: &mut IptRule) -> (usize, bool) {
+    const FLAGS: [(u32, &str, &str); 5] = [
+        (0x01, "tcp-sequence", "--log-tcp-sequence"),
+        (0x02, "tcp-options", "--log-tcp-options"),
+        (0x04, "ip-options", "--log-ip-options"),
+        (0x08, "uid", "--log-uid"),
+        (0x20, "macdecode", "--log-macdecode"),
+    ];
+    const LEVELS: [&str; 8] = [
+        "emerg", "alert", "crit", "error", "warning", "notice", "info", "debug",
+    ];
+    let word = |i: usize| match items.get(i) {
+        Some(Extra::Word(w)) => Some(*w),
+        _ => None,
+    };
+    let (mut flags, mut level, mut prefix) = (0u32, None::<String>, None::<String>);
+    let mut i = 0;
+    let mut ok = true;
+    while let Some(w) = word(i) {
+        match w {
+            "flags" => match word(i + 1).and_then(|v| v.parse::<u32>().ok()) {
+                Some(f) => {
+                    flags |= f;
+                    i += 2;
+                }
+                None => {
+                    ok = false;
+                    break;
+                }
+            },
+            "level" => match word(i + 1) {
+                Some(v) => {
+                    let n = LEVELS.iter().position(|l| *l == v).map(|p| p.to_string());
+                    level = Some(n.unwrap_or_else(|| v.to_string()));
+                    i += 2;
+                }
+                None => {
+                    ok = false;
+                    break;
+                }
+            },
+            "prefix" => {
+                // `"…"`, possibly with blanks inside: up to the word that closes the quote.
+                let mut parts: Vec<&str> = Vec::new();
+                let mut j = i + 1;
+                while let Some(p) = word(j) {
+                    parts.push(p);
+                    j += 1;
+                    let joined_len: usize = parts.iter().map(|p| p.len()).sum();
+                    if p.ends_with('"') && joined_len > 1 {
+                        break;
+                    }
+                }
+                let joined = parts.join(" ");
+                match joined.strip_prefix('"').and_then(|r| r.strip_suffix('"')) {
+                    Some(v) => {
+                        prefix = Some(v.to_string());
+                        i = j;
+                    }
+                    None => {
+                        ok = false;
+                        break;
+                    }
+                }
+            }
+            _ => match FLAGS.iter().find(|(_, n, _)| *n == w) {
+                Some((bit, _, _)) => {
+                    flags |= bit;
+                    i += 1;
+                }
+                None => break,
+            },
+        }
+    }
+    if let Some(p) = prefix {
+        rule.target_options
+            .push(arg(None, "--log-prefix", false, vec![p]));
+    }
+    if let Some(l) = level.filter(|l| l != "4") {
+        rule.target_options
+            .push(arg(None, "--log-level", false, vec![l]));
+    }
+    for (bit, _, opt) in FLAGS {
+        if flags & bit != 0 {
+            rule.target_options.push(arg(None, opt, false, Vec::new()));
+        }
+    }
+    if flags & !FLAGS.iter().fold(0, |a, (b, _, _)| a | b) != 0 {
+        ok = false;
+    }
+    (i, ok)
 }
 
 /// `CONNMARK restore mask 0x80`, `CONNMARK or 0x80`, `MARK xor 0x4000`, … → the options
@@ -667,7 +925,7 @@ pub(crate) fn parse_list_tables(
 
     for (n, raw_line) in text.lines().enumerate() {
         let lineno = n + 1;
-        let line = raw_line.trim();
+        let line = paste_line(raw_line);
         if line.is_empty() {
             continue;
         }
@@ -717,12 +975,11 @@ pub(crate) fn parse_list_tables(
             layout = l;
             continue;
         }
-        if line.starts_with("Total Number of Rules")
-            || (line.starts_with('#') && !is_command_line(line))
+        if line.starts_with("Total Number of Rules") || (line.starts_with('#') && !is_chatter(line))
         {
             continue;
         }
-        if is_command_line(line) {
+        if is_chatter(line) {
             if split {
                 if let Some(t) = table_from_command(line) {
                     if cur.is_empty() {
@@ -912,6 +1169,65 @@ mod tests {
             r[1].arg("--uid-owner").unwrap().module.as_deref(),
             Some("owner")
         );
+    }
+
+    #[test]
+    fn nfacct_log_recent_physdev_tcp_flags_extras() {
+        // Each -L row and the iptables-save line of the same rule: same matches and target
+        // options.
+        let cases = [
+            (
+                "ACCEPT all -- 0.0.0.0/0 0.0.0.0/0 nfacct-name  localhost_nps_accepted_pkts",
+                "-A X -m nfacct --nfacct-name localhost_nps_accepted_pkts -j ACCEPT",
+            ),
+            (
+                "LOG all -- 0.0.0.0/0 0.0.0.0/0 LOG flags 0 level 4 prefix \"x\"",
+                "-A X -j LOG --log-prefix x",
+            ),
+            (
+                "LOG tcp -- 0.0.0.0/0 0.0.0.0/0 LOG flags 9 level 6 prefix \"DROP IN: \"",
+                "-A X -p tcp -j LOG --log-prefix \"DROP IN: \" --log-level 6 --log-tcp-sequence --log-uid",
+            ),
+            (
+                "LOG all -- 0.0.0.0/0 0.0.0.0/0 LOG level debug ip-options",
+                "-A X -j LOG --log-level 7 --log-ip-options",
+            ),
+            (
+                "DROP tcp -- 0.0.0.0/0 0.0.0.0/0 tcp dpt:22 recent: UPDATE seconds: 60 hit_count: 4 TTL-Match name: SSH side: source mask: 255.255.255.255",
+                "-A X -p tcp -m tcp --dport 22 -m recent --update --seconds 60 --hitcount 4 --rttl --name SSH --mask 255.255.255.255 --rsource -j DROP",
+            ),
+            (
+                "ACCEPT all -- 0.0.0.0/0 0.0.0.0/0 ! recent: CHECK name: DEFAULT side: dest mask: 255.255.255.255",
+                "-A X -m recent ! --rcheck --name DEFAULT --mask 255.255.255.255 --rdest -j ACCEPT",
+            ),
+            (
+                "ACCEPT all -- 0.0.0.0/0 0.0.0.0/0 PHYSDEV match --physdev-in eth0 ! --physdev-is-bridged",
+                "-A X -m physdev --physdev-in eth0 ! --physdev-is-bridged -j ACCEPT",
+            ),
+            (
+                "DROP tcp -- 0.0.0.0/0 0.0.0.0/0 tcp flags:0x17/0x02",
+                "-A X -p tcp -m tcp --tcp-flags FIN,SYN,RST,ACK SYN -j DROP",
+            ),
+            (
+                "DROP tcp -- 0.0.0.0/0 0.0.0.0/0 tcp flags:!0x3F/0x00",
+                "-A X -p tcp -m tcp ! --tcp-flags FIN,SYN,RST,PSH,ACK,URG NONE -j DROP",
+            ),
+        ];
+        for (row, save) in cases {
+            let text =
+                format!("Chain X (1 references)\ntarget prot opt source destination\n{row}\n");
+            let (t, w) = one_table(&text);
+            assert!(w.is_empty(), "{row}: {w:?}");
+            let got = &t.chains[0].rules[0];
+            let want = crate::iptables::parse_rule_line(save).unwrap();
+            assert_eq!(got.matches, want.matches, "{row}");
+            assert_eq!(got.target_options, want.target_options, "{row}");
+            assert_eq!(got.raw, row, "{row}");
+        }
+        // Unknown extras still warn; a half-understood `recent:` too.
+        let (_, w) = one_table("Chain X (1 references)\ntarget prot opt source destination\nACCEPT all -- 0.0.0.0/0 0.0.0.0/0 recent: frobnicate\n");
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(w[0].message.contains("recent: frobnicate"));
     }
 
     #[test]

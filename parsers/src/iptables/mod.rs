@@ -110,11 +110,11 @@ pub fn parse_any(
     let mut weak: Option<Format> = None;
     let mut strong: Option<Format> = None;
     for (n, l) in text.lines().enumerate() {
-        let l = l.trim();
+        let l = spec::paste_line(l);
         if l.is_empty() {
             continue;
         }
-        if let Some((f, is_strong)) = classify(l) {
+        if let Some((f, is_strong)) = classify(l).filter(|_| !spec::is_chatter(l)) {
             if is_strong {
                 strong = Some(f);
                 break;
@@ -141,7 +141,8 @@ pub fn parse_any(
     Ok(match format {
         Format::Save => save::parse_save_impl(text, default_table),
         Format::Spec => {
-            let p = spec::parse_spec_tables(text, default_table, true);
+            let mut p = spec::parse_spec_tables(text, default_table, true);
+            name_headerless_tables(text, &mut p);
             p.map(unknown_dump)
         }
         Format::List => {
@@ -149,6 +150,37 @@ pub fn parse_any(
             p.map(unknown_dump)
         }
     })
+}
+
+/// A `-S`-looking paste with neither `-P` lines nor a command line naming the table is usually
+/// a grep'd `iptables-save` that lost its `*table` header: name it from its chains and targets
+/// when they say which table it is (one warning per renamed table).
+fn name_headerless_tables(text: &str, p: &mut Parsed<Vec<spec::TableBuilder>>) {
+    for t in &mut p.value {
+        let has_policy = t.table.chains.iter().any(|c| c.policy.is_some());
+        if t.explicit_name || has_policy {
+            continue;
+        }
+        let (Some(line), Some(name)) = (t.first_line, spec::infer_table(&t.table.chains)) else {
+            continue;
+        };
+        if name == t.table.name {
+            continue;
+        }
+        let first = text
+            .lines()
+            .nth(line.saturating_sub(1))
+            .map_or("", spec::paste_line);
+        p.warnings.push(crate::util::ParseWarning::new(
+            line,
+            first,
+            format!(
+                "no table header (`*{name}` / `-t {name}`) before these rules; assuming table {name} from their chains and targets (instead of {})",
+                t.table.name
+            ),
+        ));
+        t.table.name = name.to_string();
+    }
 }
 
 fn unknown_dump(tables: Vec<spec::TableBuilder>) -> Vec<IptablesBackendDump> {
@@ -300,6 +332,111 @@ mod tests {
         assert_eq!(
             (r.packets, r.target.as_deref()),
             (Some(7), Some("AWS-SNAT-CHAIN-0"))
+        );
+    }
+
+    #[test]
+    fn blockquoted_spec_and_save_keep_every_line() {
+        let text = "> -P INPUT ACCEPT\n> > -P FORWARD DROP\n>\n> -A POSTROUTING -m comment --comment \"AWS SNAT CHAIN\" -j AWS-SNAT-CHAIN-0\n";
+        let p = parse_any(text, "nat").unwrap();
+        assert!(p.warnings.is_empty(), "{:?}", p.warnings);
+        let t = &p.value[0].tables[0];
+        assert_eq!(t.chain("INPUT").unwrap().policy.as_deref(), Some("ACCEPT"));
+        assert_eq!(t.chain("FORWARD").unwrap().policy.as_deref(), Some("DROP"));
+        let r = &t.chain("POSTROUTING").unwrap().rules[0];
+        assert_eq!(r.target.as_deref(), Some("AWS-SNAT-CHAIN-0"));
+        let s = parse_spec("> -P INPUT ACCEPT\n-A INPUT -j X\n", "filter");
+        assert!(s.warnings.is_empty(), "{:?}", s.warnings);
+        assert_eq!(s.value.chains.len(), 1);
+        let save = parse_save(
+            "> *nat\n> :POSTROUTING ACCEPT [0:0]\n> -A POSTROUTING -j AWS-SNAT-CHAIN-0\n> COMMIT\n",
+        );
+        assert!(save.warnings.is_empty(), "{:?}", save.warnings);
+        assert_eq!(save.value[0].tables[0].chains[0].rules.len(), 1);
+        let l = parse_list("> Chain INPUT (policy ACCEPT)\n> target prot opt source destination\n> ACCEPT all -- 0.0.0.0/0 0.0.0.0/0\n", "filter");
+        assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+        assert_eq!(l.value.chains[0].rules.len(), 1);
+    }
+
+    #[test]
+    fn prompts_are_chatter_and_still_name_tables() {
+        let prompts = [
+            "$ ssh -i ~/.ssh/id_rsa ec2-user@$N1 sudo iptables -t nat -S",
+            "sh-4.2# iptables-save | grep random",
+            "[root@ip-10-0-1-5 ~]# iptables -t nat -S",
+            "kube11:~# iptables -t nat -L -n -v",
+            "systemd-node-1:/ # iptables -L INPUT",
+            ">> node 1.2.3.4 <<",
+            "```",
+            "```text",
+        ];
+        for pr in prompts {
+            let spec = format!("{pr}\n-P INPUT ACCEPT\n-A INPUT -j X\n");
+            let p = parse_spec(&spec, "filter");
+            assert!(p.warnings.is_empty(), "{pr}: {:?}", p.warnings);
+            let save = format!("{pr}\n*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -j X\nCOMMIT\n");
+            let p = parse_save(&save);
+            assert!(p.warnings.is_empty(), "{pr}: {:?}", p.warnings);
+            let list = format!("{pr}\nChain INPUT (policy ACCEPT)\ntarget prot opt source destination\nX all -- 0.0.0.0/0 0.0.0.0/0\n");
+            let p = parse_list(&list, "filter");
+            assert!(p.warnings.is_empty(), "{pr}: {:?}", p.warnings);
+        }
+        // A prompt naming a table still splits a multi-table paste.
+        let text = "[root@ip-10-0-1-5 ~]# iptables -t nat -S\n-A POSTROUTING -j X\n$ ssh -t n1 sudo iptables -t mangle -S\n-A PREROUTING -j Y\nkube11:~# iptables -t raw -L -n\n";
+        let p = parse_any(text, "filter").unwrap();
+        assert!(p.warnings.is_empty(), "{:?}", p.warnings);
+        let names: Vec<&str> = p.value[0].tables.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names, vec!["nat", "mangle"]);
+    }
+
+    #[test]
+    fn headerless_save_infers_the_table() {
+        // Grep'd save, `-A` lines only: nat from the AWS-SNAT chain.
+        let text = "-A AWS-SNAT-CHAIN-0 ! -d 10.0.0.0/16 -m comment --comment \"AWS SNAT CHAIN\" -j AWS-SNAT-CHAIN-1\n-A AWS-SNAT-CHAIN-1 ! -o vlan+ -m addrtype ! --dst-type LOCAL -j SNAT --to-source 10.0.1.5 --random-fully\n";
+        let p = parse_any(text, "filter").unwrap();
+        assert_eq!(p.value[0].tables[0].name, "nat");
+        assert_eq!(p.warnings.len(), 1, "{:?}", p.warnings);
+        assert_eq!(p.warnings[0].line, 1);
+        assert!(p.warnings[0].message.contains("assuming table nat"));
+        // The caller's table already right: no warning.
+        let p = parse_any(text, "nat").unwrap();
+        assert!(p.warnings.is_empty(), "{:?}", p.warnings);
+        // `:CHAIN - [0:0]` + `-A` (save format without `*nat`): one warning naming nat.
+        let text = ":AWS-SNAT-CHAIN-0 - [0:0]\n-A POSTROUTING -m comment --comment \"AWS SNAT CHAIN\" -j AWS-SNAT-CHAIN-0\n-A AWS-SNAT-CHAIN-0 -j MASQUERADE\n";
+        let p = parse_any(text, "filter").unwrap();
+        assert_eq!(p.value[0].tables[0].name, "nat");
+        assert_eq!(p.warnings.len(), 1, "{:?}", p.warnings);
+        assert!(p.warnings[0].message.contains("no `*table` header"));
+        assert!(p.warnings[0].message.contains("assuming table nat"));
+        // mangle: CONNMARK --set-xmark in PREROUTING.
+        let text = "-A PREROUTING -i eth0 -m comment --comment \"AWS, primary ENI\" -m addrtype --dst-type LOCAL --limit-iface-in -j CONNMARK --set-xmark 0x80/0x80\n-A PREROUTING -i eni+ -j CONNMARK --restore-mark --nfmask 0x80 --ctmask 0x80\n";
+        let p = parse_any(text, "filter").unwrap();
+        assert_eq!(p.value[0].tables[0].name, "mangle");
+        assert_eq!(p.warnings.len(), 1, "{:?}", p.warnings);
+        // Ambiguous (nat chain + FORWARD), or nothing table-specific: the caller's table.
+        for text in [
+            "-A AWS-SNAT-CHAIN-0 -j RETURN\n-A FORWARD -j ACCEPT\n",
+            "-A INPUT -j ACCEPT\n",
+            "-A PREROUTING -j CONNMARK --set-xmark 0x80/0x80\n-A POSTROUTING -j MASQUERADE\n",
+        ] {
+            let p = parse_any(text, "filter").unwrap();
+            assert_eq!(p.value[0].tables[0].name, "filter", "{text}");
+            assert!(p.warnings.is_empty(), "{:?}", p.warnings);
+        }
+        // A full `-S` (with -P lines) keeps the caller's table.
+        let p = parse_any(
+            "-P POSTROUTING ACCEPT\n-A POSTROUTING -j MASQUERADE\n",
+            "filter",
+        )
+        .unwrap();
+        assert_eq!(p.value[0].tables[0].name, "filter");
+        // A command line naming the table wins over inference.
+        let p = parse_any("# iptables-save -t filter | grep KUBE\n:KUBE-SVC-X - [0:0]\n-A KUBE-SVC-X -j KUBE-SEP-Y\n", "nat").unwrap();
+        assert_eq!(p.value[0].tables[0].name, "filter");
+        assert!(
+            p.warnings[0].message.contains("named by the command line"),
+            "{:?}",
+            p.warnings
         );
     }
 

@@ -6,14 +6,18 @@ use std::hash::BuildHasherDefault;
 use model::iptables::{IptChain, IptTable};
 
 use super::rule::{parse_rule_with, Tok};
+use crate::ip::common::{is_paste_noise, strip_blockquote};
 use crate::util::{ParseWarning, Parsed};
 
-/// Table name from a pasted command line (`$ sudo iptables -t nat -S`, `# iptables --table=nat -L`).
+/// Table name from a pasted command line (`$ sudo iptables -t nat -S`, `# iptables --table=nat -L`,
+/// `$ ssh -t host sudo iptables -t mangle -S`: only words after the `iptables` one count).
 pub(crate) fn table_from_command(line: &str) -> Option<&str> {
     if !line.contains("iptables") {
         return None;
     }
-    let mut words = line.split_whitespace();
+    let mut words = line
+        .split_whitespace()
+        .skip_while(|w| !w.contains("iptables"));
     while let Some(w) = words.next() {
         if w == "-t" || w == "--table" {
             return words.next();
@@ -35,6 +39,70 @@ pub(crate) fn is_command_line(line: &str) -> bool {
     let l = line.trim_start_matches(['$', '#', '>', ' ']);
     let l = l.strip_prefix("sudo ").unwrap_or(l);
     l.starts_with("iptables") || l.starts_with("ip6tables")
+}
+
+/// A pasted line, trimmed and without markdown block-quote markers (`> -P INPUT ACCEPT`,
+/// `> > -A …`, a bare `>`): no iptables output line starts with `>`.
+pub(crate) fn paste_line(raw: &str) -> &str {
+    strip_blockquote(raw.trim())
+}
+
+/// Paste chatter around the output: command lines, shell prompts (`$ ssh … sudo iptables -S`,
+/// `sh-4.2# iptables-save | grep random`, `[root@ip-10-0-1-5 ~]# …`, `kube11:~# …`,
+/// `systemd-node-1:/ # …`), loop separators (`>> node 1.2.3.4 <<`) and markdown fences.
+pub(crate) fn is_chatter(line: &str) -> bool {
+    is_command_line(line) || is_paste_noise(line)
+}
+
+/// The table a paste's rules must belong to, read from the chains and targets of a dump that
+/// lost its `*table` header (a grep'd `iptables-save`), or `None` when that is not clear.
+///
+/// nat: the VPC CNI's `AWS-SNAT-CHAIN-*` / `AWS-CONNMARK-CHAIN-*`, kube-proxy's nat-only
+/// chains, or an `SNAT`/`DNAT`/`MASQUERADE`/`REDIRECT`/`NETMAP` target. mangle: a `CONNMARK
+/// --set-xmark`/`--set-mark` in `PREROUTING` (the VPC CNI's primary-ENI mark), `TPROXY`,
+/// `CHECKSUM`. Evidence for both, or a chain/target the table cannot have (`FORWARD`, `DROP`,
+/// `REJECT` in nat), gives `None`.
+pub(crate) fn infer_table(chains: &[IptChain]) -> Option<&'static str> {
+    fn nat_chain(n: &str) -> bool {
+        [
+            "AWS-SNAT-CHAIN",
+            "AWS-CONNMARK-CHAIN",
+            "KUBE-SVC-",
+            "KUBE-SEP-",
+            "KUBE-EXT-",
+            "KUBE-SVL-",
+            "KUBE-XLB-",
+            "KUBE-FW-",
+        ]
+        .iter()
+        .any(|p| n.starts_with(p))
+            || matches!(n, "KUBE-MARK-MASQ" | "KUBE-POSTROUTING" | "KUBE-MARK-DROP")
+    }
+    let (mut nat, mut mangle, mut not_nat) = (false, false, false);
+    for c in chains {
+        nat |= nat_chain(&c.name);
+        not_nat |= c.name == "FORWARD";
+        for r in &c.rules {
+            let target = r.target.as_deref().unwrap_or("");
+            match target {
+                "SNAT" | "DNAT" | "MASQUERADE" | "REDIRECT" | "NETMAP" => nat = true,
+                "DROP" | "REJECT" => not_nat = true,
+                "TPROXY" | "CHECKSUM" => mangle = true,
+                "CONNMARK" if c.name == "PREROUTING" => {
+                    mangle |= r
+                        .target_options
+                        .iter()
+                        .any(|o| matches!(o.option.as_str(), "--set-xmark" | "--set-mark"));
+                }
+                t => nat |= nat_chain(t),
+            }
+        }
+    }
+    match (nat && !not_nat, mangle) {
+        (true, false) => Some("nat"),
+        (false, true) if !nat => Some("mangle"),
+        _ => None,
+    }
 }
 
 /// Guess a table from the built-in chains it has (used only when a paste holds several tables
@@ -100,6 +168,8 @@ pub(crate) struct TableBuilder {
     pub explicit_name: bool,
     pub saw_body: bool,
     pub has_counters: bool,
+    /// Line of the first `-A`/`-N` line, for a warning about the table's name.
+    pub first_line: Option<usize>,
     last_chain: usize,
     /// Chain name → index (kube-proxy tables have tens of thousands of chains).
     index: HashMap<String, usize, BuildHasherDefault<Fnv>>,
@@ -116,6 +186,7 @@ impl TableBuilder {
             last_builtin: None,
             saw_body: false,
             has_counters: false,
+            first_line: None,
             last_chain: usize::MAX,
             index: HashMap::default(),
         }
@@ -182,12 +253,13 @@ pub(crate) fn parse_spec_tables(
 
     for (n, raw_line) in text.lines().enumerate() {
         let lineno = n + 1;
-        let line = raw_line.trim();
+        let line = paste_line(raw_line);
         if line.is_empty() {
             continue;
         }
-        if line.starts_with("-A ") || line.starts_with("[") {
+        if (line.starts_with("-A ") || line.starts_with("[")) && !is_paste_noise(line) {
             cur.saw_body = true;
+            cur.first_line.get_or_insert(lineno);
             match parse_rule_with(line, &mut toks) {
                 Ok(rule) => {
                     if rule.packets.is_some() {
@@ -237,6 +309,7 @@ pub(crate) fn parse_spec_tables(
             match (words.next(), words.next()) {
                 (Some(name), None) => {
                     cur.saw_body = true;
+                    cur.first_line.get_or_insert(lineno);
                     if cur.has_chain(name) {
                         warnings.push(ParseWarning::new(lineno, line, "chain declared twice"));
                     }
@@ -246,10 +319,10 @@ pub(crate) fn parse_spec_tables(
             }
             continue;
         }
-        if line.starts_with('#') && !is_command_line(line) {
+        if line.starts_with('#') && !is_chatter(line) {
             continue;
         }
-        if is_command_line(line) {
+        if is_chatter(line) {
             if split {
                 if let Some(t) = table_from_command(line) {
                     if cur.is_empty() {
