@@ -560,4 +560,27 @@ fn real_world_pastes() {
     let t = &k.value[0].tables[0];
     assert_eq!(t.chains.len(), 3);
     assert_eq!(t.chains[0].rules[0].value("--mode"), Some("random"));
+    assert!(k.warnings.is_empty(), "{:?}", k.warnings);
+    // Given the wrong table, the grep'd save (kube-proxy KUBE-SVC chains) is nat, with a
+    // single warning saying so.
+    let k = parse_any(
+        &read("real-world/issue407-kube-proxy-statistic.save.txt"),
+        "filter",
+    )
+    .unwrap();
+    assert_eq!(k.value[0].tables[0].name, "nat");
+    assert_eq!(k.warnings.len(), 1, "{:?}", k.warnings);
+    assert!(k.warnings[0].message.contains("assuming table nat"));
+
+    // Block-quoted `-S`: the quoted first line's policy is kept.
+    let m = parse_any(
+        &read("real-world/mailcow-2071-blockquoted-filter-S.txt"),
+        "filter",
+    )
+    .unwrap();
+    assert!(m.warnings.is_empty(), "{:?}", m.warnings);
+    let f = &m.value[0].tables[0];
+    assert_eq!(f.name, "filter");
+    assert_eq!(f.chain("INPUT").unwrap().policy.as_deref(), Some("ACCEPT"));
+    assert_eq!(f.chain("FORWARD").unwrap().policy.as_deref(), Some("DROP"));
 }
