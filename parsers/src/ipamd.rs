@@ -550,6 +550,9 @@ fn env_line(line_no: usize, raw: &str, describe: bool, out: &mut Parsed<BTreeMap
     // Shell prompts (`$ env`, `[root@ip-10-0-0-1 ~]# cat /proc/1/environ | tr …`); a
     // `KEY=abc$` line is not one.
     let first_has_eq = l.split(' ').next().is_some_and(|t| t.contains('='));
+    if l == "$" || l.starts_with("$ ") {
+        return;
+    }
     if !first_has_eq
         && l.split(' ')
             .take(2)
