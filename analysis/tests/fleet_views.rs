@@ -203,3 +203,44 @@ fn route_view_attaches_subnet_route_problem_to_its_eni() {
     let e0 = v.enis.iter().find(|e| e.device_number == 0).unwrap();
     assert!(e0.problems.is_empty(), "{:#?}", v.enis);
 }
+
+/// Without any CNI env (agentless runs, captures) drift still shows in what is programmed:
+/// one node has not picked up a new exclusion CIDR.
+#[test]
+fn programmed_snat_drift_without_env() {
+    let bare = |n: NodeA| {
+        let mut n = n;
+        n.env.clear();
+        n.version = None;
+        n.enis = None;
+        n.routes = String::new();
+        n
+    };
+    let exclusion = |n: NodeA| {
+        n.ipt_replace(
+            "[40:2400] -A AWS-SNAT-CHAIN-0 -d 192.168.0.0/16 -m comment --comment \"AWS SNAT CHAIN\" -j RETURN",
+            "[40:2400] -A AWS-SNAT-CHAIN-0 -d 192.168.0.0/16 -m comment --comment \"AWS SNAT CHAIN\" -j RETURN\n[0:0] -A AWS-SNAT-CHAIN-0 -d 172.20.0.0/16 -m comment --comment \"AWS SNAT CHAIN EXCLUSION\" -j RETURN",
+        )
+    };
+    let a = named(bare(exclusion(NodeA::default())).build(), "a");
+    let b = named(bare(exclusion(NodeA::default())).build(), "b");
+    let c = named(bare(NodeA::default()).build(), "c");
+    let drift: Vec<_> = analysis::analyze_fleet(&[&a, &b, &c])
+        .into_iter()
+        .filter(|f| f.rule == "fleet.config-drift")
+        .collect();
+    assert_eq!(drift.len(), 1, "{drift:#?}");
+    assert_eq!(drift[0].node, "c");
+    assert!(
+        drift[0].summary.contains("programmed SNAT RETURN CIDRs"),
+        "{}",
+        drift[0].summary
+    );
+    assert!(drift[0]
+        .evidence
+        .iter()
+        .any(|e| e.text.contains("172.20.0.0/16")));
+    // And identical programmed state is no drift.
+    let f = analysis::analyze_fleet(&[&a, &b]);
+    assert!(f.iter().all(|f| f.rule != "fleet.config-drift"), "{f:#?}");
+}

@@ -73,14 +73,22 @@ fn finding(node: String, rule: &str, severity: Severity, summary: String) -> Fin
 }
 
 fn drift(snapshots: &[&Snapshot]) -> Vec<Finding> {
-    // (node, settings) for nodes whose CNI env is known.
+    // (node, settings) for nodes whose CNI env or programmed SNAT state is known.
     let mut nodes: Vec<(String, BTreeMap<String, String>)> = Vec::new();
     for s in snapshots {
-        let Some(cni) = s.cni.get() else { continue };
+        let mut m = programmed(s);
+        let Some(cni) = s.cni.get() else {
+            if !m.is_empty() {
+                nodes.push((s.display_name(), m));
+            }
+            continue;
+        };
         if cni.env.is_empty() && cni.version.is_none() {
+            if !m.is_empty() {
+                nodes.push((s.display_name(), m));
+            }
             continue;
         }
-        let mut m = BTreeMap::new();
         if let Some(v) = &cni.version {
             // `v1.21.2`, `1.21.2-eksbuild.1` and an image tag are the same version.
             let norm = crate::facts::parse_version(v)
@@ -167,6 +175,45 @@ fn drift(snapshots: &[&Snapshot]) -> Vec<Finding> {
         }
     }
     out
+}
+
+/// What the kernel holds, normalised: SNAT rule present, chain layout, random flag and the
+/// set of RETURNed CIDRs (VPC + exclusions). After a half-rolled env change these differ
+/// between nodes even where the env cannot be read (agentless runs, captures).
+fn programmed(s: &Snapshot) -> BTreeMap<String, String> {
+    let mut m = BTreeMap::new();
+    if s.iptables.get().is_none_or(|i| i.backends.is_empty()) {
+        return m;
+    }
+    let v = crate::views::snat_view(s, &model::NodeReport::default());
+    m.insert("programmed SNAT layout".to_string(), serde_name(&v.layout));
+    let present = !v.to_source.is_empty();
+    m.insert(
+        "programmed SNAT rule".to_string(),
+        if present { "present" } else { "absent" }.to_string(),
+    );
+    if present {
+        let mut cidrs: Vec<String> = v
+            .cidrs
+            .iter()
+            .filter(|c| c.returned)
+            .map(|c| c.cidr.to_string())
+            .collect();
+        cidrs.sort();
+        m.insert("programmed SNAT RETURN CIDRs".to_string(), cidrs.join(","));
+        if let Some(r) = &v.random_flag {
+            m.insert("programmed SNAT random flag".to_string(), r.clone());
+        }
+    }
+    m
+}
+
+/// An enum's serde name (`SnatLayout::Single` → `single`).
+fn serde_name<T: serde::Serialize>(x: &T) -> String {
+    serde_json::to_value(x)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
 }
 
 fn show(v: &str) -> String {
