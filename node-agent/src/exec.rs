@@ -34,6 +34,14 @@ impl ExecOutput {
         String::from_utf8_lossy(&self.stdout).into_owned()
     }
 
+    /// stdout as text, taking the buffer (no copy when it is valid UTF-8, as tool output is).
+    pub fn take_stdout(&mut self) -> String {
+        match String::from_utf8(std::mem::take(&mut self.stdout)) {
+            Ok(s) => s,
+            Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+        }
+    }
+
     /// A short, single-line excerpt of stderr for reasons and warnings.
     pub fn stderr_excerpt(&self) -> String {
         excerpt(&self.stderr)

@@ -197,16 +197,17 @@ fn options(a: &CollectArgs) -> Options {
 }
 
 fn write_json<T: serde::Serialize>(value: &T, pretty: bool) -> anyhow::Result<()> {
-    let text = if pretty {
-        serde_json::to_string_pretty(value)
-    } else {
-        serde_json::to_string(value)
-    }
-    .context("serialising the snapshot")?;
+    // Streamed through a buffer: a snapshot with 100k iptables rules is tens of MB of JSON,
+    // which should not be held in memory a second time as one string.
     let stdout = std::io::stdout();
-    let mut out = stdout.lock();
-    out.write_all(text.as_bytes())
-        .and_then(|_| out.write_all(b"\n"))
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
+    if pretty {
+        serde_json::to_writer_pretty(&mut out, value)
+    } else {
+        serde_json::to_writer(&mut out, value)
+    }
+    .context("writing the snapshot to stdout")?;
+    out.write_all(b"\n")
         .and_then(|_| out.flush())
         .context("writing to stdout")?;
     Ok(())

@@ -120,7 +120,7 @@ async fn dump(tool: &Tool, deadline: Deadline) -> DumpResult {
         }
     };
     let mut warnings = Vec::new();
-    let out = match out.check() {
+    let mut out = match out.check() {
         Ok(o) => o,
         Err(e) => {
             return DumpResult {
@@ -135,8 +135,9 @@ async fn dump(tool: &Tool, deadline: Deadline) -> DumpResult {
     if !stderr.is_empty() {
         warnings.push(format!("{command}: stderr: {stderr}"));
     }
-    let text = out.stdout_string();
+    let text = out.take_stdout();
     let parsed = parsers::iptables::parse_save(&text);
+    drop(text);
     let parse_warnings = parsed.warnings.len();
     warnings.extend(
         parsed
