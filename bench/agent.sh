@@ -78,3 +78,11 @@ ip netns exec "$ns" /usr/bin/time -v "$BIN/node-agent" collect --timeout 120s \
     --imds-endpoint http://127.0.0.1:1338 --cni-env "$cfg/cni-env" \
     --cni-conf-dir "$cfg/net.d" --log-dir "$cfg/log" 2> "$work/time.txt" >/dev/null
 grep -E "Maximum resident|Elapsed" "$work/time.txt"
+# GNU time reports the largest of the agent and its children; measure the biggest child alone
+# so the agent's own share can be told apart.
+ip netns exec "$ns" /usr/bin/time -f "iptables-nft-save -c alone: maximum resident set size %M kB" \
+    iptables-nft-save -c 2>&1 >/dev/null | tail -1
+ip netns exec "$ns" /usr/bin/time -f "node-agent collect --sections iptables: maximum resident set size %M kB" \
+    "$BIN/node-agent" collect --sections iptables --timeout 120s 2>&1 >/dev/null | tail -1
+ip netns exec "$ns" /usr/bin/time -f "node-agent collect --sections conntrack: maximum resident set size %M kB" \
+    "$BIN/node-agent" collect --sections conntrack --timeout 120s 2>&1 >/dev/null | tail -1
