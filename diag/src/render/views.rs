@@ -124,7 +124,8 @@ fn md_findings(fs: &[Finding]) -> String {
     out
 }
 
-fn text_errors(errors: &[InputProblem], st: Style) -> String {
+/// The input errors and the summary line that end a text report.
+fn text_footer(errors: &[InputProblem], nodes: usize, exit_code: i32, st: Style) -> String {
     let mut out = String::new();
     if !errors.is_empty() {
         out.push_str(&st.bold("Input errors"));
@@ -134,6 +135,10 @@ fn text_errors(errors: &[InputProblem], st: Style) -> String {
         }
         out.push('\n');
     }
+    out.push_str(&format!(
+        "{nodes} node(s), {} input error(s); exit {exit_code}\n",
+        errors.len()
+    ));
     out
 }
 
@@ -151,8 +156,69 @@ fn md_errors(errors: &[InputProblem]) -> String {
 
 // ---------------------------------------------------------------- snat
 
+/// One row per node for the fleet summary on top of `diag snat` (several nodes only).
+fn snat_summary_rows(r: &SnatReport) -> Vec<Vec<String>> {
+    r.nodes
+        .iter()
+        .map(|v| {
+            let worst = v
+                .findings
+                .iter()
+                .map(|f| f.severity)
+                .max()
+                .map(|x| x.to_string())
+                .unwrap_or_else(|| "ok".into());
+            let to_source = if v.to_source.is_empty() {
+                "none".to_string()
+            } else {
+                format!("{} ({})", v.to_source.join(","), mark(v.to_source_ok))
+            };
+            let cidrs = match (v.missing_cidrs.len(), v.unexpected_cidrs.len()) {
+                (0, 0) => "ok".to_string(),
+                (m, u) => format!("{m} missing, {u} unexpected"),
+            };
+            vec![
+                v.node.clone(),
+                s(&v.mode),
+                to_source,
+                v.random_flag.clone().unwrap_or_else(|| "-".into()),
+                cidrs,
+                v.findings.len().to_string(),
+                worst,
+            ]
+        })
+        .collect()
+}
+
+const SNAT_SUMMARY_HEADER: [&str; 7] = [
+    "NODE",
+    "MODE",
+    "--TO-SOURCE",
+    "RANDOM",
+    "RETURN CIDRS",
+    "FINDINGS",
+    "WORST",
+];
+
 pub fn snat_text(r: &SnatReport, st: Style, quiet: bool) -> String {
     let mut out = String::new();
+    if r.nodes.len() > 1 {
+        out.push_str(&format!(
+            "SNAT across {} nodes
+",
+            r.nodes.len()
+        ));
+        let mut rows = vec![SNAT_SUMMARY_HEADER.iter().map(|h| h.to_string()).collect()];
+        rows.extend(snat_summary_rows(r));
+        out.push_str(&columns(&rows, "  ", &|row, _, c| {
+            if row == 0 {
+                st.bold(c)
+            } else {
+                c.to_string()
+            }
+        }));
+        out.push('\n');
+    }
     for v in &r.nodes {
         out.push_str(&header(st, &v.node));
         let mut rows = vec![vec![
@@ -313,18 +379,22 @@ pub fn snat_text(r: &SnatReport, st: Style, quiet: bool) -> String {
         out.push_str(&text_findings(&v.findings, st, quiet));
         out.push('\n');
     }
-    out.push_str(&text_errors(&r.input_errors, st));
-    out.push_str(&format!(
-        "{} node(s), {} input error(s); exit {}\n",
+    out.push_str(&text_footer(
+        &r.input_errors,
         r.nodes.len(),
-        r.input_errors.len(),
-        r.exit_code
+        r.exit_code,
+        st,
     ));
     out
 }
 
 pub fn snat_markdown(r: &SnatReport) -> String {
     let mut out = String::from("# SNAT report\n\n");
+    if r.nodes.len() > 1 {
+        out.push_str(&format!("## Fleet summary ({} nodes)\n\n", r.nodes.len()));
+        out.push_str(&md_table(&SNAT_SUMMARY_HEADER, &snat_summary_rows(r)));
+        out.push('\n');
+    }
     for v in &r.nodes {
         out.push_str(&format!("## Node {}\n\n", md_inline(&v.node)));
         let c = &v.connmark;
@@ -525,12 +595,11 @@ pub fn routes_text(r: &RoutesReport, st: Style, quiet: bool) -> String {
         out.push_str(&text_findings(&v.findings, st, quiet));
         out.push('\n');
     }
-    out.push_str(&text_errors(&r.input_errors, st));
-    out.push_str(&format!(
-        "{} node(s), {} input error(s); exit {}\n",
+    out.push_str(&text_footer(
+        &r.input_errors,
         r.nodes.len(),
-        r.input_errors.len(),
-        r.exit_code
+        r.exit_code,
+        st,
     ));
     out
 }
