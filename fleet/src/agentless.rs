@@ -217,18 +217,27 @@ pub fn split_sections(text: &str) -> BTreeMap<String, RawSection> {
 
 /// Why a raw section gives no data, as a section of the right status; None when it is usable.
 fn unusable<T>(raw: Option<&RawSection>, what: &str) -> Option<Section<T>> {
+    usable(raw, what).err()
+}
+
+/// The raw section when its command ran and succeeded; otherwise the section (of the right
+/// status) that says why not.
+pub(crate) fn usable<'a, T>(
+    raw: Option<&'a RawSection>,
+    what: &str,
+) -> Result<&'a RawSection, Section<T>> {
     match raw {
-        None => Some(Section::failed(format!(
+        None => Err(Section::failed(format!(
             "{what}: no output (the script stopped before it)"
         ))),
         Some(r) => match r.rc {
-            None => Some(Section::failed(format!(
+            None => Err(Section::failed(format!(
                 "{what}: output ended before the command finished"
             ))),
-            Some(127) => Some(Section::unavailable(format!(
+            Some(127) => Err(Section::unavailable(format!(
                 "{what}: command not found on the node"
             ))),
-            Some(0) => None,
+            Some(0) => Ok(r),
             Some(rc) => {
                 let e = r.stderr.trim();
                 let msg = if e.is_empty() {
@@ -236,11 +245,11 @@ fn unusable<T>(raw: Option<&RawSection>, what: &str) -> Option<Section<T>> {
                 } else {
                     format!("{what}: exit {rc}: {e}")
                 };
-                if e.contains("No such file") {
-                    Some(Section::unavailable(msg))
+                Err(if e.contains("No such file") {
+                    Section::unavailable(msg)
                 } else {
-                    Some(Section::failed(msg))
-                }
+                    Section::failed(msg)
+                })
             }
         },
     }

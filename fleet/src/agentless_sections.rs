@@ -6,7 +6,7 @@ use model::iptables::{Backend, IptablesSection};
 use model::{CniLogs, Family, Section, SectionStatus, Snapshot};
 use parsers::{ParseError, Parsed};
 
-use crate::agentless::{RawSection, LOG_TAIL_BYTES};
+use crate::agentless::{self, RawSection, LOG_TAIL_BYTES};
 
 /// Most CNI log events kept (the agent bounds its own list similarly).
 const MAX_EVENTS: usize = 2000;
@@ -25,34 +25,7 @@ fn usable<'a, T>(
     raw: &'a BTreeMap<String, RawSection>,
     id: &str,
 ) -> Result<&'a RawSection, Section<T>> {
-    let what = label(id);
-    match raw.get(id) {
-        None => Err(Section::failed(format!(
-            "{what}: no output (the script stopped before it)"
-        ))),
-        Some(r) => match r.rc {
-            None => Err(Section::failed(format!(
-                "{what}: output ended before the command finished"
-            ))),
-            Some(127) => Err(Section::unavailable(format!(
-                "{what}: command not found on the node"
-            ))),
-            Some(0) => Ok(r),
-            Some(rc) => {
-                let e = r.stderr.trim();
-                let msg = if e.is_empty() {
-                    format!("{what}: exit {rc}")
-                } else {
-                    format!("{what}: exit {rc}: {e}")
-                };
-                Err(if e.contains("No such file") {
-                    Section::unavailable(msg)
-                } else {
-                    Section::failed(msg)
-                })
-            }
-        },
-    }
+    agentless::usable(raw.get(id), &label(id))
 }
 
 /// Parses one command's output into a section (empty output is an empty, complete list).
