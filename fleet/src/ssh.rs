@@ -151,21 +151,33 @@ impl HostKeyCheck {
         }
     }
 
-    fn check(&self, key: &russh::keys::PublicKey) -> bool {
-        let fp = key.fingerprint(russh::keys::HashAlg::Sha256).to_string();
+    /// Whether known_hosts holds `key` for the host; None (with the verdict recorded) when
+    /// it holds another key or cannot be read.
+    fn known(&self, key: &russh::keys::PublicKey) -> Option<bool> {
         match russh::keys::check_known_hosts_path(&self.host, self.port, key, &self.known_hosts) {
-            Ok(true) => true,
-            Ok(false) if self.accept_new => {
+            Ok(known) => Some(known),
+            Err(russh::keys::Error::KeyChanged { line }) => {
+                self.record(Verdict::Mismatch(line));
+                None
+            }
+            Err(e) => {
+                self.record(Verdict::Error(e.to_string()));
+                None
+            }
+        }
+    }
+
+    fn check(&self, key: &russh::keys::PublicKey) -> bool {
+        match self.known(key) {
+            None => false,
+            Some(true) => true,
+            Some(false) if self.accept_new => {
                 let _guard = LEARN_LOCK.lock();
                 // Re-check under the lock: another task may have learnt it meanwhile.
-                match russh::keys::check_known_hosts_path(
-                    &self.host,
-                    self.port,
-                    key,
-                    &self.known_hosts,
-                ) {
-                    Ok(true) => true,
-                    Ok(false) => match russh::keys::known_hosts::learn_known_hosts_path(
+                match self.known(key) {
+                    None => false,
+                    Some(true) => true,
+                    Some(false) => match russh::keys::known_hosts::learn_known_hosts_path(
                         &self.host,
                         self.port,
                         key,
@@ -180,26 +192,11 @@ impl HostKeyCheck {
                             false
                         }
                     },
-                    Err(russh::keys::Error::KeyChanged { line }) => {
-                        self.record(Verdict::Mismatch(line));
-                        false
-                    }
-                    Err(e) => {
-                        self.record(Verdict::Error(e.to_string()));
-                        false
-                    }
                 }
             }
-            Ok(false) => {
+            Some(false) => {
+                let fp = key.fingerprint(russh::keys::HashAlg::Sha256).to_string();
                 self.record(Verdict::Unknown(fp));
-                false
-            }
-            Err(russh::keys::Error::KeyChanged { line }) => {
-                self.record(Verdict::Mismatch(line));
-                false
-            }
-            Err(e) => {
-                self.record(Verdict::Error(e.to_string()));
                 false
             }
         }
