@@ -102,9 +102,55 @@ struct Dumps {
     /// Tables that came from ip6tables-save: the model has no address family, so when one
     /// capture holds both, the IPv4 table of a name wins.
     v6_tables: Vec<(Backend, String)>,
+    /// A rule or chain line outside any `*table` was warned about (once per dump text).
+    warned_implicit: bool,
 }
 
 impl Dumps {
+    /// A table for a `what` (rule or chain) line outside any `*table`: the one a command line
+    /// named, else `default_table`; the first such table gets a warning.
+    fn implicit_table(
+        &mut self,
+        command_table: Option<&str>,
+        default_table: &str,
+        v6: bool,
+        lineno: usize,
+        line: &str,
+        what: &str,
+    ) -> OpenTable {
+        let name = command_table.unwrap_or(default_table);
+        let mut t = OpenTable::new(name, lineno, v6);
+        if !self.warned_implicit {
+            t.implicit = Some((self.warnings.len(), command_table.is_some()));
+            self.warnings.push(ParseWarning::new(
+                lineno,
+                line,
+                format!("{what} outside any *table; assuming table {name}"),
+            ));
+            self.warned_implicit = true;
+        }
+        t
+    }
+
+    /// Commit a table that ended without `COMMIT`, with `warning` about it (a table without
+    /// a `*table` line has its own warning already).
+    fn commit_unterminated(
+        &mut self,
+        t: OpenTable,
+        backend: Backend,
+        version: &Option<String>,
+        warning: &str,
+    ) {
+        if t.implicit.is_none() {
+            self.warnings.push(ParseWarning::new(
+                t.line,
+                &format!("*{}", t.table.name),
+                warning,
+            ));
+        }
+        self.commit(t, backend, version);
+    }
+
     fn commit(&mut self, mut open: OpenTable, backend: Backend, version: &Option<String>) {
         if let Some((wi, named)) = open.implicit {
             let guess = if named {
@@ -182,13 +228,13 @@ pub(crate) fn parse_save_impl(text: &str, default_table: &str) -> Parsed<Vec<Ipt
         dumps: Vec::new(),
         warnings: Vec::new(),
         v6_tables: Vec::new(),
+        warned_implicit: false,
     };
     let mut v6 = false;
     let mut backend = Backend::Unknown;
     let mut version: Option<String> = None;
     let mut open: Option<OpenTable> = None;
     let mut toks: Vec<Tok<'_>> = Vec::with_capacity(32);
-    let mut warned_implicit = false;
     // A table named by a command line (`# iptables-save -t nat | grep AWS`), for rules that
     // follow without a `*table` header.
     let mut command_table: Option<&str> = None;
@@ -204,15 +250,12 @@ pub(crate) fn parse_save_impl(text: &str, default_table: &str) -> Parsed<Vec<Ipt
             if let Some((b, v)) = header_backend(line) {
                 if b != backend {
                     if let Some(t) = open.take() {
-                        // A table without a `*table` line has its own warning already.
-                        if t.implicit.is_none() {
-                            out.warnings.push(ParseWarning::new(
-                                t.line,
-                                &format!("*{}", t.table.name),
-                                "table not terminated by COMMIT",
-                            ));
-                        }
-                        out.commit(t, backend, &version);
+                        out.commit_unterminated(
+                            t,
+                            backend,
+                            &version,
+                            "table not terminated by COMMIT",
+                        );
                     }
                 }
                 backend = b;
@@ -233,22 +276,9 @@ pub(crate) fn parse_save_impl(text: &str, default_table: &str) -> Parsed<Vec<Ipt
             continue;
         }
         if first == b'[' || line.starts_with("-A ") {
-            let t = match open.as_mut() {
-                Some(t) => t,
-                None => {
-                    let mut t = OpenTable::new(command_table.unwrap_or(default_table), lineno, v6);
-                    if !warned_implicit {
-                        t.implicit = Some((out.warnings.len(), command_table.is_some()));
-                        out.warnings.push(ParseWarning::new(
-                            lineno,
-                            line,
-                            format!("rule outside any *table; assuming table {}", t.table.name),
-                        ));
-                        warned_implicit = true;
-                    }
-                    open.insert(t)
-                }
-            };
+            let t = open.get_or_insert_with(|| {
+                out.implicit_table(command_table, default_table, v6, lineno, line, "rule")
+            });
             match parse_rule_with(line, &mut toks) {
                 Ok(rule) => {
                     if rule.packets.is_some() {
@@ -278,22 +308,9 @@ pub(crate) fn parse_save_impl(text: &str, default_table: &str) -> Parsed<Vec<Ipt
             continue;
         }
         if first == b':' {
-            let t = match open.as_mut() {
-                Some(t) => t,
-                None => {
-                    let mut t = OpenTable::new(command_table.unwrap_or(default_table), lineno, v6);
-                    if !warned_implicit {
-                        t.implicit = Some((out.warnings.len(), command_table.is_some()));
-                        out.warnings.push(ParseWarning::new(
-                            lineno,
-                            line,
-                            format!("chain outside any *table; assuming table {}", t.table.name),
-                        ));
-                        warned_implicit = true;
-                    }
-                    open.insert(t)
-                }
-            };
+            let t = open.get_or_insert_with(|| {
+                out.implicit_table(command_table, default_table, v6, lineno, line, "chain")
+            });
             match parse_chain_line(line) {
                 Ok(chain) => {
                     if let Some(i) = t.chain_index(&chain.name) {
@@ -320,15 +337,7 @@ pub(crate) fn parse_save_impl(text: &str, default_table: &str) -> Parsed<Vec<Ipt
                 continue;
             }
             if let Some(t) = open.take() {
-                // A table without a `*table` line has its own warning already.
-                if t.implicit.is_none() {
-                    out.warnings.push(ParseWarning::new(
-                        t.line,
-                        &format!("*{}", t.table.name),
-                        "table not terminated by COMMIT",
-                    ));
-                }
-                out.commit(t, backend, &version);
+                out.commit_unterminated(t, backend, &version, "table not terminated by COMMIT");
             }
             open = Some(OpenTable::new(name, lineno, v6));
             continue;
@@ -347,15 +356,12 @@ pub(crate) fn parse_save_impl(text: &str, default_table: &str) -> Parsed<Vec<Ipt
             .push(ParseWarning::new(lineno, line, "not an iptables-save line"));
     }
     if let Some(t) = open.take() {
-        // A table without a `*table` line has its own warning already.
-        if t.implicit.is_none() {
-            out.warnings.push(ParseWarning::new(
-                t.line,
-                &format!("*{}", t.table.name),
-                "table not terminated by COMMIT (truncated?)",
-            ));
-        }
-        out.commit(t, backend, &version);
+        out.commit_unterminated(
+            t,
+            backend,
+            &version,
+            "table not terminated by COMMIT (truncated?)",
+        );
     }
     Parsed {
         value: out.dumps,
