@@ -982,12 +982,7 @@ pub(crate) fn parse_list_tables(
         if is_chatter(line) {
             if split {
                 if let Some(t) = table_from_command(line) {
-                    if cur.is_empty() {
-                        cur.table.name = t.to_string();
-                        cur.explicit_name = true;
-                    } else {
-                        tables.push(std::mem::replace(&mut cur, TableBuilder::new(t, true)));
-                    }
+                    cur.start_named(&mut tables, t);
                     chain = None;
                 }
             }

@@ -196,6 +196,17 @@ impl TableBuilder {
         self.table.chains.is_empty()
     }
 
+    /// A command line named table `name`: an empty current table takes the name; otherwise it
+    /// is done (pushed to `tables`) and a table of that name starts.
+    pub fn start_named(&mut self, tables: &mut Vec<TableBuilder>, name: &str) {
+        if self.is_empty() {
+            self.table.name = name.to_string();
+            self.explicit_name = true;
+        } else {
+            tables.push(std::mem::replace(self, TableBuilder::new(name, true)));
+        }
+    }
+
     /// Index of chain `name`, created if missing.
     pub fn chain_mut(&mut self, name: &str) -> &mut IptChain {
         let hit = self
@@ -325,12 +336,7 @@ pub(crate) fn parse_spec_tables(
         if is_chatter(line) {
             if split {
                 if let Some(t) = table_from_command(line) {
-                    if cur.is_empty() {
-                        cur.table.name = t.to_string();
-                        cur.explicit_name = true;
-                    } else {
-                        tables.push(std::mem::replace(&mut cur, TableBuilder::new(t, true)));
-                    }
+                    cur.start_named(&mut tables, t);
                 }
             }
             continue;
