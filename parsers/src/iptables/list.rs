@@ -417,22 +417,14 @@ fn parse_extras(s: &str, rule: &mut IptRule) -> Vec<String> {
                             ));
                             i += 2;
                         }
-                        Some("limit-in") => {
-                            rule.matches.push(arg(
-                                Some("addrtype"),
-                                "--limit-iface-in",
-                                false,
-                                Vec::new(),
-                            ));
-                            i += 1;
-                        }
-                        Some("limit-out") => {
-                            rule.matches.push(arg(
-                                Some("addrtype"),
-                                "--limit-iface-out",
-                                false,
-                                Vec::new(),
-                            ));
+                        Some(dir @ ("limit-in" | "limit-out")) => {
+                            let opt = if dir == "limit-in" {
+                                "--limit-iface-in"
+                            } else {
+                                "--limit-iface-out"
+                            };
+                            rule.matches
+                                .push(arg(Some("addrtype"), opt, false, Vec::new()));
                             i += 1;
                         }
                         _ => break,
