@@ -7,7 +7,8 @@ use model::net::{Address, Family, Link};
 use serde_json::{Map, Value};
 
 use super::common::{
-    clean_lines, finish, jstr, ju64, looks_like_json, parse_json_array, JsonElement, Line,
+    clean_lines, finish, json_flags, jstr, ju64, looks_like_json, parse_json_array, JsonElement,
+    Line,
 };
 use crate::{ParseError, ParseWarning, Parsed};
 
@@ -178,13 +179,7 @@ fn link_from_json(
         ));
         return None;
     };
-    let flags = match m.get("flags") {
-        Some(Value::Array(a)) => a
-            .iter()
-            .filter_map(|v| v.as_str().map(str::to_string))
-            .collect(),
-        _ => Vec::new(),
-    };
+    let flags = json_flags(m);
     let kind = m
         .get("linkinfo")
         .and_then(|li| li.get("info_kind"))

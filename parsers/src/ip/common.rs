@@ -337,6 +337,17 @@ pub(crate) fn jstr<'a>(m: &'a Map<String, Value>, k: &str) -> Option<&'a str> {
     m.get(k).and_then(Value::as_str)
 }
 
+/// The `flags` array of an `ip -j` element (empty when absent).
+pub(crate) fn json_flags(m: &Map<String, Value>) -> Vec<String> {
+    match m.get("flags") {
+        Some(Value::Array(a)) => a
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
 /// A number that `ip -j` prints as a number or (for some keys) a string.
 pub(crate) fn ju64(m: &Map<String, Value>, k: &str) -> Option<u64> {
     match m.get(k)? {

@@ -7,7 +7,7 @@ use model::net::{table_id_from_name, Family, Route, RT_TABLE_MAIN};
 use serde_json::{Map, Value};
 
 use super::common::{
-    check_empty, clean_lines, family_of_token, finish, jstr, ju64, looks_like_json,
+    check_empty, clean_lines, family_of_token, finish, json_flags, jstr, ju64, looks_like_json,
     parse_json_array, parse_prefix, split_annotation, JsonElement,
 };
 use crate::{ParseError, ParseWarning, Parsed};
@@ -340,16 +340,6 @@ fn json_gateway(m: &Map<String, Value>) -> Option<IpAddr> {
         .and_then(|v| v.get("host"))
         .and_then(Value::as_str)
         .and_then(|h| h.parse().ok())
-}
-
-fn json_flags(m: &Map<String, Value>) -> Vec<String> {
-    match m.get("flags") {
-        Some(Value::Array(a)) => a
-            .iter()
-            .filter_map(|v| v.as_str().map(str::to_string))
-            .collect(),
-        _ => Vec::new(),
-    }
 }
 
 fn route_from_json(
