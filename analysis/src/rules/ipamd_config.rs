@@ -2,37 +2,14 @@
 //! `ipamd.missing-iam-permission`, `ipamd.eniconfig-missing`,
 //! `ipamd.custom-networking-primary-subnet`.
 
-use model::{Evidence, EvidenceKind, LogEventKind, Severity};
+use model::{LogEventKind, Severity};
 
-use crate::rule::{config_ev, section_reason, Ctx, RuleResult};
+use super::ipamd_logs::{events, log_ev};
+use crate::rule::{config_ev, Ctx, RuleResult};
 
 pub(crate) const IAM_ID: &str = "ipamd.missing-iam-permission";
 pub(crate) const ENICONFIG_ID: &str = "ipamd.eniconfig-missing";
 pub(crate) const CUSTOM_NET_ID: &str = "ipamd.custom-networking-primary-subnet";
-
-fn log_ev(e: &model::LogEvent) -> Evidence {
-    let loc = match e.line {
-        Some(l) => format!("{}:{l}", e.file),
-        None => e.file.clone(),
-    };
-    let ts = e.ts.clone().map(|t| format!("{t} ")).unwrap_or_default();
-    Evidence::new(EvidenceKind::Log, format!("{ts}{} {}", e.level, e.msg)).at(loc)
-}
-
-fn events<'a>(ctx: &Ctx<'a>, kind: LogEventKind) -> Result<Vec<&'a model::LogEvent>, String> {
-    let logs = ctx.s.cni_logs.get().ok_or_else(|| {
-        section_reason(
-            "cni_logs",
-            ctx.s.cni_logs.status,
-            ctx.s.cni_logs.reason.as_deref(),
-        )
-    })?;
-    Ok(logs
-        .events
-        .iter()
-        .filter(|e| e.kind == Some(kind))
-        .collect())
-}
 
 pub(crate) fn check_iam(ctx: &Ctx<'_>) -> RuleResult {
     let evs = events(ctx, LogEventKind::MissingIamPermission)?;

@@ -12,7 +12,8 @@ pub(crate) const NOT_READY_ID: &str = "ipamd.not-ready";
 
 const SAMPLES: usize = 5;
 
-fn events<'a>(ctx: &Ctx<'a>, kind: LogEventKind) -> Result<Vec<&'a LogEvent>, String> {
+/// The cni_logs events of one kind, or why the section gives none.
+pub(super) fn events<'a>(ctx: &Ctx<'a>, kind: LogEventKind) -> Result<Vec<&'a LogEvent>, String> {
     let logs = ctx.s.cni_logs.get().ok_or_else(|| {
         section_reason(
             "cni_logs",
@@ -27,7 +28,8 @@ fn events<'a>(ctx: &Ctx<'a>, kind: LogEventKind) -> Result<Vec<&'a LogEvent>, St
         .collect())
 }
 
-fn log_ev(e: &LogEvent) -> Evidence {
+/// A log event as evidence, located at `file:line`.
+pub(super) fn log_ev(e: &LogEvent) -> Evidence {
     let loc = match e.line {
         Some(l) => format!("{}:{l}", e.file),
         None => e.file.clone(),
