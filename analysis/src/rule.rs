@@ -68,6 +68,26 @@ impl<'a> Ctx<'a> {
         })
     }
 
+    pub fn need_conntrack(&self) -> Result<&'a model::ConntrackSection, String> {
+        self.s.conntrack.get().ok_or_else(|| {
+            section_reason(
+                "conntrack",
+                self.s.conntrack.status,
+                self.s.conntrack.reason.as_deref(),
+            )
+        })
+    }
+
+    pub fn need_sysctls(&self) -> Result<&'a model::Sysctls, String> {
+        self.s.sysctls.get().ok_or_else(|| {
+            section_reason(
+                "sysctls",
+                self.s.sysctls.status,
+                self.s.sysctls.reason.as_deref(),
+            )
+        })
+    }
+
     /// IPv6 clusters have no SNAT/connmark rules (groundtruth §1.2 H).
     pub fn skip_if_ipv6(&self) -> Result<(), String> {
         if self.f.ipv6.value {

@@ -2,19 +2,13 @@
 
 use model::{EvidenceKind, Severity};
 
-use crate::rule::{section_reason, sysctl_ev, Ctx, RuleResult};
+use crate::rule::{sysctl_ev, Ctx, RuleResult};
 
 pub(crate) const INSERT_ID: &str = "conntrack.insert-failed";
 pub(crate) const PRESSURE_ID: &str = "conntrack.table-pressure";
 
 pub(crate) fn check_insert(ctx: &Ctx<'_>) -> RuleResult {
-    let ct = ctx.s.conntrack.get().ok_or_else(|| {
-        section_reason(
-            "conntrack",
-            ctx.s.conntrack.status,
-            ctx.s.conntrack.reason.as_deref(),
-        )
-    })?;
+    let ct = ctx.need_conntrack()?;
     let mut totals = ct.totals.clone();
     if totals.is_empty() {
         totals = model::conntrack::sum_stats(&ct.stats);

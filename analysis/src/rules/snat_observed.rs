@@ -12,7 +12,7 @@ use model::conntrack::FlowPair;
 use model::{Evidence, EvidenceKind, Severity};
 
 use crate::nat::Verdict;
-use crate::rule::{section_reason, Ctx, RuleResult};
+use crate::rule::{Ctx, RuleResult};
 use crate::views::is_dnat;
 
 pub(crate) const UNEXPECTED_ID: &str = "snat.observed-unexpected";
@@ -58,13 +58,7 @@ fn is_local(ctx: &Ctx<'_>, ip: &IpAddr) -> bool {
 
 fn pairs<'a>(ctx: &Ctx<'a>) -> Result<&'a [FlowPair], String> {
     ctx.skip_if_ipv6()?;
-    let ct = ctx.s.conntrack.get().ok_or_else(|| {
-        section_reason(
-            "conntrack",
-            ctx.s.conntrack.status,
-            ctx.s.conntrack.reason.as_deref(),
-        )
-    })?;
+    let ct = ctx.need_conntrack()?;
     if ctx.f.pods.is_empty() {
         return Err("no pod IPs known (no ipamd /v1/enis and no host-veth routes)".into());
     }

@@ -2,19 +2,13 @@
 
 use model::Severity;
 
-use crate::rule::{section_reason, sysctl_ev, Ctx, RuleResult};
+use crate::rule::{sysctl_ev, Ctx, RuleResult};
 
 pub(crate) const RP_ID: &str = "sysctl.rp-filter-strict";
 pub(crate) const FWD_ID: &str = "sysctl.ip-forward-disabled";
 
 pub(crate) fn check_rp(ctx: &Ctx<'_>) -> RuleResult {
-    let sys = ctx.s.sysctls.get().ok_or_else(|| {
-        section_reason(
-            "sysctls",
-            ctx.s.sysctls.status,
-            ctx.s.sysctls.reason.as_deref(),
-        )
-    })?;
+    let sys = ctx.need_sysctls()?;
     let Some(primary) = &ctx.f.primary_interface else {
         return Err("primary interface unknown".into());
     };
@@ -82,13 +76,7 @@ fn determined_rp_filter(sys: &model::Sysctls, iface: &str) -> Option<u64> {
 }
 
 pub(crate) fn check_forward(ctx: &Ctx<'_>) -> RuleResult {
-    let sys = ctx.s.sysctls.get().ok_or_else(|| {
-        section_reason(
-            "sysctls",
-            ctx.s.sysctls.status,
-            ctx.s.sysctls.reason.as_deref(),
-        )
-    })?;
+    let sys = ctx.need_sysctls()?;
     let (key, what) = if ctx.f.ipv6.value {
         ("net.ipv6.conf.all.forwarding", "IPv6 forwarding")
     } else {
