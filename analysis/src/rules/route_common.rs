@@ -27,6 +27,19 @@ pub(crate) fn rules_1536<'a>(rules: &'a [IpRule], ip: &IpAddr) -> Vec<&'a IpRule
         .collect()
 }
 
+/// What the per-ENI routing rules read: the routes and the policy rules (when collected);
+/// Err when the routes or the node's ENIs are not known.
+pub(crate) fn routes_and_rules_with_enis<'a>(
+    ctx: &Ctx<'a>,
+) -> Result<(&'a [model::Route], Option<&'a [IpRule]>), String> {
+    let routes = ctx.need_routes()?;
+    let rules = ctx.s.rules.get().map(Vec::as_slice);
+    if ctx.f.enis.is_empty() {
+        return Err("no ENIs known (no IMDS ENI list and no ipamd /v1/enis)".into());
+    }
+    Ok((routes, rules))
+}
+
 /// Secondary ENIs whose table the CNI maintains: listed by ipamd, or (without ipamd) whose
 /// table a 1536/32765 rule uses. Trunk ENIs (security groups for pods) are left out.
 pub(crate) fn managed_secondary_enis<'a>(

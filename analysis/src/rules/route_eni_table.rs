@@ -3,17 +3,15 @@
 
 use model::{Family, Route, Severity};
 
-use super::route_common::{managed_secondary_enis, table_captured, ONLY_MAIN_TABLE};
+use super::route_common::{
+    managed_secondary_enis, routes_and_rules_with_enis, table_captured, ONLY_MAIN_TABLE,
+};
 use crate::rule::{route_ev, rule_ev, Ctx, RuleResult};
 
 pub(crate) const ID: &str = "route.eni-table-broken";
 
 pub(crate) fn check(ctx: &Ctx<'_>) -> RuleResult {
-    let routes = ctx.need_routes()?;
-    let rules = ctx.s.rules.get().map(Vec::as_slice);
-    if ctx.f.enis.is_empty() {
-        return Err("no ENIs known (no IMDS ENI list and no ipamd /v1/enis)".into());
-    }
+    let (routes, rules) = routes_and_rules_with_enis(ctx)?;
     let mut out = Vec::new();
     let (mut checked, mut unknown) = (0, 0);
     for (e, inferred) in managed_secondary_enis(ctx, rules) {

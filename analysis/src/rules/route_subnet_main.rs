@@ -3,17 +3,13 @@
 
 use model::{Family, Severity};
 
-use super::route_common::managed_secondary_enis;
+use super::route_common::{managed_secondary_enis, routes_and_rules_with_enis};
 use crate::rule::{route_ev, Ctx, RuleResult};
 
 pub(crate) const ID: &str = "route.subnet-route-in-main";
 
 pub(crate) fn check(ctx: &Ctx<'_>) -> RuleResult {
-    let routes = ctx.need_routes()?;
-    let rules = ctx.s.rules.get().map(Vec::as_slice);
-    if ctx.f.enis.is_empty() {
-        return Err("no ENIs known (no IMDS ENI list and no ipamd /v1/enis)".into());
-    }
+    let (routes, rules) = routes_and_rules_with_enis(ctx)?;
     let mut out = Vec::new();
     for (e, inferred) in managed_secondary_enis(ctx, rules) {
         let Some(iface) = &e.interface else { continue };
