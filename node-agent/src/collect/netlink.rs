@@ -82,14 +82,10 @@ pub async fn collect(w: Wanted, limit: Limit) -> NetSections {
     // Links first, then the rest concurrently, all within one limit.
     let start = std::time::Instant::now();
 
-    if w.links {
-        out.links = timed(
-            "links",
-            limit.left_since(start),
-            dump_section("link", || dump_links(handle.clone())),
-        )
-        .await;
-    }
+    out.links = wanted_dump(w.links, "links", limit, start, "link", || {
+        dump_links(handle.clone())
+    })
+    .await;
     let names: HashMap<u32, String> = out
         .links
         .data
@@ -98,54 +94,23 @@ pub async fn collect(w: Wanted, limit: Limit) -> NetSections {
         .map(|l| (l.ifindex, l.ifname.clone()))
         .collect();
 
-    let addr_f = async {
-        if w.addresses {
-            timed(
-                "addresses",
-                limit.left_since(start),
-                dump_section("address", || dump_addresses(handle.clone(), &names)),
-            )
-            .await
-        } else {
-            Section::default()
-        }
-    };
-    let neigh_f = async {
-        if w.neighbours {
-            timed(
-                "neighbours",
-                limit.left_since(start),
-                dump_section("neighbour", || dump_neighbours(handle.clone(), &names)),
-            )
-            .await
-        } else {
-            Section::default()
-        }
-    };
-    let route_f = async {
-        if w.routes {
-            timed(
-                "routes",
-                limit.left_since(start),
-                dump_section("route", || dump_routes(handle.clone(), &names)),
-            )
-            .await
-        } else {
-            Section::default()
-        }
-    };
-    let rule_f = async {
-        if w.rules {
-            timed(
-                "rules",
-                limit.left_since(start),
-                dump_section("rule", || dump_rules(handle.clone())),
-            )
-            .await
-        } else {
-            Section::default()
-        }
-    };
+    let addr_f = wanted_dump(w.addresses, "addresses", limit, start, "address", || {
+        dump_addresses(handle.clone(), &names)
+    });
+    let neigh_f = wanted_dump(
+        w.neighbours,
+        "neighbours",
+        limit,
+        start,
+        "neighbour",
+        || dump_neighbours(handle.clone(), &names),
+    );
+    let route_f = wanted_dump(w.routes, "routes", limit, start, "route", || {
+        dump_routes(handle.clone(), &names)
+    });
+    let rule_f = wanted_dump(w.rules, "rules", limit, start, "rule", || {
+        dump_rules(handle.clone())
+    });
     let (a, n, r, ru) = tokio::join!(addr_f, neigh_f, route_f, rule_f);
     out.addresses = a;
     out.neighbours = n;
@@ -153,6 +118,27 @@ pub async fn collect(w: Wanted, limit: Limit) -> NetSections {
     out.rules = ru;
     conn_task.abort();
     out
+}
+
+/// `dump_section` within what is left of `limit` since `start`, when `want`; the default
+/// (skipped) section otherwise.
+async fn wanted_dump<T, F, Fut>(
+    want: bool,
+    name: &str,
+    limit: Limit,
+    start: std::time::Instant,
+    what: &str,
+    f: F,
+) -> Section<Vec<T>>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Dump<T>>,
+{
+    if want {
+        timed(name, limit.left_since(start), dump_section(what, f)).await
+    } else {
+        Section::default()
+    }
 }
 
 type Dump<T> = Result<(Vec<T>, Vec<String>), rtnetlink::Error>;
@@ -310,27 +296,22 @@ fn ifname(names: &HashMap<u32, String>, idx: u32) -> String {
 async fn dump_addresses(handle: Handle, names: &HashMap<u32, String>) -> Dump<Address> {
     let mut out = Vec::new();
     let mut warnings = Vec::new();
-    let mut stream = handle.address().get().execute();
-    loop {
-        match stream.try_next().await {
-            Ok(Some(msg)) => match convert_address(&msg, names) {
-                Some(a) => out.push(a),
-                None => {
-                    if matches!(
-                        msg.header.family,
-                        AddressFamily::Inet | AddressFamily::Inet6
-                    ) {
-                        warnings.push(format!(
-                            "address on ifindex {} without IFA_ADDRESS/IFA_LOCAL skipped",
-                            msg.header.index
-                        ));
-                    }
-                }
-            },
-            Ok(None) => break,
-            Err(e) => return Err(e),
+    let stream = handle.address().get().execute();
+    let convert = |msg: &AddressMessage| match convert_address(msg, names) {
+        Some(a) => Ok(Some(a)),
+        None if matches!(
+            msg.header.family,
+            AddressFamily::Inet | AddressFamily::Inet6
+        ) =>
+        {
+            Err(format!(
+                "address on ifindex {} without IFA_ADDRESS/IFA_LOCAL skipped",
+                msg.header.index
+            ))
         }
-    }
+        None => Ok(None),
+    };
+    drain(stream, convert, &mut out, &mut warnings).await?;
     Ok((out, warnings))
 }
 
@@ -422,19 +403,11 @@ pub fn scope_name(scope: u8) -> String {
 
 async fn dump_neighbours(handle: Handle, names: &HashMap<u32, String>) -> Dump<Neighbour> {
     let mut out = Vec::new();
-    let mut stream = handle.neighbours().get().execute();
-    loop {
-        match stream.try_next().await {
-            Ok(Some(msg)) => {
-                if let Some(n) = convert_neighbour(&msg, names) {
-                    out.push(n);
-                }
-            }
-            Ok(None) => break,
-            Err(e) => return Err(e),
-        }
-    }
-    Ok((out, Vec::new()))
+    let mut warnings = Vec::new();
+    let stream = handle.neighbours().get().execute();
+    let convert = |msg: &NeighbourMessage| Ok(convert_neighbour(msg, names));
+    drain(stream, convert, &mut out, &mut warnings).await?;
+    Ok((out, warnings))
 }
 
 pub(crate) fn convert_neighbour(
@@ -503,20 +476,31 @@ async fn dump_routes(handle: Handle, names: &HashMap<u32, String>) -> Dump<Route
         RouteMessageBuilder::<Ipv4Addr>::new().build(),
         RouteMessageBuilder::<Ipv6Addr>::new().build(),
     ] {
-        let mut stream = handle.route().get(msg).execute();
-        loop {
-            match stream.try_next().await {
-                Ok(Some(msg)) => match convert_route(&msg, names) {
-                    Ok(Some(r)) => out.push(r),
-                    Ok(None) => {}
-                    Err(w) => warnings.push(w),
-                },
-                Ok(None) => break,
-                Err(e) => return Err(e),
-            }
-        }
+        let stream = handle.route().get(msg).execute();
+        drain(stream, |m| convert_route(m, names), &mut out, &mut warnings).await?;
     }
     Ok((out, warnings))
+}
+
+/// Read a dump to its end, keeping what `convert` decodes (`Ok(None)`: not for the model)
+/// and a warning for each message it could not decode.
+async fn drain<M, T, S>(
+    mut stream: S,
+    convert: impl Fn(&M) -> Result<Option<T>, String>,
+    out: &mut Vec<T>,
+    warnings: &mut Vec<String>,
+) -> Result<(), rtnetlink::Error>
+where
+    S: futures::TryStream<Ok = M, Error = rtnetlink::Error> + Unpin,
+{
+    while let Some(msg) = stream.try_next().await? {
+        match convert(&msg) {
+            Ok(Some(v)) => out.push(v),
+            Ok(None) => {}
+            Err(w) => warnings.push(w),
+        }
+    }
+    Ok(())
 }
 
 fn route_addr(a: &RouteAddress) -> Option<IpAddr> {
@@ -684,18 +668,8 @@ async fn dump_rules(handle: Handle) -> Dump<IpRule> {
     let mut out = Vec::new();
     let mut warnings = Vec::new();
     for v in [IpVersion::V4, IpVersion::V6] {
-        let mut stream = handle.rule().get(v).execute();
-        loop {
-            match stream.try_next().await {
-                Ok(Some(msg)) => match convert_rule(&msg) {
-                    Ok(Some(r)) => out.push(r),
-                    Ok(None) => {}
-                    Err(w) => warnings.push(w),
-                },
-                Ok(None) => break,
-                Err(e) => return Err(e),
-            }
-        }
+        let stream = handle.rule().get(v).execute();
+        drain(stream, convert_rule, &mut out, &mut warnings).await?;
     }
     Ok((out, warnings))
 }
