@@ -248,10 +248,8 @@ impl SummaryBuilder {
     pub fn push(&mut self, e: ConntrackEntry) {
         let s = &mut self.summary;
         s.total += 1;
-        *s.by_protocol.entry(e.protocol.clone()).or_default() += 1;
-        *s.by_state
-            .entry(e.state.clone().unwrap_or_else(|| "-".to_string()))
-            .or_default() += 1;
+        count(&mut s.by_protocol, &e.protocol);
+        count(&mut s.by_state, e.state.as_deref().unwrap_or("-"));
         let nat_source = e.nat_source();
         let snat = nat_source.is_some();
         if snat {
@@ -310,6 +308,16 @@ impl SummaryBuilder {
         });
         self.summary.pairs = pairs;
         (self.summary, self.sample)
+    }
+}
+
+/// One more of `key`; the key is copied only the first time it is seen (this runs per entry).
+fn count(map: &mut BTreeMap<String, u64>, key: &str) {
+    match map.get_mut(key) {
+        Some(n) => *n += 1,
+        None => {
+            map.insert(key.to_string(), 1);
+        }
     }
 }
 
