@@ -59,14 +59,16 @@ pub(crate) fn snat_expected(ctx: &Ctx<'_>) -> Result<bool, String> {
 /// `AWS_VPC_K8S_CNI_EXTERNALSNAT=false (default)` style evidence text.
 pub(crate) fn external_snat_text(ctx: &Ctx<'_>) -> String {
     match &ctx.f.external_snat {
-        Some(k) => format!(
-            "{}={} ({})",
-            vpccni::env::EXTERNALSNAT,
-            k.value,
-            k.detail
+        Some(k) => {
+            let shown = format!("{}={}", vpccni::env::EXTERNALSNAT, k.value);
+            // The detail is often the raw env line itself; then name the source instead.
+            let why = k
+                .detail
                 .clone()
-                .unwrap_or_else(|| format!("{:?}", k.source).to_lowercase())
-        ),
+                .filter(|d| !d.is_empty() && *d != shown)
+                .unwrap_or_else(|| format!("{:?}", k.source).to_lowercase());
+            format!("{shown} ({why})")
+        }
         None => format!("{} unknown", vpccni::env::EXTERNALSNAT),
     }
 }
