@@ -45,10 +45,9 @@ fn wait_until_pass(args: &CheckArgs, out: Out, wait: Duration) -> CheckReport {
     loop {
         let report = build(args, out);
         let left = deadline.saturating_duration_since(Instant::now());
-        if report.exit_code == EXIT_OK
-            || left.is_zero()
-            || report.results.is_empty() && report.input_errors.is_empty()
-        {
+        // Nothing was checkable at all (a usage problem): waiting cannot help.
+        let nothing_to_wait_for = report.results.is_empty() && report.input_errors.is_empty();
+        if report.exit_code == EXIT_OK || left.is_zero() || nothing_to_wait_for {
             if !out.quiet {
                 eprintln!("diag check: round {round}: {}", progress_line(&report));
             }

@@ -39,7 +39,6 @@ pub enum Input {
 impl Input {
     /// One result of the fleet runner (`fleet::cli::gather` yields `(NodeOutcome,
     /// Option<Snapshot>)`): the snapshot when the node delivered one, else why not.
-    #[allow(dead_code)] // called once `diag collect` / remote targets are wired in
     pub fn from_fleet(node: &model::NodeOutcome, snapshot: Option<Snapshot>) -> Input {
         let outcome = match snapshot {
             Some(s) if node.outcome.is_success() => Ok(s),
