@@ -205,11 +205,11 @@ impl TargetArgs {
 
     /// True when any remote target option was given.
     pub fn has_targets(&self) -> bool {
-        self.hosts.is_some()
-            || self.ssh_config.is_some()
-            || self.ec2_cluster.is_some()
-            || !self.ec2_filter.is_empty()
-            || !self.instance_ids.is_empty()
+        self.uses_ssh_sources() || self.uses_ec2_or_ids()
+    }
+
+    fn uses_ec2_or_ids(&self) -> bool {
+        self.ec2_cluster.is_some() || !self.ec2_filter.is_empty() || !self.instance_ids.is_empty()
     }
 
     fn uses_ssh_sources(&self) -> bool {
@@ -297,10 +297,7 @@ impl TargetArgs {
         } else if !self.host.is_empty() {
             bail!("--host is only used with --ssh-config");
         }
-        if self.ec2_cluster.is_some()
-            || !self.ec2_filter.is_empty()
-            || !self.instance_ids.is_empty()
-        {
+        if self.uses_ec2_or_ids() {
             if self.effective_transport() == Transport::Ssm
                 && self.ec2_cluster.is_none()
                 && self.ec2_filter.is_empty()
