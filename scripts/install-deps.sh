@@ -10,9 +10,10 @@ if [ "$(id -u)" != 0 ]; then
 fi
 export DEBIAN_FRONTEND=noninteractive
 
-# Kernel-state tools the harness and the agent use, sshd for the fleet tests, pip for moto.
+# Kernel-state tools the harness and the agent use, sshd for the fleet tests, pip for moto,
+# python3-jsonschema for the report-schema test (diag/tests/contract.rs).
 PKGS=(build-essential pkg-config ca-certificates iptables conntrack iproute2 iputils-ping
-      curl procps kmod time openssh-server openssh-client python3-pip)
+      curl procps kmod time openssh-server openssh-client python3-pip python3-jsonschema)
 missing=()
 for p in "${PKGS[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

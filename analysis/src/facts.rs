@@ -11,10 +11,11 @@ use std::net::{IpAddr, Ipv4Addr};
 use ipnet::{IpNet, Ipv4Net};
 use model::vpccni::{self, env};
 use model::{Backend, IptablesBackendDump, Snapshot};
+use schemars::JsonSchema;
 use serde::Serialize;
 
 /// Where a fact came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Provenance {
     /// Instance metadata (the node section).
@@ -30,7 +31,7 @@ pub enum Provenance {
 }
 
 /// A known fact with its provenance.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct Known<T> {
     pub value: T,
     pub source: Provenance,
@@ -58,39 +59,11 @@ impl<T> Known<T> {
     }
 }
 
-/// `AWS_VPC_K8S_CNI_RANDOMIZESNAT`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Randomize {
-    /// `--random-fully` (default).
-    Prng,
-    /// `--random`.
-    Hashrandom,
-    /// No flag.
-    None,
-}
-
-impl Randomize {
-    /// The SNAT target flag this setting produces.
-    pub fn flag(self) -> Option<&'static str> {
-        match self {
-            Randomize::Prng => Some("--random-fully"),
-            Randomize::Hashrandom => Some("--random"),
-            Randomize::None => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Randomize::Prng => "prng",
-            Randomize::Hashrandom => "hashrandom",
-            Randomize::None => "none",
-        }
-    }
-}
+/// `AWS_VPC_K8S_CNI_RANDOMIZESNAT`: one vocabulary with the programmed rule's flag.
+pub use model::netfilter::Randomize;
 
 /// Layout of the AWS SNAT chains found in the analysed backend.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum SnatLayout {
     /// `AWS-SNAT-CHAIN-0` with `-d CIDR -j RETURN` rules (v1.16.2+).
@@ -102,7 +75,7 @@ pub enum SnatLayout {
 }
 
 /// One ENI the CNI manages (or should).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct EniFact {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
@@ -114,7 +87,7 @@ pub struct EniFact {
     pub device_number: u32,
     pub network_card: u32,
     pub is_primary: bool,
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub is_trunk: bool,
     /// The table its pods' `1536` rules should look up (`main` = 254 for the primary ENI).
     pub expected_table: u32,
@@ -129,7 +102,7 @@ pub struct EniFact {
 }
 
 /// One pod IP as ipamd and the main table see it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct PodFact {
     pub ip: IpAddr,
     /// Host-side veth from the main-table `<ip> dev <veth>` route.
@@ -156,7 +129,7 @@ pub struct PodFact {
 }
 
 /// Expected-state inputs and derived expectations for one node.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct Facts {
     /// The CNI env was available (cni section with data).
     pub env_known: bool,
@@ -165,7 +138,7 @@ pub struct Facts {
     pub external_snat: Option<Known<bool>>,
     pub exclude_snat_cidrs: Known<Vec<Ipv4Net>>,
     /// Entries of `AWS_VPC_K8S_CNI_EXCLUDE_SNAT_CIDRS` the CNI ignores (invalid or IPv6).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub exclude_snat_ignored: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub randomize: Option<Known<Randomize>>,

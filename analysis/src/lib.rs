@@ -10,12 +10,41 @@ use model::{Finding, NodeReport, Severity, SkippedCheck, Snapshot};
 
 pub mod facts;
 pub mod nat;
+pub mod programmed;
 pub mod rules;
 pub mod views;
 
 mod rule;
 
 pub use facts::Facts;
+
+use nat::AwsNat;
+
+/// One snapshot with what every consumer derives from it, computed once: the expected-state
+/// [`Facts`] and the AWS nat/mangle state of the analysed iptables backend. The rules, the
+/// `snat`/`routes` views and `diag check` all read this instead of rebuilding it.
+#[derive(Debug, Clone)]
+pub struct Prepared<'a> {
+    pub snapshot: &'a Snapshot,
+    pub facts: Facts,
+    /// `None` when the snapshot has no usable iptables dump.
+    pub nat: Option<AwsNat<'a>>,
+}
+
+impl<'a> Prepared<'a> {
+    pub fn new(snapshot: &'a Snapshot) -> Prepared<'a> {
+        Prepared::with_facts(snapshot, Facts::from_snapshot(snapshot))
+    }
+
+    /// With facts the caller already derived.
+    pub fn with_facts(snapshot: &'a Snapshot, facts: Facts) -> Prepared<'a> {
+        Prepared {
+            snapshot,
+            facts,
+            nat: facts::analysed_dump(snapshot).map(AwsNat::from_dump),
+        }
+    }
+}
 
 /// What a rule checks, for `diag rules` and the docs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -38,15 +67,19 @@ pub fn catalogue() -> &'static [RuleInfo] {
 
 /// Run every node-level rule over one snapshot.
 pub fn analyze(snapshot: &Snapshot) -> NodeReport {
-    let facts = Facts::from_snapshot(snapshot);
-    analyze_with(snapshot, &facts)
+    analyze_prepared(&Prepared::new(snapshot))
 }
 
 /// Run every node-level rule with precomputed facts.
 pub fn analyze_with(snapshot: &Snapshot, facts: &Facts) -> NodeReport {
-    let ctx = rule::Ctx::new(snapshot, facts);
+    analyze_prepared(&Prepared::with_facts(snapshot, facts.clone()))
+}
+
+/// Run every node-level rule over a prepared snapshot.
+pub fn analyze_prepared(p: &Prepared<'_>) -> NodeReport {
+    let ctx = rule::Ctx::new(p);
     let mut report = NodeReport {
-        node: snapshot.display_name(),
+        node: p.snapshot.display_name(),
         ..Default::default()
     };
     for (id, check) in rules::NODE_RULES {

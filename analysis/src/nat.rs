@@ -5,6 +5,10 @@
 use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
+use model::netfilter::{
+    self, CHAIN_POSTROUTING, CHAIN_PREROUTING, TABLE_MANGLE, TABLE_NAT, TARGET_CONNMARK,
+    TARGET_RETURN, TARGET_SNAT,
+};
 use model::vpccni;
 use model::{Backend, Evidence, EvidenceKind, IptRule, IptablesBackendDump};
 use serde::Serialize;
@@ -119,7 +123,7 @@ impl<'a> AwsNat<'a> {
             connmark_chain_rules: Vec::new(),
             mangle_rules: Vec::new(),
         };
-        if let Some(nat) = dump.table("nat") {
+        if let Some(nat) = dump.table(TABLE_NAT) {
             for c in &nat.chains {
                 let is_snat = c.name.starts_with(vpccni::SNAT_CHAIN_PREFIX);
                 let is_cm = c.name.starts_with(vpccni::CONNMARK_CHAIN_PREFIX);
@@ -143,17 +147,17 @@ impl<'a> AwsNat<'a> {
                     if is_cm {
                         n.connmark_chain_rules.push(rr);
                     }
-                    if target == "SNAT" && r.comment() == Some(vpccni::COMMENT_SNAT_RULE) {
+                    if target == TARGET_SNAT && r.comment() == Some(vpccni::COMMENT_SNAT_RULE) {
                         n.snat_rules.push(rr);
                     }
-                    if c.name == "POSTROUTING" && target == vpccni::SNAT_CHAIN_0 {
+                    if c.name == CHAIN_POSTROUTING && target == vpccni::SNAT_CHAIN_0 {
                         n.postrouting_jumps.push(rr);
                     }
-                    if c.name == "PREROUTING" && target == vpccni::CONNMARK_CHAIN_0 {
+                    if c.name == CHAIN_PREROUTING && target == vpccni::CONNMARK_CHAIN_0 {
                         n.connmark_jumps.push(rr);
                     }
-                    if c.name == "PREROUTING"
-                        && target == "CONNMARK"
+                    if c.name == CHAIN_PREROUTING
+                        && target == TARGET_CONNMARK
                         && r.comment() == Some(vpccni::COMMENT_CONNMARK)
                     {
                         n.connmark_restores.push(rr);
@@ -161,8 +165,8 @@ impl<'a> AwsNat<'a> {
                 }
             }
         }
-        if let Some(mangle) = dump.table("mangle") {
-            if let Some(c) = mangle.chain("PREROUTING") {
+        if let Some(mangle) = dump.table(TABLE_MANGLE) {
+            if let Some(c) = mangle.chain(CHAIN_PREROUTING) {
                 for (i, r) in c.rules.iter().enumerate() {
                     if r.comment() == Some(vpccni::COMMENT_PRIMARY_ENI) {
                         n.mangle_rules.push(RuleRef {
@@ -185,11 +189,7 @@ impl<'a> AwsNat<'a> {
     /// listed, a cut paste). `None` when the table is absent (callers handle that) or complete.
     pub fn filtered_table(&self, table: &str) -> Option<String> {
         let t = self.dump.table(table)?;
-        let builtin: &[&str] = match table {
-            "nat" => &["PREROUTING", "INPUT", "OUTPUT", "POSTROUTING"],
-            "mangle" => &["PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"],
-            _ => &["INPUT", "FORWARD", "OUTPUT"],
-        };
+        let builtin = netfilter::builtin_chains(table);
         let with_policy = t
             .chains
             .iter()
@@ -233,10 +233,10 @@ impl<'a> AwsNat<'a> {
                 None => continue,
             }
             let t = r.target();
-            if t == "RETURN" {
+            if t == TARGET_RETURN {
                 return Verdict::Return(Some(r));
             }
-            if t == "SNAT" {
+            if t == TARGET_SNAT {
                 return Verdict::Snat(r);
             }
             if t.starts_with(vpccni::SNAT_CHAIN_PREFIX) {
@@ -259,10 +259,11 @@ impl<'a> AwsNat<'a> {
         for r in &self.snat_chain_rules {
             let t = r.target();
             if let Some((Some(c), neg)) = r.dst() {
-                if (t == "RETURN" && !neg) || (t.starts_with(vpccni::SNAT_CHAIN_PREFIX) && neg) {
+                if (t == TARGET_RETURN && !neg) || (t.starts_with(vpccni::SNAT_CHAIN_PREFIX) && neg)
+                {
                     out.push((c, *r));
                 }
-            } else if t == "RETURN"
+            } else if t == TARGET_RETURN
                 && r.rule.comment() == Some(vpccni::COMMENT_SNAT_EXCLUSION)
                 && r.rule.arg("-d").is_none()
             {
@@ -273,6 +274,15 @@ impl<'a> AwsNat<'a> {
             }
         }
         out
+    }
+
+    /// The exclusions as programmed: [`Self::returned_cidrs`] of rules commented
+    /// `AWS SNAT CHAIN EXCLUSION` (`AWS_VPC_K8S_CNI_EXCLUDE_SNAT_CIDRS` as the CNI wrote it).
+    pub fn excluded_cidrs(&self) -> Vec<(Ipv4Net, RuleRef<'a>)> {
+        self.returned_cidrs()
+            .into_iter()
+            .filter(|(_, r)| r.rule.comment() == Some(vpccni::COMMENT_SNAT_EXCLUSION))
+            .collect()
     }
 }
 

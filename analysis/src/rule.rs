@@ -14,16 +14,17 @@ pub(crate) struct Ctx<'a> {
     pub f: &'a Facts,
     pub node: String,
     /// The AWS nat/mangle state of the analysed backend, when iptables was collected.
-    pub nat: Option<AwsNat<'a>>,
+    pub nat: Option<&'a AwsNat<'a>>,
 }
 
 impl<'a> Ctx<'a> {
-    pub fn new(s: &'a Snapshot, f: &'a Facts) -> Self {
+    /// The context over one prepared snapshot (facts and nat state already derived).
+    pub fn new(p: &'a crate::Prepared<'a>) -> Self {
         Ctx {
-            s,
-            f,
-            node: s.display_name(),
-            nat: crate::facts::analysed_dump(s).map(AwsNat::from_dump),
+            s: p.snapshot,
+            f: &p.facts,
+            node: p.snapshot.display_name(),
+            nat: p.nat.as_ref(),
         }
     }
 
@@ -42,7 +43,7 @@ impl<'a> Ctx<'a> {
 
     /// The iptables dump, or the reason the rule must be skipped.
     pub fn need_nat(&self) -> Result<&AwsNat<'a>, String> {
-        if let Some(n) = &self.nat {
+        if let Some(n) = self.nat {
             return Ok(n);
         }
         Err(section_reason(

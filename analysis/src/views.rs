@@ -5,12 +5,12 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
 
 use ipnet::Ipv4Net;
-use model::vpccni;
+use model::{netfilter, vpccni};
 use model::{Backend, Finding, NodeReport, Snapshot};
 use serde::Serialize;
 
 use crate::facts::{Facts, Known, Randomize, SnatLayout};
-use crate::nat::{AwsNat, Counters};
+use crate::nat::Counters;
 
 /// How the node is expected to handle pod egress.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -47,7 +47,9 @@ pub struct ConnmarkState {
     pub nat_restore: bool,
     /// `--set-xmark <mark>/<mark>` present in an AWS-CONNMARK-CHAIN.
     pub chain_set_mark: bool,
-    pub mangle_rules: usize,
+    /// `"AWS, primary ENI"` rules in mangle PREROUTING; `None` when the dump has no mangle
+    /// table (not collected or not pasted), which is not the same as none programmed.
+    pub mangle_rules: Option<usize>,
     /// The `fwmark <mark>/<mark> lookup main` rule, when present.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fwmark_rule: Option<String>,
@@ -184,8 +186,14 @@ fn findings_with_prefix(r: &NodeReport, prefixes: &[&str]) -> Vec<Finding> {
 
 /// Build the SNAT view of one node.
 pub fn snat_view(s: &Snapshot, r: &NodeReport) -> SnatView {
-    let f = Facts::from_snapshot(s);
-    let nat = crate::facts::analysed_dump(s).map(AwsNat::from_dump);
+    snat_view_of(&crate::Prepared::new(s), r)
+}
+
+/// Build the SNAT view of one prepared node (facts and nat state derived once).
+pub fn snat_view_of(p: &crate::Prepared<'_>, r: &NodeReport) -> SnatView {
+    let s = p.snapshot;
+    let f = &p.facts;
+    let nat = p.nat.as_ref();
     let mode = if f.ipv6.value {
         SnatMode::Ipv6
     } else {
@@ -215,7 +223,7 @@ pub fn snat_view(s: &Snapshot, r: &NodeReport) -> SnatView {
             nat_prerouting_jump: false,
             nat_restore: false,
             chain_set_mark: false,
-            mangle_rules: 0,
+            mangle_rules: None,
             fwmark_rule: None,
             note: None,
         },
@@ -242,7 +250,7 @@ pub fn snat_view(s: &Snapshot, r: &NodeReport) -> SnatView {
             v.counters.push(Counters::from(sr));
             if let Some(ts) = sr
                 .rule
-                .target_arg("--to-source")
+                .target_arg(netfilter::OPT_TO_SOURCE)
                 .and_then(|a| a.values.first())
             {
                 v.to_source.push(ts.clone());
@@ -252,12 +260,9 @@ pub fn snat_view(s: &Snapshot, r: &NodeReport) -> SnatView {
             v.to_source_ok = Some(v.to_source.iter().all(|t| to_source_ip(t) == Some(p.value)));
         }
         if let Some(sr) = nat.snat_rules.last() {
-            let flag = random_flag_of(sr.rule);
-            v.random_ok = f
-                .randomize
-                .as_ref()
-                .map(|k| k.value.flag().unwrap_or("none") == flag);
-            v.random_flag = Some(flag.to_string());
+            let have = Randomize::of_rule(sr.rule);
+            v.random_ok = f.randomize.as_ref().map(|k| k.value == have);
+            v.random_flag = Some(have.flag_or_none().to_string());
         }
         let returned = nat.returned_cidrs();
         let vpc: Vec<Ipv4Net> = f
@@ -309,10 +314,14 @@ pub fn snat_view(s: &Snapshot, r: &NodeReport) -> SnatView {
         v.connmark.nat_prerouting_jump = !nat.connmark_jumps.is_empty();
         v.connmark.nat_restore = !nat.connmark_restores.is_empty();
         v.connmark.chain_set_mark = nat.connmark_chain_rules.iter().any(|r| {
-            r.target() == "CONNMARK" && r.rule.has_target_option("--set-xmark")
-                || r.rule.has_target_option("--set-mark")
+            r.target() == netfilter::TARGET_CONNMARK
+                && r.rule.has_target_option(netfilter::OPT_SET_XMARK)
+                || r.rule.has_target_option(netfilter::OPT_SET_MARK)
         });
-        v.connmark.mangle_rules = nat.mangle_rules.len();
+        v.connmark.mangle_rules = nat
+            .dump
+            .table(netfilter::TABLE_MANGLE)
+            .map(|_| nat.mangle_rules.len());
         if !v.connmark.nat_prerouting_jump
             && f.version_at_least((1, 23, 0))
             && nat.backend == Backend::Nft
@@ -322,7 +331,7 @@ pub fn snat_view(s: &Snapshot, r: &NodeReport) -> SnatView {
             );
         }
     }
-    v.conntrack = conntrack_view(s, &f);
+    v.conntrack = conntrack_view(s, f);
     v
 }
 
@@ -330,16 +339,6 @@ pub fn snat_view(s: &Snapshot, r: &NodeReport) -> SnatView {
 pub(crate) fn to_source_ip(v: &str) -> Option<Ipv4Addr> {
     let first = v.split(['-', ':']).next().unwrap_or(v);
     first.trim().parse().ok()
-}
-
-pub(crate) fn random_flag_of(r: &model::IptRule) -> &'static str {
-    if r.has_target_option("--random-fully") {
-        "--random-fully"
-    } else if r.has_target_option("--random") {
-        "--random"
-    } else {
-        "none"
-    }
 }
 
 fn conntrack_view(s: &Snapshot, f: &Facts) -> Option<ConntrackView> {
@@ -425,7 +424,13 @@ fn is_pod_or_local(f: &Facts, ip: &IpAddr) -> bool {
 
 /// Build the routing view of one node.
 pub fn route_view(s: &Snapshot, r: &NodeReport) -> RouteView {
-    let f = Facts::from_snapshot(s);
+    route_view_of(&crate::Prepared::new(s), r)
+}
+
+/// Build the routing view of one prepared node.
+pub fn route_view_of(p: &crate::Prepared<'_>, r: &NodeReport) -> RouteView {
+    let s = p.snapshot;
+    let f = &p.facts;
     let rules = s.rules.get().map(Vec::as_slice).unwrap_or(&[]);
     let routes = s.routes.get().map(Vec::as_slice).unwrap_or(&[]);
     let links = s.links.get();
@@ -514,4 +519,68 @@ pub(crate) fn host_net(n: &Option<ipnet::IpNet>) -> Option<IpAddr> {
     n.as_ref()
         .filter(|n| n.prefix_len() == n.max_prefix_len())
         .map(|n| n.addr())
+}
+
+/// The facts whose source is `inferred`, in field order, with their value as text.
+impl model::report::InferredFacts for Facts {
+    fn inferred_facts(&self) -> Vec<model::report::InferredFact> {
+        let mut out = Vec::new();
+        let mut add = |name: &str, k: Option<&dyn KnownText>| {
+            if let Some(k) = k.filter(|k| k.inferred()) {
+                out.push(model::report::InferredFact {
+                    name: name.to_string(),
+                    value: k.value_text(),
+                    detail: k.detail_text(),
+                });
+            }
+        };
+        add("ipv6", Some(&self.ipv6));
+        add("external_snat", opt(&self.external_snat));
+        add("exclude_snat_cidrs", Some(&self.exclude_snat_cidrs));
+        add("randomize", opt(&self.randomize));
+        add("node_port_support", opt(&self.node_port_support));
+        add("connmark", opt(&self.connmark));
+        add("veth_prefix", Some(&self.veth_prefix));
+        add("custom_networking", opt(&self.custom_networking));
+        add("external_service_cidrs", Some(&self.external_service_cidrs));
+        add("vpc_cidrs", opt(&self.vpc_cidrs));
+        add("primary_ipv4", opt(&self.primary_ipv4));
+        add("primary_interface", opt(&self.primary_interface));
+        out
+    }
+}
+
+fn opt<T: Serialize>(k: &Option<Known<T>>) -> Option<&dyn KnownText> {
+    k.as_ref().map(|k| k as &dyn KnownText)
+}
+
+/// A [`Known`] value as report text: a list joined with `, `, anything else as it prints.
+trait KnownText {
+    fn inferred(&self) -> bool;
+    fn value_text(&self) -> String;
+    fn detail_text(&self) -> String;
+}
+
+impl<T: Serialize> KnownText for Known<T> {
+    fn inferred(&self) -> bool {
+        self.is_inferred()
+    }
+
+    fn value_text(&self) -> String {
+        fn one(v: &serde_json::Value) -> String {
+            match v {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            }
+        }
+        match serde_json::to_value(&self.value) {
+            Ok(serde_json::Value::Array(a)) => a.iter().map(one).collect::<Vec<_>>().join(", "),
+            Ok(v) => one(&v),
+            Err(_) => String::new(),
+        }
+    }
+
+    fn detail_text(&self) -> String {
+        self.detail.clone().unwrap_or_default()
+    }
 }

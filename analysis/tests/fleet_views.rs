@@ -95,7 +95,7 @@ fn snat_view_of_healthy_node() {
     assert!(v.missing_cidrs.is_empty() && v.unexpected_cidrs.is_empty());
     assert_eq!(v.cidrs.len(), 1);
     assert!(v.connmark.nat_prerouting_jump && v.connmark.nat_restore && v.connmark.chain_set_mark);
-    assert_eq!(v.connmark.mangle_rules, 3);
+    assert_eq!(v.connmark.mangle_rules, Some(3));
     assert!(v.connmark.fwmark_rule.is_some());
     let snat = v
         .counters

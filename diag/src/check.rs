@@ -1,15 +1,16 @@
 //! `diag check`: assertions about what the VPC CNI programmed in the kernel, for scripts run
 //! after `kubectl set env daemonset aws-node …`. The SNAT assertions read the iptables rules
-//! of the analysed backend (not the env), through `analysis::nat::AwsNat`.
+//! of the analysed backend (not the env), through `analysis::programmed`.
 
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 use std::path::Path;
 
-use analysis::nat::{AwsNat, RuleRef};
+use analysis::programmed::{to_source_address, Programmed, ProgrammedEgress, Unavailable};
 use ipnet::Ipv4Net;
+use model::netfilter::Randomize;
 use model::vpccni;
-use model::{Evidence, EvidenceKind, NodeReport, Severity, Snapshot};
+use model::{Evidence, EvidenceKind, NodeReport, Severity};
 use serde::Serialize;
 
 /// What an assertion is about.
@@ -61,7 +62,7 @@ impl Key {
 enum Expected {
     Bool(bool),
     Cidrs(BTreeSet<Ipv4Net>),
-    Random(&'static str),
+    Random(Randomize),
     Ip(Ipv4Addr),
     Severity(Severity),
     Rule(String),
@@ -114,12 +115,10 @@ impl Assertion {
                 }
                 Expected::Cidrs(set)
             }
-            Key::Random => Expected::Random(match value.to_ascii_lowercase().as_str() {
-                "prng" | "random-fully" | "--random-fully" => "prng",
-                "hashrandom" | "random" | "--random" => "hashrandom",
-                "none" => "none",
-                _ => return Err(format!("'{value}' is not prng, hashrandom or none")),
-            }),
+            Key::Random => Expected::Random(
+                Randomize::from_name_or_flag(value)
+                    .ok_or_else(|| format!("'{value}' is not prng, hashrandom or none"))?,
+            ),
             Key::ToSource => Expected::Ip(
                 value
                     .parse()
@@ -295,8 +294,10 @@ pub struct CheckResult {
     pub evidence: Vec<Evidence>,
 }
 
-/// Evaluate one assertion.
-pub fn evaluate(snap: &Snapshot, report: &NodeReport, a: &Assertion) -> CheckResult {
+/// Evaluate one assertion on a prepared snapshot (its facts and nat state derived once for
+/// every assertion and the analysis).
+pub fn evaluate(p: &analysis::Prepared<'_>, report: &NodeReport, a: &Assertion) -> CheckResult {
+    let snap = p.snapshot;
     let mut r = CheckResult {
         node: snap.display_name(),
         assertion: a.label(),
@@ -365,7 +366,7 @@ pub fn evaluate(snap: &Snapshot, report: &NodeReport, a: &Assertion) -> CheckRes
                 (false, _) => format!("rule {id} fired {} time(s)", fired.len()),
             };
         }
-        _ => evaluate_kernel(snap, a, &mut r),
+        _ => evaluate_kernel(p, a, &mut r),
     }
     r
 }
@@ -378,59 +379,27 @@ fn finding_evidence(f: &model::Finding) -> Evidence {
     .at("finding")
 }
 
-fn rule_evidence(r: &RuleRef<'_>) -> Evidence {
-    r.evidence()
-}
-
-/// SNAT assertions against the programmed iptables rules.
-fn evaluate_kernel(snap: &Snapshot, a: &Assertion, r: &mut CheckResult) {
-    let Some(dump) = analysis::facts::analysed_dump(snap) else {
-        r.reason = format!(
-            "no iptables data to check against (iptables section {}{})",
-            format!("{:?}", snap.iptables.status).to_lowercase(),
-            snap.iptables
-                .reason
-                .as_deref()
-                .map(|x| format!(": {x}"))
-                .unwrap_or_default()
-        );
-        return;
+/// SNAT assertions against the programmed iptables rules (read by `analysis::programmed`).
+fn evaluate_kernel(prepared: &analysis::Prepared<'_>, a: &Assertion, r: &mut CheckResult) {
+    let p = match Programmed::read(prepared.snapshot, prepared.nat.as_ref()) {
+        Ok(p) => p,
+        Err(Unavailable::NoIptables { status, reason }) => {
+            r.reason = format!(
+                "no iptables data to check against (iptables section {}{})",
+                format!("{status:?}").to_lowercase(),
+                reason.map(|x| format!(": {x}")).unwrap_or_default()
+            );
+            return;
+        }
+        Err(Unavailable::NoNatTable { source }) => {
+            r.reason = format!("the iptables data has no nat table ({source})");
+            return;
+        }
     };
-    let mut source = if dump.command.is_empty() {
-        format!("{} backend", dump.backend)
-    } else {
-        format!("{} backend, {}", dump.backend, dump.command)
-    };
-    // Rules split across backends (#1847) are worth saying next to every SNAT assertion.
-    let others: Vec<String> = snap
-        .iptables
-        .get()
-        .map(|i| {
-            i.backends
-                .iter()
-                .filter(|d| !std::ptr::eq(*d, dump))
-                .filter(|d| {
-                    let n = AwsNat::from_dump(d);
-                    !n.postrouting_jumps.is_empty() || !n.snat_rules.is_empty()
-                })
-                .map(|d| d.backend.to_string())
-                .collect()
-        })
-        .unwrap_or_default();
-    if !others.is_empty() {
-        source.push_str(&format!(
-            "; AWS SNAT rules also in the {} backend, not checked",
-            others.join(", ")
-        ));
-    }
-    if dump.table("nat").is_none() {
-        r.reason = format!("the iptables data has no nat table ({source})");
-        return;
-    }
-    let nat = AwsNat::from_dump(dump);
-    let jumped = !nat.postrouting_jumps.is_empty();
+    let source = p.source();
+    let jumped = p.jumped();
     // What the SNAT rule does (its random flag, its address) needs the rule.
-    if matches!(a.expected, Expected::Random(_) | Expected::Ip(_)) && nat.snat_rules.is_empty() {
+    if matches!(a.expected, Expected::Random(_) | Expected::Ip(_)) && p.nat.snat_rules.is_empty() {
         r.status = Status::Fail;
         r.reason = format!(
             "no \"{}\" SNAT rule is programmed ({source})",
@@ -440,11 +409,10 @@ fn evaluate_kernel(snap: &Snapshot, a: &Assertion, r: &mut CheckResult) {
     }
     match &a.expected {
         Expected::Bool(want_external) => {
-            r.evidence = nat.postrouting_jumps.iter().map(rule_evidence).collect();
-            r.evidence.extend(nat.snat_rules.iter().map(rule_evidence));
+            r.evidence = p.egress_evidence();
             let observed_external = !jumped;
             r.observed = Some(observed_external.to_string());
-            if jumped && nat.snat_rules.is_empty() {
+            if p.egress() == ProgrammedEgress::Incomplete {
                 r.status = Status::Fail;
                 r.reason = format!(
                     "nat POSTROUTING jumps to {} but no \"{}\" SNAT rule is programmed ({source})",
@@ -472,7 +440,7 @@ fn evaluate_kernel(snap: &Snapshot, a: &Assertion, r: &mut CheckResult) {
             };
         }
         Expected::Cidrs(want) => {
-            let (got, evidence) = programmed_exclusions(&nat);
+            let (got, evidence) = p.exclusions();
             r.evidence = evidence;
             r.observed = Some(if got.is_empty() {
                 "none".into()
@@ -517,90 +485,36 @@ fn evaluate_kernel(snap: &Snapshot, a: &Assertion, r: &mut CheckResult) {
             r.reason = format!("{} ({source})", why.join("; "));
         }
         Expected::Random(want) => {
-            let seen: Vec<&'static str> = nat.snat_rules.iter().map(|x| random_of(x)).collect();
-            r.evidence = nat.snat_rules.iter().map(rule_evidence).collect();
-            let distinct: BTreeSet<&str> = seen.iter().copied().collect();
+            let seen = p.random_modes();
+            r.evidence = p.snat_rule_evidence();
+            let distinct: BTreeSet<&str> = seen.iter().map(|m| m.as_str()).collect();
             r.observed = Some(distinct.iter().copied().collect::<Vec<_>>().join(","));
             let ok = seen.iter().all(|s| s == want);
             r.status = if ok { Status::Pass } else { Status::Fail };
             r.reason = format!(
                 "the SNAT rule has {} ({source})",
                 seen.iter()
-                    .map(|s| flag_of(s))
+                    .map(|s| s.describe())
                     .collect::<Vec<_>>()
                     .join(", ")
             );
         }
         Expected::Ip(want) => {
-            let got: Vec<String> = nat
-                .snat_rules
-                .iter()
-                .map(|x| {
-                    x.rule
-                        .target_arg("--to-source")
-                        .and_then(|t| t.values.first().cloned())
-                        .unwrap_or_else(|| "(none)".into())
-                })
+            let got: Vec<String> = p
+                .to_sources()
+                .into_iter()
+                .map(|t| t.unwrap_or_else(|| "(none)".into()))
                 .collect();
-            r.evidence = nat.snat_rules.iter().map(rule_evidence).collect();
+            r.evidence = p.snat_rule_evidence();
             r.observed = Some(got.join(","));
             let want_s = want.to_string();
             // --to-source may carry a range or port (`10.0.0.5:1024-65535`); compare the address.
-            let ok = got
-                .iter()
-                .all(|g| g.split([':', '-']).next() == Some(want_s.as_str()));
+            let ok = got.iter().all(|g| to_source_address(g) == want_s);
             r.status = if ok { Status::Pass } else { Status::Fail };
             r.reason = format!("--to-source {} ({source})", got.join(", "));
         }
         Expected::Severity(_) | Expected::Rule(_) => {}
     }
-}
-
-fn random_of(r: &RuleRef<'_>) -> &'static str {
-    if r.rule.has_target_option("--random-fully") {
-        "prng"
-    } else if r.rule.has_target_option("--random") {
-        "hashrandom"
-    } else {
-        "none"
-    }
-}
-
-fn flag_of(random: &str) -> &'static str {
-    match random {
-        "prng" => "--random-fully = prng",
-        "hashrandom" => "--random = hashrandom",
-        _ => "no --random flag = none",
-    }
-}
-
-/// CIDRs the SNAT chains RETURN (or skip, in the chained layout) as exclusions, i.e. rules
-/// commented `AWS SNAT CHAIN EXCLUSION`. A rule without `-d` excludes everything (the v1.23
-/// rendering of `0.0.0.0/0`).
-fn programmed_exclusions(nat: &AwsNat<'_>) -> (BTreeSet<Ipv4Net>, Vec<Evidence>) {
-    let mut set = BTreeSet::new();
-    let mut evidence = Vec::new();
-    for r in &nat.snat_chain_rules {
-        if r.rule.comment() != Some(vpccni::COMMENT_SNAT_EXCLUSION) {
-            continue;
-        }
-        let target = r.target();
-        let chained = target.starts_with(vpccni::SNAT_CHAIN_PREFIX);
-        let cidr = match r.dst() {
-            Some((Some(n), negated))
-                if (target == "RETURN" && !negated) || (chained && negated) =>
-            {
-                Some(n)
-            }
-            None if target == "RETURN" => Ipv4Net::new(Ipv4Addr::UNSPECIFIED, 0).ok(),
-            _ => None,
-        };
-        if let Some(n) = cidr {
-            set.insert(n);
-            evidence.push(rule_evidence(r));
-        }
-    }
-    (set, evidence)
 }
 
 #[cfg(test)]

@@ -141,17 +141,40 @@ impl Snapshot {
     }
 
     /// Parse a snapshot document, checking the schema version. Unknown fields are ignored.
+    ///
+    /// The text is parsed once, straight into the types; only when that fails is it looked
+    /// at again, to say why (not a snapshot, a newer schema version, a broken section).
     pub fn from_json(text: &str) -> Result<Snapshot, SnapshotReadError> {
-        let value: serde_json::Value =
-            serde_json::from_str(text).map_err(|e| SnapshotReadError::Json(e.to_string()))?;
-        let version = value
-            .get("schema_version")
-            .and_then(|v| v.as_u64())
-            .ok_or(SnapshotReadError::NotASnapshot)?;
-        if version != u64::from(crate::SCHEMA_VERSION) {
-            return Err(SnapshotReadError::UnsupportedVersion(version));
+        match serde_json::from_str::<Snapshot>(text) {
+            Ok(s) if s.schema_version == crate::SCHEMA_VERSION => Ok(s),
+            Ok(s) => Err(SnapshotReadError::UnsupportedVersion(u64::from(
+                s.schema_version,
+            ))),
+            Err(e) if e.is_data() => {
+                Err(diagnose(text).unwrap_or(SnapshotReadError::Json(e.to_string())))
+            }
+            Err(e) => Err(SnapshotReadError::Json(e.to_string())),
         }
-        serde_json::from_value(value).map_err(|e| SnapshotReadError::Json(e.to_string()))
+    }
+}
+
+/// Why well-formed JSON is not a readable snapshot, if the reason is its kind or version.
+fn diagnose(text: &str) -> Option<SnapshotReadError> {
+    #[derive(Deserialize)]
+    struct Probe {
+        schema_version: Option<serde_json::Value>,
+    }
+    let probe: Probe = match serde_json::from_str(text) {
+        Ok(p) => p,
+        // Not an object at all (an array, a number).
+        Err(_) => return Some(SnapshotReadError::NotASnapshot),
+    };
+    match probe.schema_version.as_ref().and_then(|v| v.as_u64()) {
+        None => Some(SnapshotReadError::NotASnapshot),
+        Some(v) if v != u64::from(crate::SCHEMA_VERSION) => {
+            Some(SnapshotReadError::UnsupportedVersion(v))
+        }
+        Some(_) => None,
     }
 }
 

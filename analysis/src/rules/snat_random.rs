@@ -6,7 +6,6 @@ use model::Severity;
 use super::snat_common::{reachable_snat_rules, snat_expected};
 use crate::facts::Randomize;
 use crate::rule::{config_ev, Ctx, RuleResult};
-use crate::views::random_flag_of;
 
 pub(crate) const ID: &str = "snat.random-mismatch";
 
@@ -18,10 +17,10 @@ pub(crate) fn check(ctx: &Ctx<'_>) -> RuleResult {
     let Some(want) = &ctx.f.randomize else {
         return Err("AWS_VPC_K8S_CNI_RANDOMIZESNAT unknown: no CNI env in the snapshot".into());
     };
-    let expected = want.value.flag().unwrap_or("none");
+    let expected = want.value.flag_or_none();
     let mut out = Vec::new();
     for r in reachable_snat_rules(nat) {
-        let have = random_flag_of(r.rule);
+        let have = Randomize::of_rule(r.rule).flag_or_none();
         if have == expected {
             continue;
         }

@@ -55,8 +55,9 @@ pub fn build(loaded: Vec<crate::input::Loaded>, fail_on: model::Severity) -> Ana
     let sp = split(loaded);
     let mut nodes = Vec::new();
     for (label, snap, problems) in &sp.nodes {
-        let facts = analysis::Facts::from_snapshot(snap);
-        let report = analysis::analyze_with(snap, &facts);
+        let prepared = analysis::Prepared::new(snap);
+        let report = analysis::analyze_prepared(&prepared);
+        let facts = prepared.facts;
         nodes.push(NodeResult {
             node: snap.display_name(),
             input: label.clone(),
@@ -69,7 +70,7 @@ pub fn build(loaded: Vec<crate::input::Loaded>, fail_on: model::Severity) -> Ana
             sections: SectionNote::from_snapshot(snap),
             input_problems: problems.clone(),
             report,
-            facts: serde_json::to_value(&facts).unwrap_or_default(),
+            facts,
         });
     }
     let fleet = if sp.nodes.len() > 1 {

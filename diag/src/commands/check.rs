@@ -126,9 +126,10 @@ pub fn build(args: &CheckArgs, out: Out) -> CheckReport {
             unchecked_nodes.push(name);
             continue;
         }
-        let report = analysis::analyze(snap);
+        let prepared = analysis::Prepared::new(snap);
+        let report = analysis::analyze_prepared(&prepared);
         for a in &list {
-            let res = evaluate(snap, &report, a);
+            let res = evaluate(&prepared, &report, a);
             match res.status {
                 Status::Pass => summary.passed += 1,
                 Status::Fail => summary.failed += 1,

@@ -28,7 +28,7 @@ pub fn completions(shell: clap_complete::Shell) -> anyhow::Result<i32> {
 pub fn schema(what: SchemaKind) -> anyhow::Result<i32> {
     let v = match what {
         SchemaKind::Snapshot => model::schema::snapshot_schema(),
-        SchemaKind::Report => model::schema::report_schema(),
+        SchemaKind::Report => render::analyze::report_schema(),
         SchemaKind::Fleet => model::schema::fleet_schema(),
     };
     emit(&json(&v)?)?;

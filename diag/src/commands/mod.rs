@@ -179,6 +179,6 @@ pub fn note_errors(out: Out, errors: &[InputProblem]) {
         return;
     }
     for e in errors {
-        eprintln!("diag: {}", e.error);
+        eprintln!("diag: {}", model::sanitize::terminal(&e.error));
     }
 }

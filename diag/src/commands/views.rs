@@ -1,6 +1,6 @@
 //! `diag snat` and `diag routes`: one analysis view per node.
 
-use model::{Finding, NodeReport, Snapshot};
+use model::{Finding, NodeReport};
 
 use crate::cli::{Format, ViewArgs};
 use crate::render::analyze::InputProblem;
@@ -21,7 +21,7 @@ struct Built<V> {
 fn build<V>(
     args: &ViewArgs,
     out: Out,
-    view: fn(&Snapshot, &NodeReport) -> V,
+    view: fn(&analysis::Prepared<'_>, &NodeReport) -> V,
     findings: fn(&V) -> &[Finding],
 ) -> Built<V> {
     let sources = match source_inputs(&args.source, &args.input, out) {
@@ -45,7 +45,8 @@ fn build<V>(
             input: label.clone(),
             error: p.clone(),
         }));
-        views.push(view(snap, &analysis::analyze(snap)));
+        let p = analysis::Prepared::new(snap);
+        views.push(view(&p, &analysis::analyze_prepared(&p)));
     }
     let failing = views
         .iter()
@@ -65,7 +66,7 @@ fn build<V>(
 }
 
 pub fn run_snat(args: ViewArgs, out: Out) -> anyhow::Result<i32> {
-    let b = build(&args, out, analysis::views::snat_view, |x| &x.findings);
+    let b = build(&args, out, analysis::views::snat_view_of, |x| &x.findings);
     let report = SnatReport {
         exit_code: b.exit_code,
         nodes: b.views,
@@ -81,7 +82,7 @@ pub fn run_snat(args: ViewArgs, out: Out) -> anyhow::Result<i32> {
 }
 
 pub fn run_routes(args: ViewArgs, out: Out) -> anyhow::Result<i32> {
-    let b = build(&args, out, analysis::views::route_view, |x| &x.findings);
+    let b = build(&args, out, analysis::views::route_view_of, |x| &x.findings);
     let report = RoutesReport {
         exit_code: b.exit_code,
         nodes: b.views,

@@ -11,7 +11,7 @@ use super::{read_capped, InputError, Loaded, MAX_FILE_BYTES};
 pub fn load_file(path: &Path) -> Vec<Loaded> {
     let label = path.display().to_string();
     match read_capped(path, MAX_FILE_BYTES) {
-        Ok(bytes) => parse_document(&label, &String::from_utf8_lossy(&bytes)),
+        Ok(bytes) => parse_bytes(&label, &bytes),
         Err(e) => vec![Loaded::err(label, e)],
     }
 }
@@ -39,11 +39,28 @@ pub fn load_stdin() -> Vec<Loaded> {
                 limit: MAX_FILE_BYTES,
             },
         )],
-        Ok(_) => parse_document("stdin", &String::from_utf8_lossy(&buf)),
+        Ok(_) => parse_bytes("stdin", &buf),
     }
 }
 
+/// [`parse_document`] of bytes: invalid UTF-8 becomes U+FFFD and an input problem naming
+/// its byte offset (a snapshot written by the agent is always valid UTF-8).
+fn parse_bytes(label: &str, bytes: &[u8]) -> Vec<Loaded> {
+    let (text, invalid) = model::sanitize::decode_lossy(bytes);
+    let mut loaded = parse_document(label, &text);
+    if let Some(note) = model::sanitize::invalid_utf8_note(&invalid) {
+        for l in loaded.iter_mut().filter(|l| l.outcome.is_ok()) {
+            l.problems.push(note.clone());
+        }
+    }
+    loaded
+}
+
 /// Parse a document that is a snapshot or an array of snapshots.
+///
+/// A readable document is parsed once, straight into [`Snapshot`]s. Only a document that
+/// fails is read again as generic JSON, to name the broken item of an array or to recognise a
+/// `fleet.json`.
 pub fn parse_document(label: &str, text: &str) -> Vec<Loaded> {
     let bad = |message: String| {
         vec![Loaded::err(
@@ -54,54 +71,127 @@ pub fn parse_document(label: &str, text: &str) -> Vec<Loaded> {
             },
         )]
     };
-    if text.trim().is_empty() {
+    let trimmed = text.trim_start();
+    if trimmed.is_empty() {
         return bad("empty file (expected an eks-diag snapshot JSON document)".into());
     }
-    let value: serde_json::Value = match serde_json::from_str(text) {
-        Ok(v) => v,
-        Err(e) => {
-            return bad(format!(
-                "invalid JSON at line {} column {}: {e} (expected an eks-diag snapshot, e.g. `node-agent collect` output)",
-                e.line(),
-                e.column()
-            ))
-        }
-    };
-    match value {
-        serde_json::Value::Array(items) => {
-            if items.is_empty() {
-                return bad("empty JSON array (expected snapshots)".into());
-            }
-            items
+    if trimmed.starts_with('[') {
+        return match serde_json::from_str::<Vec<Snapshot>>(text) {
+            Ok(items) if items.is_empty() => bad("empty JSON array (expected snapshots)".into()),
+            Ok(items) => items
                 .into_iter()
                 .enumerate()
-                .map(|(i, item)| {
+                .map(|(i, s)| {
                     let l = format!("{label}[{i}]");
-                    match from_value(&l, item) {
+                    match check_version(&l, s) {
                         Ok(s) => Loaded::ok(l, s),
                         Err(e) => Loaded::err(l, e),
                     }
                 })
-                .collect()
-        }
-        v => match from_value(label, v) {
+                .collect(),
+            Err(e) if e.is_data() => array_items(label, text),
+            Err(e) => bad(invalid_json(&e)),
+        };
+    }
+    match serde_json::from_str::<Snapshot>(text) {
+        Ok(s) => match check_version(label, s) {
             Ok(s) => vec![Loaded::ok(label, s)],
             Err(e) => vec![Loaded::err(label, e)],
         },
+        Err(e) if !e.is_data() => bad(invalid_json(&e)),
+        Err(_) if is_fleet_json(text) => {
+            bad("this is a fleet.json; pass its directory instead".into())
+        }
+        // Well-formed JSON that is not a readable snapshot: `from_json` says why (no
+        // schema_version, a newer version, which field of which section is broken).
+        Err(e) => bad(Snapshot::from_json(text)
+            .err()
+            .map(|r| r.to_string())
+            .unwrap_or_else(|| e.to_string())),
     }
 }
 
-fn from_value(label: &str, v: serde_json::Value) -> Result<Snapshot, InputError> {
-    if v.get("nodes").is_some() && v.get("transport").is_some() {
-        return Err(InputError::BadSnapshot {
+fn invalid_json(e: &serde_json::Error) -> String {
+    format!(
+        "invalid JSON at line {} column {}: {e} (expected an eks-diag snapshot, e.g. `node-agent collect` output)",
+        e.line(),
+        e.column()
+    )
+}
+
+fn check_version(label: &str, s: Snapshot) -> Result<Snapshot, InputError> {
+    if s.schema_version == model::SCHEMA_VERSION {
+        Ok(s)
+    } else {
+        Err(InputError::BadSnapshot {
             path: label.to_string(),
-            message: "this is a fleet.json; pass its directory instead".into(),
-        });
+            message: model::snapshot::SnapshotReadError::UnsupportedVersion(u64::from(
+                s.schema_version,
+            ))
+            .to_string(),
+        })
     }
-    Snapshot::from_json(&v.to_string()).map_err(|e| InputError::BadSnapshot {
+}
+
+/// An array with at least one unreadable item: each item on its own, so the good ones are
+/// still analysed and the bad one is named.
+fn array_items(label: &str, text: &str) -> Vec<Loaded> {
+    let items: Vec<serde_json::Value> = match serde_json::from_str(text) {
+        Ok(v) => v,
+        Err(e) => {
+            return vec![Loaded::err(
+                label,
+                InputError::BadSnapshot {
+                    path: label.to_string(),
+                    message: invalid_json(&e),
+                },
+            )]
+        }
+    };
+    items
+        .into_iter()
+        .enumerate()
+        .map(|(i, item)| {
+            let l = format!("{label}[{i}]");
+            match from_value(&l, item) {
+                Ok(s) => Loaded::ok(l, s),
+                Err(e) => Loaded::err(l, e),
+            }
+        })
+        .collect()
+}
+
+fn is_fleet_json(text: &str) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Probe {
+        nodes: Option<serde::de::IgnoredAny>,
+        transport: Option<serde::de::IgnoredAny>,
+    }
+    serde_json::from_str::<Probe>(text).is_ok_and(|p| p.nodes.is_some() && p.transport.is_some())
+}
+
+/// One item of an array that failed as a whole (the error path only).
+fn from_value(label: &str, v: serde_json::Value) -> Result<Snapshot, InputError> {
+    let bad = |message: String| InputError::BadSnapshot {
         path: label.to_string(),
-        message: e.to_string(),
-    })
+        message,
+    };
+    if v.get("nodes").is_some() && v.get("transport").is_some() {
+        return Err(bad(
+            "this is a fleet.json; pass its directory instead".into()
+        ));
+    }
+    let version = v.get("schema_version").and_then(|x| x.as_u64());
+    match version {
+        None => Err(bad(
+            model::snapshot::SnapshotReadError::NotASnapshot.to_string()
+        )),
+        Some(n) if n != u64::from(model::SCHEMA_VERSION) => Err(bad(
+            model::snapshot::SnapshotReadError::UnsupportedVersion(n).to_string(),
+        )),
+        Some(_) => serde_json::from_value(v)
+            .map_err(|e| bad(model::snapshot::SnapshotReadError::Json(e.to_string()).to_string())),
+    }
 }
 
 /// A directory written by `diag collect`: `fleet.json` lists the nodes and their outcome,

@@ -1,206 +1,23 @@
 //! The `diag analyze` report: per node section problems, findings by severity, inferred facts
 //! and skipped checks; a fleet summary on top when there are several nodes; input errors last.
 
-use std::collections::BTreeMap;
-
+use model::report::InferredFacts;
 use model::{Finding, NodeReport, SectionStatus, Severity};
-use serde::Serialize;
 
 use super::{columns, hanging, md_code, md_inline, md_table, wrap, Style, WIDTH};
 
-/// Most parse warnings shown per section (all are in the snapshot).
-const WARNINGS_SHOWN: usize = 5;
+pub use model::report::{FleetRow, FleetSummary, InputProblem, RuleCount, SectionNote};
 
-/// Everything `diag analyze` reports. `-o json` is this, serialised.
-#[derive(Debug, Clone, Serialize)]
-pub struct AnalyzeReport {
-    /// Findings at or above this severity make the exit code 1.
-    pub fail_on: Severity,
-    pub exit_code: i32,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub fleet: Option<FleetSummary>,
-    pub nodes: Vec<NodeResult>,
-    /// Inputs that could not be read (exit code 2).
-    pub input_errors: Vec<InputProblem>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct InputProblem {
-    pub input: String,
-    pub error: String,
-}
+/// Everything `diag analyze` reports (`model::report`, with the analysis' facts). `-o json`
+/// is this, serialised.
+pub type AnalyzeReport = model::report::AnalyzeReport<analysis::Facts>;
 
 /// One analysed node.
-#[derive(Debug, Clone, Serialize)]
-pub struct NodeResult {
-    pub node: String,
-    /// The input it came from.
-    pub input: String,
-    /// `node-agent`, `diag-capture`, ...
-    pub agent: String,
-    #[serde(skip_serializing_if = "String::is_empty")]
-    pub collected_at: String,
-    /// Sections whose status is not `ok`.
-    pub sections: Vec<SectionNote>,
-    /// Problems with parts of this input (unparseable or truncated files).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub input_problems: Vec<String>,
-    pub report: NodeReport,
-    /// `analysis::Facts` of the node (expected state with provenance).
-    pub facts: serde_json::Value,
-}
+pub type NodeResult = model::report::NodeResult<analysis::Facts>;
 
-#[derive(Debug, Clone, Serialize)]
-pub struct SectionNote {
-    pub section: String,
-    pub status: SectionStatus,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub warnings: Vec<String>,
-    pub warnings_total: usize,
-}
-
-impl SectionNote {
-    pub fn from_snapshot(s: &model::Snapshot) -> Vec<SectionNote> {
-        let warnings = section_warnings(s);
-        s.section_statuses()
-            .into_iter()
-            .filter(|(_, st, _)| *st != SectionStatus::Ok)
-            .map(|(name, status, reason)| {
-                let w = warnings.get(name).cloned().unwrap_or_default();
-                SectionNote {
-                    section: name.to_string(),
-                    status,
-                    reason: reason.map(str::to_string),
-                    warnings_total: w.len(),
-                    warnings: w.into_iter().take(WARNINGS_SHOWN).collect(),
-                }
-            })
-            .collect()
-    }
-}
-
-fn section_warnings(s: &model::Snapshot) -> BTreeMap<&'static str, Vec<String>> {
-    let mut m = BTreeMap::new();
-    m.insert("node", s.node.warnings.clone());
-    m.insert("links", s.links.warnings.clone());
-    m.insert("addresses", s.addresses.warnings.clone());
-    m.insert("neighbours", s.neighbours.warnings.clone());
-    m.insert("routes", s.routes.warnings.clone());
-    m.insert("rules", s.rules.warnings.clone());
-    m.insert("iptables", s.iptables.warnings.clone());
-    m.insert("conntrack", s.conntrack.warnings.clone());
-    m.insert("sysctls", s.sysctls.warnings.clone());
-    m.insert("cni", s.cni.warnings.clone());
-    m.insert("cni_logs", s.cni_logs.warnings.clone());
-    m
-}
-
-/// Nodes × worst severity, counts by rule, and the cross-node findings.
-#[derive(Debug, Clone, Serialize)]
-pub struct FleetSummary {
-    pub nodes: Vec<FleetRow>,
-    pub by_rule: Vec<RuleCount>,
-    /// `analysis::analyze_fleet` findings.
-    pub findings: Vec<Finding>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct FleetRow {
-    pub node: String,
-    pub worst: Option<Severity>,
-    pub errors: usize,
-    pub warnings: usize,
-    pub info: usize,
-    /// Sections that are not ok.
-    pub degraded_sections: usize,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct RuleCount {
-    pub rule: String,
-    pub severity: Severity,
-    pub nodes: usize,
-}
-
-impl FleetSummary {
-    pub fn build(nodes: &[NodeResult], findings: Vec<Finding>) -> FleetSummary {
-        let rows = nodes
-            .iter()
-            .map(|n| {
-                let c = |s| n.report.findings.iter().filter(|f| f.severity == s).count();
-                FleetRow {
-                    node: n.node.clone(),
-                    worst: n.report.worst(),
-                    errors: c(Severity::Error),
-                    warnings: c(Severity::Warning),
-                    info: c(Severity::Info),
-                    degraded_sections: n.sections.len(),
-                }
-            })
-            .collect();
-        let mut counts: BTreeMap<(String, Severity), usize> = BTreeMap::new();
-        for n in nodes {
-            let mut seen = std::collections::BTreeSet::new();
-            for f in &n.report.findings {
-                if seen.insert((f.rule.clone(), f.severity)) {
-                    *counts.entry((f.rule.clone(), f.severity)).or_default() += 1;
-                }
-            }
-        }
-        let mut by_rule: Vec<RuleCount> = counts
-            .into_iter()
-            .map(|((rule, severity), nodes)| RuleCount {
-                rule,
-                severity,
-                nodes,
-            })
-            .collect();
-        by_rule.sort_by(|a, b| {
-            b.severity
-                .cmp(&a.severity)
-                .then(b.nodes.cmp(&a.nodes))
-                .then(a.rule.cmp(&b.rule))
-        });
-        FleetSummary {
-            nodes: rows,
-            by_rule,
-            findings,
-        }
-    }
-}
-
-/// Inferred facts (`{"value":…,"source":"inferred","detail":…}`) as `(name, value, detail)`.
-pub fn inferred_facts(facts: &serde_json::Value) -> Vec<(String, String, String)> {
-    let mut out = Vec::new();
-    if let Some(obj) = facts.as_object() {
-        for (k, v) in obj {
-            if v.get("source").and_then(|s| s.as_str()) == Some("inferred") {
-                let value = match v.get("value") {
-                    Some(serde_json::Value::String(s)) => s.clone(),
-                    Some(serde_json::Value::Array(a)) => a
-                        .iter()
-                        .map(|x| {
-                            x.as_str()
-                                .map(str::to_string)
-                                .unwrap_or_else(|| x.to_string())
-                        })
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                    Some(other) => other.to_string(),
-                    None => String::new(),
-                };
-                let detail = v
-                    .get("detail")
-                    .and_then(|d| d.as_str())
-                    .unwrap_or("")
-                    .to_string();
-                out.push((k.clone(), value, detail));
-            }
-        }
-    }
-    out
+/// The JSON Schema of what `diag analyze -o json` prints (`diag schema report`).
+pub fn report_schema() -> serde_json::Value {
+    model::schema::report_schema_for::<analysis::Facts>()
 }
 
 fn counts_line(r: &NodeReport) -> String {
@@ -224,7 +41,12 @@ fn counts_line(r: &NodeReport) -> String {
 
 // ---------------------------------------------------------------- text
 
+/// `text` output, through the sanitising layer (outside text cannot reach the terminal raw).
 pub fn text(r: &AnalyzeReport, st: Style, quiet: bool) -> String {
+    super::safe(text_raw(r, st, quiet), st)
+}
+
+fn text_raw(r: &AnalyzeReport, st: Style, quiet: bool) -> String {
     let mut out = String::new();
     if let Some(f) = &r.fleet {
         out.push_str(&text_fleet(f, st, quiet));
@@ -380,12 +202,12 @@ fn text_node(n: &NodeResult, st: Style, quiet: bool) -> String {
     for f in &n.report.findings {
         out.push_str(&text_finding(f, st, quiet, ""));
     }
-    let inferred = inferred_facts(&n.facts);
+    let inferred = n.facts.inferred_facts();
     if !inferred.is_empty() && !quiet {
         out.push_str("\n  inferred facts (not read from IMDS/ipamd; may be wrong):\n");
         let rows: Vec<Vec<String>> = inferred
             .iter()
-            .map(|(k, v, d)| vec![k.clone(), v.clone(), d.clone()])
+            .map(|f| vec![f.name.clone(), f.value.clone(), f.detail.clone()])
             .collect();
         out.push_str(&columns(&rows, "    ", &|_, _, c| c.to_string()));
     }
@@ -455,7 +277,12 @@ fn text_finding(f: &Finding, st: Style, quiet: bool, indent: &str) -> String {
 
 // ---------------------------------------------------------------- markdown
 
+/// `markdown` output, through the sanitising layer (outside text cannot reach the terminal raw).
 pub fn markdown(r: &AnalyzeReport) -> String {
+    super::safe(markdown_raw(r), Style { color: false })
+}
+
+fn markdown_raw(r: &AnalyzeReport) -> String {
     let mut out = String::from("# eks-diag analysis\n\n");
     if let Some(f) = &r.fleet {
         out.push_str(&format!("## Fleet summary ({} nodes)\n\n", f.nodes.len()));
@@ -552,12 +379,12 @@ pub fn markdown(r: &AnalyzeReport) -> String {
         for f in &n.report.findings {
             out.push_str(&md_finding(f, "####"));
         }
-        let inferred = inferred_facts(&n.facts);
+        let inferred = n.facts.inferred_facts();
         if !inferred.is_empty() {
             out.push_str("### Inferred facts\n\n");
             let rows: Vec<Vec<String>> = inferred
                 .iter()
-                .map(|(k, v, d)| vec![md_inline(k), md_inline(v), d.clone()])
+                .map(|f| vec![md_inline(&f.name), md_inline(&f.value), f.detail.clone()])
                 .collect();
             out.push_str(&md_table(&["fact", "value", "inferred from"], &rows));
             out.push('\n');

@@ -43,7 +43,12 @@ fn label(st: Style, s: Status) -> String {
     }
 }
 
+/// `text` output, through the sanitising layer (outside text cannot reach the terminal raw).
 pub fn text(r: &CheckReport, st: Style, quiet: bool) -> String {
+    super::safe(text_raw(r, st, quiet), st)
+}
+
+fn text_raw(r: &CheckReport, st: Style, quiet: bool) -> String {
     let mut out = String::new();
     let wn = r
         .results
@@ -96,7 +101,12 @@ pub fn text(r: &CheckReport, st: Style, quiet: bool) -> String {
     out
 }
 
+/// `markdown` output, through the sanitising layer (outside text cannot reach the terminal raw).
 pub fn markdown(r: &CheckReport) -> String {
+    super::safe(markdown_raw(r), Style { color: false })
+}
+
+fn markdown_raw(r: &CheckReport) -> String {
     let mut out = String::from("# diag check\n\n");
     let rows: Vec<Vec<String>> = r
         .results

@@ -35,6 +35,17 @@ impl Style {
         Style { color }
     }
 
+    /// Every SGR sequence [`Style::paint`] writes; the only escapes [`safe`] lets through.
+    const SGR: &'static [&'static str] = &[
+        "\x1b[1m",
+        "\x1b[2m",
+        "\x1b[32m",
+        "\x1b[1;31m",
+        "\x1b[33m",
+        "\x1b[36m",
+        "\x1b[0m",
+    ];
+
     fn paint(&self, code: &str, s: &str) -> String {
         if self.color {
             format!("\x1b[{code}m{s}\x1b[0m")
@@ -72,6 +83,14 @@ impl Style {
             Severity::Info => self.paint("36", &label),
         }
     }
+}
+
+/// A rendered text or markdown report made safe for a terminal: every control character
+/// that came from outside (captures, hostnames, logs) escaped, overlong lines cut; with colour
+/// on, exactly the report's own styles pass (`model::sanitize`, shared with the TUI).
+pub fn safe(rendered: String, st: Style) -> String {
+    let allowed: &[&str] = if st.color { Style::SGR } else { &[] };
+    model::sanitize::rendered(&rendered, allowed)
 }
 
 /// Word-wrap `text` to `width` columns, every line prefixed by `indent`.
@@ -191,8 +210,11 @@ pub fn md_inline(s: &str) -> String {
 }
 
 /// Pretty JSON with a trailing newline.
+/// Pretty JSON of a report: the exact text of every string (C1 and bidi controls written as
+/// `\u` escapes, which decode to the same text; serde_json escapes C0 itself).
 pub fn json<T: serde::Serialize>(v: &T) -> anyhow::Result<String> {
-    let mut s = serde_json::to_string_pretty(v)?;
+    let s = serde_json::to_string_pretty(v)?;
+    let mut s = model::sanitize::json_text(&s).into_owned();
     s.push('\n');
     Ok(s)
 }

@@ -200,7 +200,12 @@ const SNAT_SUMMARY_HEADER: [&str; 7] = [
     "WORST",
 ];
 
+/// `snat_text` output, through the sanitising layer (outside text cannot reach the terminal raw).
 pub fn snat_text(r: &SnatReport, st: Style, quiet: bool) -> String {
+    super::safe(snat_text_raw(r, st, quiet), st)
+}
+
+fn snat_text_raw(r: &SnatReport, st: Style, quiet: bool) -> String {
     let mut out = String::new();
     if r.nodes.len() > 1 {
         out.push_str(&format!(
@@ -277,7 +282,7 @@ pub fn snat_text(r: &SnatReport, st: Style, quiet: bool) -> String {
                 yes(c.nat_prerouting_jump),
                 yes(c.nat_restore),
                 yes(c.chain_set_mark),
-                c.mangle_rules
+                mangle_count(c.mangle_rules)
             ),
         ]);
         rows.push(vec![
@@ -388,7 +393,12 @@ pub fn snat_text(r: &SnatReport, st: Style, quiet: bool) -> String {
     out
 }
 
+/// `snat_markdown` output, through the sanitising layer (outside text cannot reach the terminal raw).
 pub fn snat_markdown(r: &SnatReport) -> String {
+    super::safe(snat_markdown_raw(r), Style { color: false })
+}
+
+fn snat_markdown_raw(r: &SnatReport) -> String {
     let mut out = String::from("# SNAT report\n\n");
     if r.nodes.len() > 1 {
         out.push_str(&format!("## Fleet summary ({} nodes)\n\n", r.nodes.len()));
@@ -445,7 +455,7 @@ pub fn snat_markdown(r: &SnatReport) -> String {
                     yes(c.nat_prerouting_jump),
                     yes(c.nat_restore),
                     yes(c.chain_set_mark),
-                    c.mangle_rules
+                    mangle_count(c.mangle_rules)
                 ),
             ],
             vec![
@@ -530,7 +540,12 @@ pub fn snat_markdown(r: &SnatReport) -> String {
 
 // ---------------------------------------------------------------- routes
 
+/// `routes_text` output, through the sanitising layer (outside text cannot reach the terminal raw).
 pub fn routes_text(r: &RoutesReport, st: Style, quiet: bool) -> String {
+    super::safe(routes_text_raw(r, st, quiet), st)
+}
+
+fn routes_text_raw(r: &RoutesReport, st: Style, quiet: bool) -> String {
     let mut out = String::new();
     for v in &r.nodes {
         out.push_str(&header(st, &v.node));
@@ -604,7 +619,12 @@ pub fn routes_text(r: &RoutesReport, st: Style, quiet: bool) -> String {
     out
 }
 
+/// `routes_markdown` output, through the sanitising layer (outside text cannot reach the terminal raw).
 pub fn routes_markdown(r: &RoutesReport) -> String {
+    super::safe(routes_markdown_raw(r), Style { color: false })
+}
+
+fn routes_markdown_raw(r: &RoutesReport) -> String {
     let mut out = String::from("# Routing report\n\n");
     for v in &r.nodes {
         out.push_str(&format!("## Node {}\n\n### Pods\n\n", md_inline(&v.node)));
@@ -671,4 +691,10 @@ pub fn routes_markdown(r: &RoutesReport) -> String {
     }
     out.push_str(&md_errors(&r.input_errors));
     out
+}
+
+/// The count of `"AWS, primary ENI"` mangle rules, or why there is none to count.
+fn mangle_count(n: Option<usize>) -> String {
+    n.map(|n| n.to_string())
+        .unwrap_or_else(|| "? (no mangle table)".into())
 }
