@@ -20,3 +20,28 @@ fn report_schema_is_committed() {
         path.display()
     );
 }
+
+mod common;
+
+/// The typed inferred-facts list covers every fact whose JSON says `"source": "inferred"`
+/// (a new `Known` field in `Facts` must be added to `InferredFacts` too).
+#[test]
+fn inferred_facts_cover_every_inferred_field() {
+    use model::report::InferredFacts;
+    let mut s = common::NodeA::default().build();
+    // No CNI env and no node identity: everything that can be is inferred from kernel state.
+    s.cni = model::Section::unavailable("not collected");
+    s.node = model::Section::unavailable("not collected");
+    let f = analysis::Facts::from_snapshot(&s);
+    let j = serde_json::to_value(&f).unwrap();
+    let from_json: Vec<String> = j
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(_, v)| v.get("source").and_then(|x| x.as_str()) == Some("inferred"))
+        .map(|(k, _)| k.clone())
+        .collect();
+    let typed: Vec<String> = f.inferred_facts().into_iter().map(|x| x.name).collect();
+    assert!(!typed.is_empty(), "the snapshot has inferred facts");
+    assert_eq!(typed, from_json);
+}
