@@ -10,6 +10,7 @@
 
 pub mod cni;
 pub mod conntrack;
+pub mod diff;
 pub mod finding;
 pub mod fleet;
 pub mod iptables;
