@@ -506,37 +506,42 @@ mod tests {
     }
 
     fn snap_with_chain(rules: Vec<IptRule>) -> Snapshot {
-        let mut s = Snapshot::default();
-        s.iptables = Section::ok(IptablesSection {
-            backends: vec![IptablesBackendDump {
-                backend: Backend::Nft,
-                tables: vec![IptTable {
-                    name: "nat".into(),
-                    chains: vec![
-                        IptChain {
-                            name: "POSTROUTING".into(),
-                            rules: vec![
-                                rule(
-                                    "POSTROUTING",
-                                    "-A POSTROUTING -j AWS-SNAT-CHAIN-0",
-                                    "AWS-SNAT-CHAIN-0",
-                                ),
-                                rule("POSTROUTING", "-A POSTROUTING -j MASQUERADE", "MASQUERADE"),
-                            ],
-                            ..Default::default()
-                        },
-                        IptChain {
-                            name: "AWS-SNAT-CHAIN-0".into(),
-                            rules,
-                            ..Default::default()
-                        },
-                    ],
+        Snapshot {
+            iptables: Section::ok(IptablesSection {
+                backends: vec![IptablesBackendDump {
+                    backend: Backend::Nft,
+                    tables: vec![IptTable {
+                        name: "nat".into(),
+                        chains: vec![
+                            IptChain {
+                                name: "POSTROUTING".into(),
+                                rules: vec![
+                                    rule(
+                                        "POSTROUTING",
+                                        "-A POSTROUTING -j AWS-SNAT-CHAIN-0",
+                                        "AWS-SNAT-CHAIN-0",
+                                    ),
+                                    rule(
+                                        "POSTROUTING",
+                                        "-A POSTROUTING -j MASQUERADE",
+                                        "MASQUERADE",
+                                    ),
+                                ],
+                                ..Default::default()
+                            },
+                            IptChain {
+                                name: "AWS-SNAT-CHAIN-0".into(),
+                                rules,
+                                ..Default::default()
+                            },
+                        ],
+                    }],
+                    ..Default::default()
                 }],
                 ..Default::default()
-            }],
+            }),
             ..Default::default()
-        });
-        s
+        }
     }
 
     fn chain_rules(n: usize) -> Vec<IptRule> {
