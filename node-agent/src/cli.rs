@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use crate::collect::{self, Options};
+use crate::serve;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use model::SECTION_NAMES;
@@ -63,7 +64,30 @@ enum Command {
         #[arg(long)]
         pretty: bool,
     },
+    /// Run as a daemon: a snapshot every --interval, a change history, findings, a local API.
+    #[command(after_help = SERVE_HELP)]
+    Serve(ServeArgs),
+    /// Write the man pages (node-agent.1 and one per subcommand).
+    Man {
+        /// Directory to write them to (created); without it, node-agent.1 goes to stdout.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
 }
+
+const SERVE_HELP: &str = "\
+API (unix socket, root only; optionally --listen on loopback):
+  GET /v1/snapshot                 latest snapshot (JSON)
+  GET /v1/findings                 findings of the latest round (held for --hold rounds)
+  GET /v1/changes?since=RFC3339    change history, by content
+  GET /v1/health                   200 while the loop is alive, 503 when it stalled
+  GET /metrics                     Prometheus / OpenMetrics text
+
+Example:
+  node-agent serve --interval 30s --state-dir /var/lib/eks-diag
+  curl --unix-socket /run/eks-diag/agent.sock 'http://x/v1/changes?since=2026-12-01T14:00:00Z'
+
+SIGTERM or SIGINT stops it after flushing the history.";
 
 #[derive(Args, Debug)]
 struct CollectArgs {
@@ -71,6 +95,59 @@ struct CollectArgs {
     #[arg(long, env = "NODE_AGENT_PRETTY")]
     pretty: bool,
 
+    #[command(flatten)]
+    source: SourceArgs,
+}
+
+#[derive(Args, Debug)]
+struct ServeArgs {
+    /// Time between snapshots (each wait is jittered by ±10%).
+    #[arg(long, default_value = "30s", value_parser = parse_interval, env = "NODE_AGENT_INTERVAL", value_name = "DUR")]
+    interval: Duration,
+
+    /// Change history and the last snapshots live here.
+    #[arg(long, default_value = serve::DEFAULT_STATE_DIR, env = "NODE_AGENT_STATE_DIR", value_name = "DIR")]
+    state_dir: PathBuf,
+
+    /// Unix socket of the API (mode 0600; root or the daemon's own user only).
+    #[arg(long, default_value = serve::DEFAULT_SOCKET, env = "NODE_AGENT_SOCKET", value_name = "PATH")]
+    socket: PathBuf,
+
+    /// Also serve the API on this loopback address (e.g. 127.0.0.1:9870).
+    #[arg(long, env = "NODE_AGENT_LISTEN", value_name = "ADDR")]
+    listen: Option<std::net::SocketAddr>,
+
+    /// Rounds a finding must hold before it is reported (it clears at the first round
+    /// without it).
+    #[arg(long, default_value_t = 1, env = "NODE_AGENT_HOLD", value_name = "N")]
+    hold: u32,
+
+    /// Changes kept in the history (oldest dropped first).
+    #[arg(long, default_value_t = 10_000, value_name = "N")]
+    max_changes: usize,
+
+    /// Changes older than this are dropped.
+    #[arg(long, default_value = "7d", value_parser = parse_duration, value_name = "DUR")]
+    max_age: Duration,
+
+    /// Full snapshots kept (one is written only when something changed).
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    keep_snapshots: usize,
+
+    /// Jitter of each wait, in percent of --interval (0 to 50).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u8).range(0..=50), value_name = "PCT")]
+    jitter_pct: u8,
+
+    /// Stop after N rounds (benchmarks, tests).
+    #[arg(long, value_name = "N")]
+    rounds: Option<u64>,
+
+    #[command(flatten)]
+    source: SourceArgs,
+}
+
+#[derive(Args, Debug)]
+struct SourceArgs {
     /// Comma-separated sections to collect; the others are reported as "skipped".
     #[arg(long, value_delimiter = ',', value_parser = parse_section, env = "NODE_AGENT_SECTIONS", value_name = "LIST")]
     sections: Option<Vec<String>>,
@@ -128,6 +205,14 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     crate::duration::parse(s).map_err(|e| e.to_string())
 }
 
+fn parse_interval(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if d < Duration::from_millis(200) {
+        return Err("the interval must be at least 200ms".to_string());
+    }
+    Ok(d)
+}
+
 fn parse_timeout(s: &str) -> Result<Duration, String> {
     let d = parse_duration(s)?;
     if d < Duration::from_millis(100) {
@@ -163,21 +248,81 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             write_json(&schema, pretty)
         }
         Command::Collect(args) => {
-            let opts = options(&args);
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .context("starting the async runtime")?;
+            let opts = options(&args.source);
+            let rt = runtime()?;
             let snap = rt.block_on(collect::collect(&opts));
             // Do not wait for blocking readers that a timeout abandoned.
             rt.shutdown_background();
             write_json(&snap, args.pretty)
         }
+        Command::Serve(args) => {
+            let opts = options(&args.source);
+            let budget = opts.timeout;
+            let cfg = serve::ServeConfig {
+                interval: args.interval,
+                jitter: f64::from(args.jitter_pct) / 100.0,
+                state_dir: args.state_dir,
+                socket: args.socket,
+                listen: args.listen,
+                hold: args.hold,
+                caps: serve::history::Caps {
+                    max_changes: args.max_changes,
+                    max_age: args.max_age,
+                    keep_snapshots: args.keep_snapshots,
+                },
+                rounds: args.rounds,
+            };
+            let rt = runtime()?;
+            let r = rt.block_on(serve::run(serve::AgentSource { opts }, cfg, budget));
+            rt.shutdown_background();
+            r.context("node-agent serve")
+        }
+        Command::Man { out } => man(out),
     }
 }
 
-fn options(a: &CollectArgs) -> Options {
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+/// The clap definition, for man pages and completions.
+pub fn command() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
+}
+
+fn man(out: Option<PathBuf>) -> anyhow::Result<()> {
+    let cmd = command();
+    let Some(dir) = out else {
+        let mut stdout = std::io::stdout().lock();
+        clap_mangen::Man::new(cmd)
+            .render(&mut stdout)
+            .context("writing the man page to stdout")?;
+        return Ok(());
+    };
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut pages = vec![("node-agent".to_string(), cmd.clone())];
+    for sub in cmd.get_subcommands() {
+        let name = format!("node-agent-{}", sub.get_name());
+        pages.push((name, sub.clone()));
+    }
+    for (name, page) in pages {
+        let path = dir.join(format!("{name}.1"));
+        let mut buf = Vec::new();
+        clap_mangen::Man::new(page)
+            .title(name.clone())
+            .render(&mut buf)
+            .with_context(|| format!("rendering {name}.1"))?;
+        std::fs::write(&path, buf).with_context(|| format!("writing {}", path.display()))?;
+        eprintln!("{}", path.display());
+    }
+    Ok(())
+}
+
+fn options(a: &SourceArgs) -> Options {
     let sections: BTreeSet<String> = match &a.sections {
         Some(list) => list.iter().cloned().collect(),
         None => SECTION_NAMES.iter().map(|s| s.to_string()).collect(),

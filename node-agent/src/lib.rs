@@ -14,5 +14,6 @@ pub mod collect;
 pub mod duration;
 pub mod exec;
 pub mod http;
+pub mod serve;
 
 pub use collect::{collect, Options};
