@@ -67,6 +67,19 @@ enum Command {
     /// Run as a daemon: a snapshot every --interval, a change history, findings, a local API.
     #[command(after_help = SERVE_HELP)]
     Serve(ServeArgs),
+    /// Ask a running `node-agent serve` over its unix socket (no curl needed on the node):
+    /// prints the body; exit 1 unless the answer is 2xx.
+    Api {
+        /// Path and query, e.g. /v1/changes?since=2026-12-01T14:00:00Z
+        #[arg(value_name = "PATH")]
+        target: String,
+        /// The daemon's socket.
+        #[arg(long, default_value = serve::DEFAULT_SOCKET, env = "NODE_AGENT_SOCKET", value_name = "PATH")]
+        socket: PathBuf,
+        /// Give up after this long.
+        #[arg(long, default_value = "10s", value_parser = parse_timeout, value_name = "DUR")]
+        timeout: Duration,
+    },
     /// Write the man pages (node-agent.1 and one per subcommand).
     Man {
         /// Directory to write them to (created); without it, node-agent.1 goes to stdout.
@@ -278,6 +291,24 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             r.context("node-agent serve")
         }
         Command::Man { out } => man(out),
+        Command::Api {
+            target,
+            socket,
+            timeout,
+        } => {
+            let rt = runtime()?;
+            let r = rt.block_on(serve::api::get_unix(&socket, &target, timeout));
+            rt.shutdown_background();
+            let (status, body) = r?;
+            let mut out = std::io::stdout().lock();
+            out.write_all(&body)
+                .and_then(|_| out.flush())
+                .context("writing to stdout")?;
+            if !(200..300).contains(&status) {
+                anyhow::bail!("GET {target}: HTTP {status}");
+            }
+            Ok(())
+        }
     }
 }
 

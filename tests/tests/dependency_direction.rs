@@ -65,7 +65,6 @@ fn node_agent_links_no_aws_sdk_no_ssh_no_tui() {
             || n == "crossterm"
             || n == "fleet"
             || n == "diag"
-            || n == "capture-cli"
             || n == "tui"
     });
     assert!(

@@ -311,3 +311,81 @@ fn percent_decode(v: &str) -> String {
     }
     String::from_utf8_lossy(&out).into_owned()
 }
+
+/// Why `node-agent api` could not get an answer.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("connecting to {path}: {source}")]
+    Connect {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("GET {target} on {path}: {why}")]
+    Http {
+        target: String,
+        path: String,
+        why: String,
+    },
+    #[error("GET {target} on {path}: no answer within {}", crate::duration::format(*.after))]
+    Timeout {
+        target: String,
+        path: String,
+        after: Duration,
+    },
+}
+
+/// `GET target` on the daemon's unix socket (hyper client): status and body.
+pub async fn get_unix(
+    socket: &Path,
+    target: &str,
+    timeout: Duration,
+) -> Result<(u16, Vec<u8>), ClientError> {
+    use http_body_util::BodyExt;
+    let path = socket.display().to_string();
+    let http = |why: String| ClientError::Http {
+        target: target.to_string(),
+        path: path.clone(),
+        why,
+    };
+    let fut = async {
+        let stream = tokio::net::UnixStream::connect(socket)
+            .await
+            .map_err(|source| ClientError::Connect {
+                path: path.clone(),
+                source,
+            })?;
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| http(e.to_string()))?;
+        let conn = tokio::spawn(conn);
+        let req = Request::builder()
+            .uri(target)
+            .header(hyper::header::HOST, "localhost")
+            .header(hyper::header::CONNECTION, "close")
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| http(e.to_string()))?;
+        let resp = sender
+            .send_request(req)
+            .await
+            .map_err(|e| http(e.to_string()))?;
+        let status = resp.status().as_u16();
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| http(e.to_string()))?
+            .to_bytes()
+            .to_vec();
+        conn.abort();
+        Ok((status, body))
+    };
+    match tokio::time::timeout(timeout, fut).await {
+        Ok(r) => r,
+        Err(_) => Err(ClientError::Timeout {
+            target: target.to_string(),
+            path: path.clone(),
+            after: timeout,
+        }),
+    }
+}
