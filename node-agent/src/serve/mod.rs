@@ -250,3 +250,108 @@ pub fn round(
     drop(st);
     *previous = Some(snap);
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use std::cell::Cell;
+
+    /// Snapshots with `net.ipv4.ip_forward` taken from a script, one per round.
+    struct Scripted {
+        forward: Vec<&'static str>,
+        next: Cell<usize>,
+    }
+
+    impl SnapshotSource for Scripted {
+        fn snapshot(&self) -> impl Future<Output = Snapshot> {
+            let i = self.next.get();
+            self.next.set(i + 1);
+            let v = self.forward[i.min(self.forward.len() - 1)];
+            let mut values = BTreeMap::new();
+            values.insert("net.ipv4.ip_forward".to_string(), v.to_string());
+            let snap = Snapshot {
+                schema_version: model::SCHEMA_VERSION,
+                hostname: "n1".into(),
+                collected_at: crate::duration::rfc3339_ts(Timestamp::now()),
+                sysctls: model::Section::ok(model::Sysctls { values }),
+                ..Default::default()
+            };
+            std::future::ready(snap)
+        }
+    }
+
+    #[tokio::test]
+    async fn a_fault_is_recorded_reported_and_cleared_without_root() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = ServeConfig {
+            interval: Duration::from_millis(10),
+            jitter: 0.0,
+            state_dir: dir.path().join("state"),
+            socket: dir.path().join("s.sock"),
+            listen: None,
+            hold: 2,
+            caps: history::Caps::default(),
+            rounds: Some(5),
+        };
+        let source = Scripted {
+            forward: vec!["1", "0", "0", "1", "1"],
+            next: Cell::new(0),
+        };
+        run(source, cfg.clone(), Duration::from_secs(1))
+            .await
+            .unwrap();
+        assert!(!cfg.socket.exists(), "socket removed on exit");
+        let text = std::fs::read_to_string(cfg.state_dir.join(history::CHANGES_FILE)).unwrap();
+        let changes: Vec<model::diff::Change> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let described: Vec<String> = changes.iter().map(|c| c.describe()).collect();
+        assert_eq!(
+            described,
+            [
+                "net.ipv4.ip_forward: ~1 -> 0",
+                "net.ipv4.ip_forward: ~0 -> 1"
+            ]
+        );
+
+        // The hold, round by round, on the same script.
+        let shared = Shared {
+            inner: Mutex::new(State {
+                latest: None,
+                findings: vec![],
+                pending: 0,
+                hold_rounds: 2,
+                rounds: 0,
+                last_success: None,
+                last_tick: Timestamp::now(),
+                max_gap: Duration::from_secs(1),
+                history: history::History::open(&dir.path().join("s2"), history::Caps::default())
+                    .unwrap()
+                    .0,
+                changes_by_kind: BTreeMap::new(),
+                store_error: None,
+            }),
+        };
+        let source = Scripted {
+            forward: vec!["1", "0", "0", "1"],
+            next: Cell::new(0),
+        };
+        let mut hold = findings::Hold::new(2);
+        let mut prev = None;
+        let mut seen = vec![];
+        for _ in 0..4 {
+            round(&shared, &mut hold, &mut prev, source.snapshot().await);
+            let st = shared.lock();
+            seen.push((
+                st.findings
+                    .iter()
+                    .any(|f| f.rule == "sysctl.ip-forward-disabled"),
+                st.pending,
+            ));
+        }
+        assert_eq!(seen, [(false, 0), (false, 1), (true, 0), (false, 0)]);
+        assert_eq!(shared.lock().changes_by_kind[&ChangeKind::Sysctl], 2);
+    }
+}
