@@ -20,6 +20,7 @@ pub mod schema;
 pub mod section;
 pub mod snapshot;
 pub mod sysctl;
+pub mod trace;
 pub mod vpccni;
 
 pub use cni::{CniConfig, CniLogs, IpamdEnis, LogEvent, LogEventKind, LogFile};
