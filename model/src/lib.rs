@@ -34,7 +34,7 @@ pub use iptables::{
 };
 pub use net::{Address, Family, IpRule, Link, Neighbour, Route};
 pub use node::{Eni, NodeIdentity};
-pub use section::{Section, SectionStatus};
+pub use section::{Section, SectionName, SectionStatus, UnknownSection};
 pub use snapshot::{AgentInfo, Snapshot, SECTION_NAMES};
 pub use sysctl::Sysctls;
 
