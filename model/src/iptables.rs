@@ -44,9 +44,8 @@ impl Backend {
     pub fn from_version_output(text: &str) -> Option<Backend> {
         if text.contains("(nf_tables)") {
             Some(Backend::Nft)
-        } else if text.contains("(legacy)") {
-            Some(Backend::Legacy)
-        } else if text.trim_start().starts_with("iptables v") {
+        } else if text.contains("(legacy)") || text.trim_start().starts_with("iptables v") {
+            // "(legacy)", or a pre-1.8 version line without a suffix: legacy was all there was.
             Some(Backend::Legacy)
         } else {
             None
