@@ -44,9 +44,7 @@ impl Backend {
     pub fn from_version_output(text: &str) -> Option<Backend> {
         if text.contains("(nf_tables)") {
             Some(Backend::Nft)
-        } else if text.contains("(legacy)") {
-            Some(Backend::Legacy)
-        } else if text.trim_start().starts_with("iptables v") {
+        } else if text.contains("(legacy)") || text.trim_start().starts_with("iptables v") {
             Some(Backend::Legacy)
         } else {
             None
