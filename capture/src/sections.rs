@@ -88,16 +88,19 @@ pub fn sysctls(files: &[&CaptureFile], ctx: &mut Ctx<'_>) -> Option<Section<Sysc
     concatenated(files, ctx, parsers::sysctl::parse)
 }
 
+/// The links and addresses sections (either may be absent).
+pub type LinksAndAddresses = (
+    Option<Section<Vec<Link>>>,
+    Option<Section<Vec<model::Address>>>,
+);
+
 /// Links and addresses: `ip link` for links; `ip addr` (or, without it, `ifconfig`) for
 /// addresses and for links when there is no `ip link`.
 pub fn links_and_addresses(
     link_files: &[&CaptureFile],
     addr_files: &[&CaptureFile],
     ctx: &mut Ctx<'_>,
-) -> (
-    Option<Section<Vec<Link>>>,
-    Option<Section<Vec<model::Address>>>,
-) {
+) -> LinksAndAddresses {
     let ip_addr: Vec<&CaptureFile> = addr_files
         .iter()
         .copied()
@@ -183,8 +186,9 @@ pub fn iptables(files: &[&CaptureFile], ctx: &mut Ctx<'_>) -> Option<Section<Ipt
                 .lines()
                 .filter(|l| {
                     let t = l.trim();
-                    !t.starts_with("Total Number of Rules")
-                        && !(t.len() >= 3 && t.bytes().all(|b| b == b'='))
+                    let trailer = t.starts_with("Total Number of Rules")
+                        || (t.len() >= 3 && t.bytes().all(|b| b == b'='));
+                    !trailer
                 })
                 .collect::<Vec<_>>()
                 .join("\n");
