@@ -387,7 +387,7 @@ fn evaluate_kernel(snap: &Snapshot, a: &Assertion, r: &mut CheckResult) {
     let Some(dump) = analysis::facts::analysed_dump(snap) else {
         r.reason = format!(
             "no iptables data to check against (iptables section {}{})",
-            format!("{:?}", snap.iptables.status).to_lowercase(),
+            snap.iptables.status,
             snap.iptables
                 .reason
                 .as_deref()

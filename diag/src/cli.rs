@@ -84,6 +84,9 @@ pub enum Command {
     /// Show policy routing: ip rules, per-ENI route tables, pod routes.
     #[command(after_help = ROUTES_HELP)]
     Routes(ViewArgs),
+    /// Explain hop by hop what the node's kernel does with one pod's packet and its reply.
+    #[command(after_help = crate::commands::trace::TRACE_HELP)]
+    Trace(crate::commands::trace::TraceArgs),
     /// Assert what is programmed in the kernel, for scripts after a CNI env change.
     #[command(after_help = CHECK_HELP)]
     Check(CheckArgs),
@@ -113,6 +116,8 @@ pub enum SchemaKind {
     Report,
     /// `fleet.json` written by `diag collect`.
     Fleet,
+    /// `diag trace -o json`.
+    Trace,
 }
 
 /// Options shared by everything that reads inputs.

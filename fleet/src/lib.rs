@@ -9,9 +9,9 @@
 //! - [`unreachable_findings`] to report the nodes that could not be collected.
 
 pub mod agentless;
-mod agentless_sections;
 pub mod cli;
 pub mod ec2;
+pub mod outcome;
 pub mod quote;
 pub mod runner;
 pub mod ssh;

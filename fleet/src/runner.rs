@@ -7,9 +7,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use model::{NodeOutcome, Outcome, SectionStatus, Snapshot};
+use model::{NodeOutcome, Outcome, Snapshot};
 use sha2::Digest;
 
+pub use crate::outcome::{failed_sections, Classified};
 use crate::quote::shell_join;
 use crate::ssh::{ExecOutput, SshClient, SshError};
 use crate::targets::Target;
@@ -165,41 +166,6 @@ pub fn decode_stdout(stdout: &[u8]) -> Result<String, String> {
     } else {
         String::from_utf8(stdout.to_vec()).map_err(|_| "output is not UTF-8".to_string())
     }
-}
-
-/// Sections that are not fine (`failed` or `partial`), as `name: reason`.
-pub fn failed_sections(s: &Snapshot) -> Vec<String> {
-    s.section_statuses()
-        .into_iter()
-        .filter(|(_, st, _)| matches!(st, SectionStatus::Failed | SectionStatus::Partial))
-        .map(|(n, st, r)| {
-            format!(
-                "{n}: {} ({})",
-                r.unwrap_or("no reason given"),
-                status_word(st)
-            )
-        })
-        .collect()
-}
-
-fn status_word(s: SectionStatus) -> &'static str {
-    match s {
-        SectionStatus::Ok => "ok",
-        SectionStatus::Partial => "partial",
-        SectionStatus::Unavailable => "unavailable",
-        SectionStatus::Failed => "failed",
-        SectionStatus::Skipped => "skipped",
-    }
-}
-
-/// What one agent run meant.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Classified {
-    pub outcome: Outcome,
-    pub error: Option<String>,
-    pub stderr: Option<String>,
-    pub failed_sections: Vec<String>,
-    pub snapshot: Option<Snapshot>,
 }
 
 /// Maps an agent's exit status, stdout and stderr to an outcome.

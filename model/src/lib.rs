@@ -20,6 +20,7 @@ pub mod schema;
 pub mod section;
 pub mod snapshot;
 pub mod sysctl;
+pub mod trace;
 pub mod vpccni;
 
 pub use cni::{CniConfig, CniLogs, IpamdEnis, LogEvent, LogEventKind, LogFile};
@@ -33,7 +34,7 @@ pub use iptables::{
 };
 pub use net::{Address, Family, IpRule, Link, Neighbour, Route};
 pub use node::{Eni, NodeIdentity};
-pub use section::{Section, SectionStatus};
+pub use section::{Section, SectionName, SectionStatus, UnknownSection};
 pub use snapshot::{AgentInfo, Snapshot, SECTION_NAMES};
 pub use sysctl::Sysctls;
 

@@ -96,3 +96,6 @@ pub fn is_relevant_env(name: &str) -> bool {
         || name == "IP_COOLDOWN_PERIOD"
         || name == "INTROSPECTION_BIND_ADDRESS"
 }
+
+/// Directory of the VPC CNI logs on a node (`ipamd.log`, `plugin.log`, …).
+pub const CNI_LOG_DIR: &str = "/var/log/aws-routed-eni";

@@ -251,7 +251,7 @@ pub fn parse_bytes(
         let mut dec = flate2::read::MultiGzDecoder::new(bytes).take(limit);
         if let Err(e) = dec.read_to_end(&mut out) {
             error = Some(format!("gzip: {e} after {} bytes", out.len()));
-            warnings.push(ParseWarning::new(
+            warnings.push(ParseWarning::truncated(
                 0,
                 file,
                 format!(
@@ -263,7 +263,7 @@ pub fn parse_bytes(
         if out.len() > max_decompressed {
             out.truncate(max_decompressed);
             truncated = true;
-            warnings.push(ParseWarning::new(
+            warnings.push(ParseWarning::truncated(
                 0,
                 file,
                 format!("decompressed size exceeds {max_decompressed} bytes; the rest is skipped"),

@@ -3,6 +3,7 @@
 pub mod analyze;
 pub mod check;
 pub mod misc;
+pub mod trace;
 pub mod views;
 
 use std::io::Write;
@@ -37,6 +38,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Analyze(a) => analyze::run(a, out),
         Command::Snat(a) => views::run_snat(a, out),
         Command::Routes(a) => views::run_routes(a, out),
+        Command::Trace(a) => trace::run(a, out),
         Command::Check(a) => check::run(a, out),
         Command::Collect(a) => collect(a),
         Command::Rules => misc::rules(out),

@@ -299,7 +299,7 @@ pub(crate) fn parse_json_array<T>(
                     out.push(v);
                 }
             }
-            None => warnings.push(ParseWarning::new(
+            None => warnings.push(ParseWarning::truncated(
                 el.line,
                 &el.raw,
                 "not a complete JSON object (truncated?)",

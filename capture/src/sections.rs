@@ -1,154 +1,131 @@
 //! One builder per snapshot section from captured files: how several files of one kind
-//! merge, what makes a section `partial` or `failed`, and which file problems are input
-//! problems (exit code 2).
+//! merge, what makes a section `partial` or `failed` (through [`SectionBuilder`]), and which
+//! file problems are input problems.
 
 use model::{
-    Backend, CniConfig, CniLogs, ConntrackSection, IptablesBackendDump, IptablesSection,
+    Backend, CniConfig, CniLogs, ConntrackSection, IptablesBackendDump, IptablesSection, Link,
     NodeIdentity, Section, Sysctls,
 };
 use parsers::{ParseError, Parsed};
 
-use super::capture::{clean_text, relabel, CaptureFile};
-use super::names::Kind;
+use crate::status::SectionBuilder;
+use crate::{clean_text, CaptureFile, Kind, Problem};
 
-/// Most CNI log events kept per node (newest kept).
-const MAX_LOG_EVENTS: usize = 5000;
 /// Most bytes one (decompressed) log file may have.
-const MAX_LOG_BYTES: usize = 32 * 1024 * 1024;
+pub const MAX_LOG_BYTES: usize = 32 * 1024 * 1024;
 
-/// Accumulates one section from several files.
-struct Acc<T> {
-    data: Option<T>,
-    sources: Vec<String>,
-    warnings: Vec<String>,
-    failures: Vec<String>,
+/// Where problems go while building one snapshot.
+pub struct Ctx<'a> {
+    /// The input label (`/path/to/dir`, `bundle.tar.gz`): problems name `<label>/<file>`.
+    pub label: &'a str,
+    pub problems: &'a mut Vec<Problem>,
 }
 
-impl<T> Acc<T> {
-    fn new() -> Self {
-        Acc {
-            data: None,
-            sources: Vec::new(),
-            warnings: Vec::new(),
-            failures: Vec::new(),
-        }
+impl Ctx<'_> {
+    fn loc(&self, f: &CaptureFile) -> String {
+        format!("{}/{}", self.label, f.name)
     }
 
-    fn add_parsed(
+    fn add<T>(
         &mut self,
+        acc: &mut SectionBuilder<T>,
         f: &CaptureFile,
         p: Parsed<T>,
         merge: impl FnOnce(&mut T, T),
-        problems: &mut Vec<String>,
-        loc: &str,
     ) {
-        self.sources.push(format!("file:{}", f.name));
-        for w in p.warning_strings() {
-            let already = problems
-                .iter()
-                .any(|x| x.starts_with(&format!("{loc}: truncated")));
-            if w.to_ascii_lowercase().contains("truncat") && !already {
-                problems.push(format!("{loc}: {w}"));
-            }
-            self.warnings.push(format!("{}: {w}", f.name));
-        }
-        match &mut self.data {
-            Some(d) => merge(d, p.value),
-            None => self.data = Some(p.value),
-        }
+        let loc = self.loc(f);
+        acc.add_parsed(&f.name, p, merge, &loc, self.problems);
     }
 
-    fn fail(&mut self, f: &CaptureFile, message: String, problems: &mut Vec<String>, loc: &str) {
-        self.sources.push(format!("file:{}", f.name));
-        self.failures.push(format!("{}: {message}", f.name));
-        problems.push(format!("{loc}: {message}"));
-    }
-
-    fn finish(self) -> Option<Section<T>> {
-        if self.sources.is_empty() {
-            return None;
-        }
-        let mut sec = match self.data {
-            Some(d) if self.failures.is_empty() && self.warnings.is_empty() => Section::ok(d),
-            Some(d) => {
-                let reason = if self.failures.is_empty() {
-                    let truncated = self
-                        .warnings
-                        .iter()
-                        .any(|w| w.to_ascii_lowercase().contains("truncat"));
-                    format!(
-                        "{} parse warning(s){}",
-                        self.warnings.len(),
-                        if truncated { "; input truncated" } else { "" }
-                    )
-                } else {
-                    self.failures.join("; ")
-                };
-                Section::partial(d, reason)
-            }
-            None => Section::failed(self.failures.join("; ")),
-        };
-        sec.sources = self.sources;
-        sec.warnings = self.warnings;
-        Some(sec)
+    fn fail<T>(&mut self, acc: &mut SectionBuilder<T>, f: &CaptureFile, message: String) {
+        let loc = self.loc(f);
+        acc.fail(&f.name, message, &loc, self.problems);
     }
 }
 
 fn parse_error_message(e: &ParseError, kind: Kind) -> String {
     match e {
-        ParseError::Empty => format!("empty file (expected {})", expected_output(kind)),
+        ParseError::Empty => format!("empty file (expected {})", kind.expected_output()),
         other => other.to_string(),
     }
 }
 
-fn expected_output(kind: Kind) -> &'static str {
-    match kind {
-        Kind::IptablesSave(_) => "iptables-save output",
-        Kind::IptablesSpec(_) => "iptables -S output",
-        Kind::IptablesList(_) => "iptables -L -n -v output",
-        Kind::IpRule => "ip rule output",
-        Kind::IpRoute => "ip route show table all output",
-        Kind::IpRouteTable(_) => "ip route show table N output",
-        Kind::IpAddr => "ip addr output",
-        Kind::IpLink => "ip link output",
-        Kind::IpNeigh => "ip neigh output",
-        Kind::ConntrackList | Kind::ConntrackStats | Kind::ConntrackBoth => "conntrack output",
-        Kind::CniLog => "a CNI log",
-        Kind::Sysctl => "sysctl -a output",
-        Kind::CniEnv => "KEY=VALUE lines",
-        Kind::ContainerInfo => "ctr container info JSON",
-        Kind::Enis => "ipamd /v1/enis JSON",
-        Kind::NetworkutilsEnv | Kind::IpamdEnv => "ipamd env-settings JSON",
-        Kind::EniConfigs => "a JSON string",
-        Kind::Conflist => "CNI conflist JSON",
-        Kind::NodeFacts => "node facts JSON",
-        Kind::InstanceId | Kind::AvailabilityZone | Kind::Region => "one line of text",
-    }
-}
-
 /// A section from files parsed by one text parser whose results concatenate.
-pub(super) fn simple<T>(
+fn concatenated<T>(
     files: &[&CaptureFile],
-    loc: &dyn Fn(&CaptureFile) -> String,
-    problems: &mut Vec<String>,
+    ctx: &mut Ctx<'_>,
     parse: impl Fn(&str) -> Result<Parsed<T>, ParseError>,
 ) -> Option<Section<T>>
 where
     T: Extendable,
 {
-    let mut acc = Acc::new();
+    let mut acc = SectionBuilder::new();
     for f in files {
         let text = clean_text(&f.data);
         match parse(&text) {
-            Ok(p) => acc.add_parsed(f, p, T::extend_with, problems, &loc(f)),
-            Err(e) => acc.fail(f, parse_error_message(&e, f.kind), problems, &loc(f)),
+            Ok(p) => ctx.add(&mut acc, f, p, T::extend_with),
+            Err(e) => ctx.fail(&mut acc, f, parse_error_message(&e, f.kind)),
         }
     }
     acc.finish()
 }
 
+/// `ip rule` captures.
+pub fn rules(files: &[&CaptureFile], ctx: &mut Ctx<'_>) -> Option<Section<Vec<model::IpRule>>> {
+    concatenated(files, ctx, parsers::ip::parse_rule)
+}
+
+/// `ip neigh` captures.
+pub fn neighbours(
+    files: &[&CaptureFile],
+    ctx: &mut Ctx<'_>,
+) -> Option<Section<Vec<model::Neighbour>>> {
+    concatenated(files, ctx, parsers::ip::parse_neigh)
+}
+
+/// `sysctl -a` captures.
+pub fn sysctls(files: &[&CaptureFile], ctx: &mut Ctx<'_>) -> Option<Section<Sysctls>> {
+    concatenated(files, ctx, parsers::sysctl::parse)
+}
+
+/// Links and addresses: `ip link` for links; `ip addr` (or, without it, `ifconfig`) for
+/// addresses and for links when there is no `ip link`.
+pub fn links_and_addresses(
+    link_files: &[&CaptureFile],
+    addr_files: &[&CaptureFile],
+    ctx: &mut Ctx<'_>,
+) -> (
+    Option<Section<Vec<Link>>>,
+    Option<Section<Vec<model::Address>>>,
+) {
+    let ip_addr: Vec<&CaptureFile> = addr_files
+        .iter()
+        .copied()
+        .filter(|f| f.kind == Kind::IpAddr)
+        .collect();
+    let pair = if ip_addr.is_empty() {
+        let ifconfig: Vec<&CaptureFile> = addr_files
+            .iter()
+            .copied()
+            .filter(|f| f.kind == Kind::Ifconfig)
+            .collect();
+        concatenated(&ifconfig, ctx, parsers::ifconfig::parse)
+    } else {
+        concatenated(&ip_addr, ctx, parsers::ip::parse_addr)
+    };
+    let links = concatenated(link_files, ctx, parsers::ip::parse_link);
+    match pair {
+        Some(sec) => {
+            let addresses = sec.clone().map(|(_, a)| a);
+            let links = links.or_else(|| Some(sec.map(|(l, _)| l)));
+            (links, Some(addresses))
+        }
+        None => (links, None),
+    }
+}
+
 /// Parsed values that several files can contribute to.
-pub(super) trait Extendable {
+pub trait Extendable {
     fn extend_with(&mut self, other: Self);
 }
 
@@ -172,59 +149,43 @@ impl Extendable for Sysctls {
 }
 
 /// `ip route show table all` and per-table captures (whose lines carry no `table`).
-pub(super) fn routes_section(
-    files: &[&CaptureFile],
-    loc: &dyn Fn(&CaptureFile) -> String,
-    problems: &mut Vec<String>,
-) -> Option<Section<Vec<model::Route>>> {
-    let mut acc = Acc::new();
+pub fn routes(files: &[&CaptureFile], ctx: &mut Ctx<'_>) -> Option<Section<Vec<model::Route>>> {
+    let mut acc = SectionBuilder::new();
     for f in files {
         let table = match f.kind {
             Kind::IpRouteTable(t) => t,
             _ => model::net::RT_TABLE_MAIN,
         };
         match parsers::ip::parse_route_in_table(&clean_text(&f.data), table) {
-            Ok(p) => acc.add_parsed(f, p, Vec::extend_with, problems, &loc(f)),
-            Err(e) => acc.fail(f, parse_error_message(&e, f.kind), problems, &loc(f)),
+            Ok(p) => ctx.add(&mut acc, f, p, Vec::extend_with),
+            Err(e) => ctx.fail(&mut acc, f, parse_error_message(&e, f.kind)),
         }
     }
     acc.finish()
 }
 
-/// `*table` headers without a matching `COMMIT`: the capture was cut.
-fn uncommitted_tables(text: &str) -> Vec<String> {
-    let mut open: Option<String> = None;
-    let mut cut = Vec::new();
-    for line in text.lines() {
-        let l = line.trim();
-        if let Some(t) = l.strip_prefix('*') {
-            if let Some(prev) = open.replace(t.trim().to_string()) {
-                cut.push(prev);
-            }
-        } else if l == "COMMIT" {
-            open = None;
-        }
-    }
-    cut.extend(open);
-    cut
-}
-
-pub(super) fn iptables_section(
-    files: &[&CaptureFile],
-    loc: &dyn Fn(&CaptureFile) -> String,
-) -> (Option<Section<IptablesSection>>, Vec<String>) {
-    let mut problems = Vec::new();
-    let mut acc: Acc<Vec<IptablesBackendDump>> = Acc::new();
+/// `iptables-save` files (any backend), per-table `-S` captures and `-L -n -v` listings.
+/// A full save wins; a per-table capture of a table the save lacks is added; the counters
+/// of a listing are merged into a save taken without `-c` (the eks-log-collector runs
+/// `iptables-save` plain and `iptables -nvL -t nat/mangle` beside it).
+pub fn iptables(files: &[&CaptureFile], ctx: &mut Ctx<'_>) -> Option<Section<IptablesSection>> {
+    let mut acc: SectionBuilder<Vec<IptablesBackendDump>> = SectionBuilder::new();
     // Full saves first so that a per-table capture of the same table is only a fallback.
     let mut ordered: Vec<&&CaptureFile> = files.iter().collect();
     ordered.sort_by_key(|f| !matches!(f.kind, Kind::IptablesSave(_)));
+    let mut listings: Vec<(&CaptureFile, model::IptTable)> = Vec::new();
     for f in ordered {
         let mut text = clean_text(&f.data);
         if matches!(f.kind, Kind::IptablesList(_)) {
-            // The ELC appends "Total Number of Rules: N" to its `iptables -nvL` listings.
+            // The ELC appends "=======" and "Total Number of Rules: N" to its `iptables
+            // -nvL` listings.
             text = text
                 .lines()
-                .filter(|l| !l.trim_start().starts_with("Total Number of Rules"))
+                .filter(|l| {
+                    let t = l.trim();
+                    !t.starts_with("Total Number of Rules")
+                        && !(t.len() >= 3 && t.bytes().all(|b| b == b'='))
+                })
                 .collect::<Vec<_>>()
                 .join("\n");
         }
@@ -233,19 +194,27 @@ pub(super) fn iptables_section(
             Kind::IptablesSpec(t) | Kind::IptablesList(t) => (t, Backend::Unknown),
             _ => continue,
         };
-        if matches!(f.kind, Kind::IptablesSave(_)) {
-            let cut = uncommitted_tables(&text);
-            if !cut.is_empty() {
-                let msg = format!(
-                    "truncated: table(s) {} have no COMMIT line (expected complete iptables-save output)",
-                    cut.join(", ")
-                );
-                problems.push(format!("{}: {msg}", loc(f)));
-                acc.warnings.push(format!("{}: {msg}", f.name));
-            }
-        }
         match parsers::iptables::parse_any(&text, table) {
             Ok(mut p) => {
+                if matches!(f.kind, Kind::IptablesSave(_)) {
+                    let cut: Vec<&str> = p
+                        .warnings
+                        .iter()
+                        .filter(|w| w.is_truncation())
+                        .map(|w| w.text.trim_start_matches('*'))
+                        .collect();
+                    if !cut.is_empty() {
+                        let msg = format!(
+                            "truncated: table(s) {} have no COMMIT line (expected complete iptables-save output)",
+                            cut.join(", ")
+                        );
+                        ctx.problems.push(Problem {
+                            location: ctx.loc(f),
+                            message: msg.clone(),
+                        });
+                        acc.note_truncation(&f.name, msg);
+                    }
+                }
                 for d in &mut p.value {
                     if d.backend == Backend::Unknown {
                         d.backend = hint;
@@ -254,49 +223,112 @@ pub(super) fn iptables_section(
                         d.command = format!("file:{}", f.name);
                     }
                 }
-                acc.add_parsed(f, p, merge_dumps, &mut problems, &loc(f));
+                if let Kind::IptablesList(t) = f.kind {
+                    for d in &p.value {
+                        if let Some(tab) = d.table(t) {
+                            listings.push((f, tab.clone()));
+                        }
+                    }
+                }
+                ctx.add(&mut acc, f, p, merge_dumps);
             }
-            Err(e) => acc.fail(f, parse_error_message(&e, f.kind), &mut problems, &loc(f)),
+            Err(e) => ctx.fail(&mut acc, f, parse_error_message(&e, f.kind)),
         }
     }
     let full_save = files
         .iter()
         .any(|f| matches!(f.kind, Kind::IptablesSave(_)));
-    let sec = acc.finish().map(|s| {
-        let data = s.data.clone().map(|backends| IptablesSection {
-            backends,
-            default_backend: None,
-        });
-        let mut sec = relabel(&s, data);
-        // Per-table captures (`-t nat -S`) say nothing about the tables not captured; the
-        // section is honest about that rather than looking complete.
-        if !full_save {
-            if let Some(d) = sec.data.as_ref() {
-                let have: Vec<&str> = d
-                    .backends
-                    .iter()
-                    .flat_map(|b| b.tables.iter().map(|t| t.name.as_str()))
-                    .collect();
-                let missing: Vec<&str> = ["nat", "mangle"]
-                    .into_iter()
-                    .filter(|t| !have.contains(t))
-                    .collect();
-                if !missing.is_empty() {
-                    let note = format!(
-                        "table(s) {} not in the input (only per-table captures, no iptables-save.txt)",
-                        missing.join(", ")
-                    );
-                    sec.reason = Some(match sec.reason.take() {
-                        Some(r) => format!("{r}; {note}"),
-                        None => note,
-                    });
-                    sec.status = model::SectionStatus::Partial;
+    let mut sec = acc.finish()?.map(|backends| IptablesSection {
+        backends,
+        default_backend: None,
+    });
+    if full_save {
+        if let Some(d) = sec.data.as_mut() {
+            for (f, listing) in &listings {
+                let merged = merge_counters(d, listing);
+                if merged > 0 {
+                    sec.sources.push(format!(
+                        "counters of {} rule(s) of table {} from file:{}",
+                        merged, listing.name, f.name
+                    ));
                 }
             }
         }
-        sec
-    });
-    (sec, problems)
+    }
+    // Per-table captures (`-t nat -S`) say nothing about the tables not captured; the
+    // section is honest about that rather than looking complete.
+    if !full_save {
+        if let Some(d) = sec.data.as_ref() {
+            let have: Vec<&str> = d
+                .backends
+                .iter()
+                .flat_map(|b| b.tables.iter().map(|t| t.name.as_str()))
+                .collect();
+            let missing: Vec<&str> = ["nat", "mangle"]
+                .into_iter()
+                .filter(|t| !have.contains(t))
+                .collect();
+            if !missing.is_empty() {
+                let note = format!(
+                    "table(s) {} not in the input (only per-table captures, no iptables-save.txt)",
+                    missing.join(", ")
+                );
+                sec.reason = Some(match sec.reason.take() {
+                    Some(r) => format!("{r}; {note}"),
+                    None => note,
+                });
+                sec.status = model::SectionStatus::Partial;
+            }
+        }
+    }
+    Some(sec)
+}
+
+/// Copies packet/byte counters from an `iptables -nvL` listing into the same table of a
+/// save taken without `-c`: chain by chain, rule by rule in order, only where the chain has
+/// the same number of rules with the same targets (otherwise the two were taken at
+/// different times and the counters cannot be attributed). Returns the rules updated.
+fn merge_counters(section: &mut IptablesSection, listing: &model::IptTable) -> usize {
+    let mut merged = 0;
+    for dump in &mut section.backends {
+        if dump.has_counters {
+            continue;
+        }
+        let Some(table) = dump.tables.iter_mut().find(|t| t.name == listing.name) else {
+            continue;
+        };
+        let mut any = false;
+        for chain in &mut table.chains {
+            let Some(lc) = listing.chain(&chain.name) else {
+                continue;
+            };
+            let same = lc.rules.len() == chain.rules.len()
+                && lc
+                    .rules
+                    .iter()
+                    .zip(&chain.rules)
+                    .all(|(a, b)| a.target == b.target);
+            if !same {
+                continue;
+            }
+            if chain.packets.is_none() {
+                chain.packets = lc.packets;
+                chain.bytes = lc.bytes;
+            }
+            for (r, l) in chain.rules.iter_mut().zip(&lc.rules) {
+                if r.packets.is_none() && l.packets.is_some() {
+                    r.packets = l.packets;
+                    r.bytes = l.bytes;
+                    merged += 1;
+                    any = true;
+                }
+            }
+        }
+        if any {
+            dump.has_counters = true;
+        }
+    }
+    merged
 }
 
 /// Merge dumps of the same backend: tables not yet present are added (a full save, read
@@ -320,22 +352,31 @@ fn merge_dumps(have: &mut Vec<IptablesBackendDump>, new: Vec<IptablesBackendDump
     }
 }
 
-pub(super) fn conntrack_section(
+/// The eks-log-collector frames each command of `networking/conntrack.txt` with a line
+/// `*** Output of conntrack -S *** `; it is not data.
+fn is_collector_header(line: &str) -> bool {
+    let l = line.trim();
+    l.starts_with("*** Output of ") && l.ends_with("***")
+}
+
+/// `conntrack -L`, `conntrack -S`, or both in one file (the ELC's `conntrack.txt`).
+pub fn conntrack(
     files: &[&CaptureFile],
-    loc: &dyn Fn(&CaptureFile) -> String,
-    problems: &mut Vec<String>,
+    ctx: &mut Ctx<'_>,
     sample: usize,
 ) -> Option<Section<ConntrackSection>> {
-    let mut acc: Acc<ConntrackSection> = Acc::new();
+    let mut acc: SectionBuilder<ConntrackSection> = SectionBuilder::new();
     for f in files {
-        let text = clean_text(&f.data);
+        let mut text = clean_text(&f.data);
+        if text.lines().any(is_collector_header) {
+            text = text
+                .lines()
+                .filter(|l| !is_collector_header(l))
+                .collect::<Vec<_>>()
+                .join("\n");
+        }
         if text.trim().is_empty() {
-            acc.fail(
-                f,
-                parse_error_message(&ParseError::Empty, f.kind),
-                problems,
-                &loc(f),
-            );
+            ctx.fail(&mut acc, f, parse_error_message(&ParseError::Empty, f.kind));
             continue;
         }
         let p = if f.kind == Kind::ConntrackStats {
@@ -347,7 +388,7 @@ pub(super) fn conntrack_section(
                     ..Default::default()
                 }),
                 Err(e) => {
-                    acc.fail(f, parse_error_message(&e, f.kind), problems, &loc(f));
+                    ctx.fail(&mut acc, f, parse_error_message(&e, f.kind));
                     continue;
                 }
             }
@@ -358,15 +399,14 @@ pub(super) fn conntrack_section(
         };
         if p.value.summary.total == 0 && p.value.stats.is_empty() && !p.warnings.is_empty() {
             let first = p.warning_strings().into_iter().next().unwrap_or_default();
-            acc.fail(
+            ctx.fail(
+                &mut acc,
                 f,
                 format!("no conntrack entries or statistics recognised ({first})"),
-                problems,
-                &loc(f),
             );
             continue;
         }
-        acc.add_parsed(f, p, merge_conntrack, problems, &loc(f));
+        ctx.add(&mut acc, f, p, merge_conntrack);
     }
     acc.finish()
 }
@@ -388,12 +428,10 @@ fn merge_conntrack(have: &mut ConntrackSection, new: ConntrackSection) {
     }
 }
 
-pub(super) fn cni_section(
-    files: &[&CaptureFile],
-    loc: &dyn Fn(&CaptureFile) -> String,
-    problems: &mut Vec<String>,
-) -> Option<Section<CniConfig>> {
-    let mut acc: Acc<CniConfig> = Acc::new();
+/// The aws-node env (env file, container info, introspection), `/v1/enis`, the ENIConfig
+/// name, the conflist and the version from ipamd's metrics.
+pub fn cni(files: &[&CaptureFile], ctx: &mut Ctx<'_>) -> Option<Section<CniConfig>> {
+    let mut acc: SectionBuilder<CniConfig> = SectionBuilder::new();
     // The running ipamd's env (introspection) overrides a hand-written env file.
     let mut ordered: Vec<&&CaptureFile> = files.iter().collect();
     ordered.sort_by_key(|f| match f.kind {
@@ -449,7 +487,7 @@ pub(super) fn cni_section(
                         }
                         Ok(Parsed::new(()))
                     }
-                    Err(e) => Err(format!("{e} (expected {})", expected_output(f.kind))),
+                    Err(e) => Err(format!("{e} (expected {})", f.kind.expected_output())),
                 }
             }
             Kind::Enis => match parsers::ipamd::parse_enis(&text) {
@@ -457,7 +495,16 @@ pub(super) fn cni_section(
                     cfg.ipamd_enis = Some(enis);
                     Ok(Parsed::new(()))
                 }
-                Err(e) => Err(format!("{e} (expected {})", expected_output(f.kind))),
+                Err(e) => Err(format!("{e} (expected {})", f.kind.expected_output())),
+            },
+            Kind::IpamdMetrics => match build_info_version(&text) {
+                // Only `awscni_build_info{version=…}` maps onto the snapshot; a metrics file
+                // without it contributes nothing (and is not a source).
+                Some(v) => {
+                    cfg.version = Some(v);
+                    Ok(Parsed::new(()))
+                }
+                None => continue,
             },
             Kind::EniConfigs => match serde_json::from_str::<serde_json::Value>(&text) {
                 Ok(serde_json::Value::String(s)) => {
@@ -485,12 +532,26 @@ pub(super) fn cni_section(
                     value: cfg,
                     warnings: p.warnings,
                 };
-                acc.add_parsed(f, p, merge_cni, problems, &loc(f));
+                ctx.add(&mut acc, f, p, merge_cni);
             }
-            Err(m) => acc.fail(f, m, problems, &loc(f)),
+            Err(m) => ctx.fail(&mut acc, f, m),
         }
     }
     acc.finish()
+}
+
+/// `awscni_build_info{git_version="…",version="v1.19.2"} 1` in ipamd's Prometheus text.
+fn build_info_version(text: &str) -> Option<String> {
+    let line = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("awscni_build_info{"))?;
+    let labels = line.split_once('{')?.1.split_once('}')?.0;
+    labels.split(',').find_map(|kv| {
+        let (k, v) = kv.split_once('=')?;
+        (k.trim() == "version")
+            .then(|| v.trim().trim_matches('"').to_string())
+            .filter(|v| !v.is_empty())
+    })
 }
 
 /// The CNI env and version from `ctr container info` JSON of the aws-node container: every
@@ -560,12 +621,9 @@ fn merge_cni(have: &mut CniConfig, new: CniConfig) {
     have.version = new.version.or(have.version.take());
 }
 
-pub(super) fn logs_section(
-    files: &[&CaptureFile],
-    loc: &dyn Fn(&CaptureFile) -> String,
-    problems: &mut Vec<String>,
-) -> Option<Section<CniLogs>> {
-    let mut acc: Acc<CniLogs> = Acc::new();
+/// `/var/log/aws-routed-eni/*` files (plain or .gz), oldest first, newest events kept.
+pub fn logs(files: &[&CaptureFile], ctx: &mut Ctx<'_>) -> Option<Section<CniLogs>> {
+    let mut acc: SectionBuilder<CniLogs> = SectionBuilder::new();
     let mut ordered: Vec<&&CaptureFile> = files.iter().collect();
     // Rotated backups (older) first, so that events end newest last.
     ordered.sort_by_key(|f| (!f.name.ends_with(".gz"), f.name.clone()));
@@ -579,15 +637,11 @@ pub(super) fn logs_section(
             events,
             events_dropped: 0,
         });
-        acc.add_parsed(f, p, merge_logs, problems, &loc(f));
+        ctx.add(&mut acc, f, p, merge_logs);
     }
     let mut sec = acc.finish()?;
     if let Some(d) = sec.data.as_mut() {
-        if d.events.len() > MAX_LOG_EVENTS {
-            let drop = d.events.len() - MAX_LOG_EVENTS;
-            d.events.drain(..drop);
-            d.events_dropped += drop as u64;
-        }
+        d.keep_newest(model::cni::MAX_LOG_EVENTS);
     }
     Some(sec)
 }
@@ -677,12 +731,9 @@ fn node_from_facts(text: &str) -> Result<NodeIdentity, String> {
     })
 }
 
-pub(super) fn node_section(
-    files: &[&CaptureFile],
-    loc: &dyn Fn(&CaptureFile) -> String,
-    problems: &mut Vec<String>,
-) -> Option<Section<NodeIdentity>> {
-    let mut acc: Acc<NodeIdentity> = Acc::new();
+/// Node facts: `imds.json`/`node.json` and the ELC's one-line `system/*.txt` files.
+pub fn node(files: &[&CaptureFile], ctx: &mut Ctx<'_>) -> Option<Section<NodeIdentity>> {
+    let mut acc: SectionBuilder<NodeIdentity> = SectionBuilder::new();
     for f in files {
         let text = clean_text(&f.data);
         let line = text.lines().map(str::trim).find(|l| !l.is_empty());
@@ -704,8 +755,8 @@ pub(super) fn node_section(
             _ => continue,
         };
         match res {
-            Ok(n) => acc.add_parsed(f, Parsed::new(n), merge_node, problems, &loc(f)),
-            Err(m) => acc.fail(f, m, problems, &loc(f)),
+            Ok(n) => ctx.add(&mut acc, f, Parsed::new(n), merge_node),
+            Err(m) => ctx.fail(&mut acc, f, m),
         }
     }
     acc.finish()
@@ -751,13 +802,16 @@ mod tests {
     }
 
     #[test]
-    fn finds_uncommitted_tables() {
-        assert!(uncommitted_tables("*nat\n-A X\nCOMMIT\n").is_empty());
-        assert_eq!(
-            uncommitted_tables("*nat\n-A X\nCOMMIT\n*mangle\n-A Y\n"),
-            vec!["mangle"]
-        );
-        assert_eq!(uncommitted_tables("*nat\n*filter\nCOMMIT\n"), vec!["nat"]);
+    fn build_info_gives_the_version() {
+        let t = "# HELP awscni_build_info\nawscni_build_info{git_version=\"abc\",version=\"v1.19.2\"} 1\n";
+        assert_eq!(build_info_version(t).as_deref(), Some("v1.19.2"));
+        assert_eq!(build_info_version("awscni_total_ip_addresses 3\n"), None);
+    }
+
+    #[test]
+    fn collector_headers_are_not_data() {
+        assert!(is_collector_header("*** Output of conntrack -S *** "));
+        assert!(!is_collector_header("cpu=0 found=1"));
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! paths inside an eks-log-collector bundle. One table, used by the capture reader, the ELC
 //! reader, `--map` and the `diag analyze --help` text.
 
-use model::Backend;
+use model::{Backend, SectionName};
 
 /// What a captured file contains.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -19,6 +19,9 @@ pub enum Kind {
     IpRouteTable(u32),
     IpAddr,
     IpLink,
+    /// `ifconfig` (net-tools): links and their IPv4/IPv6 addresses (the ELC's only
+    /// interface data).
+    Ifconfig,
     IpNeigh,
     /// `conntrack -L` (or `/proc/net/nf_conntrack`).
     ConntrackList,
@@ -39,6 +42,8 @@ pub enum Kind {
     NetworkutilsEnv,
     /// ipamd `/v1/ipamd-env-settings`.
     IpamdEnv,
+    /// ipamd `/metrics` (Prometheus text, saved by the ELC as `ipamd/metrics.json`).
+    IpamdMetrics,
     /// ipamd `/v1/eni-configs` (a bare JSON string).
     EniConfigs,
     /// `/etc/cni/net.d/10-aws.conflist`.
@@ -51,45 +56,80 @@ pub enum Kind {
 }
 
 impl Kind {
-    /// The snapshot section this kind feeds.
-    pub fn section(self) -> &'static str {
+    /// The snapshot section this kind feeds (`ifconfig` feeds links and addresses; it is
+    /// filed under addresses).
+    pub fn section(self) -> SectionName {
         match self {
-            Kind::IptablesSave(_) | Kind::IptablesSpec(_) | Kind::IptablesList(_) => "iptables",
-            Kind::IpRule => "rules",
-            Kind::IpRoute | Kind::IpRouteTable(_) => "routes",
-            Kind::IpAddr => "addresses",
-            Kind::IpLink => "links",
-            Kind::IpNeigh => "neighbours",
-            Kind::ConntrackList | Kind::ConntrackStats | Kind::ConntrackBoth => "conntrack",
-            Kind::CniLog => "cni_logs",
-            Kind::Sysctl => "sysctls",
+            Kind::IptablesSave(_) | Kind::IptablesSpec(_) | Kind::IptablesList(_) => {
+                SectionName::Iptables
+            }
+            Kind::IpRule => SectionName::Rules,
+            Kind::IpRoute | Kind::IpRouteTable(_) => SectionName::Routes,
+            Kind::IpAddr | Kind::Ifconfig => SectionName::Addresses,
+            Kind::IpLink => SectionName::Links,
+            Kind::IpNeigh => SectionName::Neighbours,
+            Kind::ConntrackList | Kind::ConntrackStats | Kind::ConntrackBoth => {
+                SectionName::Conntrack
+            }
+            Kind::CniLog => SectionName::CniLogs,
+            Kind::Sysctl => SectionName::Sysctls,
             Kind::CniEnv
             | Kind::ContainerInfo
             | Kind::Enis
             | Kind::NetworkutilsEnv
             | Kind::IpamdEnv
+            | Kind::IpamdMetrics
             | Kind::EniConfigs
-            | Kind::Conflist => "cni",
-            Kind::NodeFacts | Kind::InstanceId | Kind::AvailabilityZone | Kind::Region => "node",
+            | Kind::Conflist => SectionName::Cni,
+            Kind::NodeFacts | Kind::InstanceId | Kind::AvailabilityZone | Kind::Region => {
+                SectionName::Node
+            }
+        }
+    }
+
+    /// What the file should hold, for "empty file (expected …)" messages.
+    pub fn expected_output(self) -> &'static str {
+        match self {
+            Kind::IptablesSave(_) => "iptables-save output",
+            Kind::IptablesSpec(_) => "iptables -S output",
+            Kind::IptablesList(_) => "iptables -L -n -v output",
+            Kind::IpRule => "ip rule output",
+            Kind::IpRoute => "ip route show table all output",
+            Kind::IpRouteTable(_) => "ip route show table N output",
+            Kind::IpAddr => "ip addr output",
+            Kind::IpLink => "ip link output",
+            Kind::Ifconfig => "ifconfig output",
+            Kind::IpNeigh => "ip neigh output",
+            Kind::ConntrackList | Kind::ConntrackStats | Kind::ConntrackBoth => "conntrack output",
+            Kind::CniLog => "a CNI log",
+            Kind::Sysctl => "sysctl -a output",
+            Kind::CniEnv => "KEY=VALUE lines",
+            Kind::ContainerInfo => "ctr container info JSON",
+            Kind::Enis => "ipamd /v1/enis JSON",
+            Kind::NetworkutilsEnv | Kind::IpamdEnv => "ipamd env-settings JSON",
+            Kind::IpamdMetrics => "ipamd Prometheus metrics",
+            Kind::EniConfigs => "a JSON string",
+            Kind::Conflist => "CNI conflist JSON",
+            Kind::NodeFacts => "node facts JSON",
+            Kind::InstanceId | Kind::AvailabilityZone | Kind::Region => "one line of text",
         }
     }
 }
 
 /// The canonical file name for each section, used in "no ip-rule.txt in <dir>" messages.
-pub fn expected_name(section: &str) -> &'static str {
+pub fn expected_name(section: SectionName) -> &'static str {
     match section {
-        "iptables" => "iptables-save.txt",
-        "rules" => "ip-rule.txt",
-        "routes" => "ip-route.txt",
-        "addresses" => "ip-addr.txt",
-        "links" => "ip-link.txt",
-        "neighbours" => "ip-neigh.txt",
-        "conntrack" => "conntrack-L.txt",
-        "cni_logs" => "ipamd.log",
-        "sysctls" => "sysctl.txt",
-        "cni" => "cni-env",
-        "node" => "imds.json",
-        _ => "?",
+        SectionName::Iptables => "iptables-save.txt",
+        SectionName::Rules => "ip-rule.txt",
+        SectionName::Routes => "ip-route.txt",
+        SectionName::Addresses => "ip-addr.txt",
+        SectionName::Links => "ip-link.txt",
+        SectionName::Neighbours => "ip-neigh.txt",
+        SectionName::Conntrack => "conntrack-L.txt",
+        SectionName::CniLogs => "ipamd.log",
+        SectionName::Sysctls => "sysctl.txt",
+        SectionName::Cni => "cni-env",
+        SectionName::Node => "imds.json",
     }
 }
 
@@ -142,6 +182,7 @@ pub fn classify_capture(name: &str) -> Option<Kind> {
         }
         "ip-addr.txt" | "ip-a.txt" | "ip-address.txt" => return Some(Kind::IpAddr),
         "ip-link.txt" => return Some(Kind::IpLink),
+        "ifconfig.txt" | "ifconfig-a.txt" => return Some(Kind::Ifconfig),
         "ip-neigh.txt" | "ip-neighbour.txt" => return Some(Kind::IpNeigh),
         "conntrack-l.txt" => return Some(Kind::ConntrackList),
         "conntrack-s.txt" => return Some(Kind::ConntrackStats),
@@ -189,8 +230,11 @@ pub fn classify_elc(rel: &str) -> Option<Kind> {
         "networking/iptables-save.txt" => Kind::IptablesSave(Backend::Unknown),
         "networking/iptables-nat.txt" => Kind::IptablesList("nat"),
         "networking/iptables-mangle.txt" => Kind::IptablesList("mangle"),
+        "networking/iptables-filter.txt" => Kind::IptablesList("filter"),
         "networking/iprule.txt" => Kind::IpRule,
         "networking/iproute.txt" => Kind::IpRoute,
+        "networking/ifconfig.txt" => Kind::Ifconfig,
+        "ipamd/metrics.json" => Kind::IpamdMetrics,
         "networking/conntrack.txt" => Kind::ConntrackBoth,
         "ipamd/enis.json" => Kind::Enis,
         "ipamd/networkutils-env-settings.json" => Kind::NetworkutilsEnv,
@@ -234,6 +278,7 @@ Capture file names (case-insensitive; --map NAME=FILE reads another file name):
   ip-route.txt                  ip route show table all
   ip-route-table-N.txt          ip route show table N   (N a number, main or local)
   ip-addr.txt / ip-link.txt     ip addr / ip link
+  ifconfig.txt                  ifconfig (links and addresses, when there is no ip addr)
   ip-neigh.txt                  ip neigh
   conntrack-L.txt               conntrack -L
   conntrack-S.txt               conntrack -S
@@ -245,8 +290,9 @@ Capture file names (case-insensitive; --map NAME=FILE reads another file name):
   cni-configuration-variables-containerd.json  ctr container info of aws-node (env, version)
   imds.json / node.json         node facts, see below
 
-From an ELC bundle: networking/{iptables-save,iprule,iproute,conntrack}.txt,
-ipamd/{enis,networkutils-env-settings,ipamd-env-settings,eni-configs}.json,
+From an ELC bundle: networking/{iptables-save,iptables-nat,iptables-mangle,iprule,iproute,
+conntrack,ifconfig}.txt, ipamd/{enis,networkutils-env-settings,ipamd-env-settings,eni-configs,
+metrics}.json,
 sysctls/sysctl_all.txt, var_log/aws-routed-eni/*, cni/10-aws.conflist,
 cni/cni-configuration-variables-containerd.json,
 system/{instance-id,availability-zone,region}.txt.
