@@ -338,7 +338,11 @@ fn man(out: Option<PathBuf>) -> anyhow::Result<()> {
     let mut pages = vec![("node-agent".to_string(), cmd.clone())];
     for sub in cmd.get_subcommands() {
         let name = format!("node-agent-{}", sub.get_name());
-        pages.push((name, sub.clone()));
+        let page = sub
+            .clone()
+            .display_name(name.clone())
+            .bin_name(format!("node-agent {}", sub.get_name()));
+        pages.push((name, page));
     }
     for (name, page) in pages {
         let path = dir.join(format!("{name}.1"));
@@ -389,4 +393,30 @@ fn write_json<T: serde::Serialize>(value: &T, pretty: bool) -> anyhow::Result<()
         .and_then(|_| out.flush())
         .context("writing to stdout")?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[test]
+    fn man_pages_for_every_subcommand() {
+        let dir = tempfile::tempdir().unwrap();
+        man(Some(dir.path().to_path_buf())).unwrap();
+        let serve = std::fs::read_to_string(dir.path().join("node-agent-serve.1")).unwrap();
+        assert!(serve.contains("node\\-agent\\-serve"), "{serve}");
+        assert!(serve.contains("\\-\\-state\\-dir"), "{serve}");
+        for sub in ["collect", "schema", "api", "man"] {
+            assert!(
+                dir.path().join(format!("node-agent-{sub}.1")).is_file(),
+                "{sub}"
+            );
+        }
+    }
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        command().debug_assert();
+    }
 }
