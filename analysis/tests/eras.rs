@@ -276,8 +276,13 @@ fn pool_debug_lines_prove_exhaustion_only_when_sustained() {
         f.inferred
     );
     // Prefix delegation wording, v1.21 per-card prefix.
-    let pd = format!("{{\"level\":\"debug\",\"ts\":\"2025-01-01T00:00:00Z\",\"msg\":\"Prefix pool stats for network card 0: Total IPs/Prefixes = 32/2, AssignedIPs/CooldownIPs: 32/0, c.maxIPsPerENI = 14\"}}\n{{\"level\":\"debug\",\"ts\":\"2025-01-01T00:00:01Z\",\"msg\":\"Skipping ENI allocation as the max ENI limit is already reached\"}}\n");
-    let r = analysis::analyze(&with_log(base(), &pd));
+    let pd = concat!(
+        r#"{"level":"debug","ts":"2025-01-01T00:00:00Z","msg":"Prefix pool stats for network card 0: Total IPs/Prefixes = 32/2, AssignedIPs/CooldownIPs: 32/0, c.maxIPsPerENI = 14"}"#,
+        "\n",
+        r#"{"level":"debug","ts":"2025-01-01T00:00:01Z","msg":"Skipping ENI allocation as the max ENI limit is already reached"}"#,
+        "\n"
+    );
+    let r = analysis::analyze(&with_log(base(), pd));
     assert!(
         r.findings.iter().any(|f| f.rule == "ipamd.ip-exhaustion"),
         "{:#?}",

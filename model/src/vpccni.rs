@@ -121,6 +121,9 @@ pub enum RuleEra {
     NftConnmark,
 }
 
+/// A CNI version as (major, minor, patch).
+pub type Version = (u32, u32, u32);
+
 /// Version boundaries (inclusive lower bounds), each with the tag that introduced it.
 pub mod since {
     /// Mangle `"AWS, primary ENI"` CONNMARK rules and `ip rule 1024 fwmark 0x80/0x80 lookup
@@ -191,7 +194,7 @@ impl RuleEra {
     }
 
     /// The oldest and newest versions of the era (for checks that differ inside an era).
-    pub fn version_range(self) -> ((u32, u32, u32), Option<(u32, u32, u32)>) {
+    pub fn version_range(self) -> (Version, Option<Version>) {
         match self {
             RuleEra::SingleRule => ((1, 0, 0), Some((1, 2, 1))),
             RuleEra::ChainedMangleOnly => (since::CHAINED_SNAT, Some((1, 7, 10))),
