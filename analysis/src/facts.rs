@@ -355,7 +355,7 @@ impl Facts {
                 let c = inferred_vpc_cidrs(d);
                 (!c.is_empty()).then(|| {
                     Known::new(c, Provenance::Inferred)
-                        .with_detail("from the VPC-CIDR rules of the AWS SNAT chain(s)")
+                        .with_detail("from the VPC-CIDR RETURN rules of AWS-SNAT-CHAIN-0")
                 })
             }),
         };
