@@ -48,6 +48,7 @@ pub fn analyze_with(snapshot: &Snapshot, facts: &Facts) -> NodeReport {
     let ctx = rule::Ctx::new(snapshot, facts);
     let mut report = NodeReport {
         node: snapshot.display_name(),
+        layout: facts.layout_line(),
         ..Default::default()
     };
     for (id, check) in rules::NODE_RULES {
