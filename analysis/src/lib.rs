@@ -11,6 +11,7 @@ use model::{Finding, NodeReport, Severity, SkippedCheck, Snapshot};
 pub mod facts;
 pub mod nat;
 pub mod rules;
+pub mod unreachable;
 pub mod views;
 
 mod rule;
