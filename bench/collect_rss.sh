@@ -16,5 +16,5 @@ PROFILE="${PROFILE:-dev}"
 flag=()
 [ "$PROFILE" = release ] && flag=(--release)
 COLLECT_RSS_N="$SIZES" COLLECT_RSS_KB="${COLLECT_RSS_KB:-1024}" COLLECT_RSS_JOBS="${COLLECT_RSS_JOBS:-4}" \
-  cargo test -q "${flag[@]}" -p diag --test collect_stream rss_child -- --exact --nocapture 2>/dev/null \
+  cargo test -q "${flag[@]}" --workspace --test collect_stream rss_child -- --exact --nocapture 2>/dev/null \
   | grep '^BENCH'
