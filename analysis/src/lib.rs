@@ -12,6 +12,7 @@ pub mod facts;
 pub mod nat;
 pub mod rules;
 pub mod trace;
+pub mod unreachable;
 pub mod views;
 
 mod rule;

@@ -131,7 +131,7 @@ pub fn run(args: TraceArgs, out: Out) -> anyhow::Result<i32> {
 
 fn build(args: &TraceArgs, out: Out) -> TraceReport {
     let mut report = TraceReport::default();
-    let sources = match source_inputs(&args.source, &args.input, out) {
+    let sources = match source_inputs(&args.source, &args.input, out, &mut None) {
         Ok(s) => s,
         Err(e) => {
             report.input_errors.push(TraceInputError {
