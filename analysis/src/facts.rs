@@ -170,6 +170,45 @@ pub struct Facts {
     /// CNI version string (`v1.21.2`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cni_version: Option<String>,
+    /// The CNI rule layout whose expectations apply: from the version when known (`env`),
+    /// else inferred from the layout present in the analysed dump.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub era: Option<Known<RuleEraFact>>,
+}
+
+/// [`vpccni::RuleEra`] for serialisation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RuleEraFact {
+    SingleRule,
+    ChainedMangleOnly,
+    Chained,
+    SingleChain,
+    NftConnmark,
+}
+
+impl From<vpccni::RuleEra> for RuleEraFact {
+    fn from(e: vpccni::RuleEra) -> Self {
+        match e {
+            vpccni::RuleEra::SingleRule => RuleEraFact::SingleRule,
+            vpccni::RuleEra::ChainedMangleOnly => RuleEraFact::ChainedMangleOnly,
+            vpccni::RuleEra::Chained => RuleEraFact::Chained,
+            vpccni::RuleEra::SingleChain => RuleEraFact::SingleChain,
+            vpccni::RuleEra::NftConnmark => RuleEraFact::NftConnmark,
+        }
+    }
+}
+
+impl RuleEraFact {
+    pub fn era(self) -> vpccni::RuleEra {
+        match self {
+            RuleEraFact::SingleRule => vpccni::RuleEra::SingleRule,
+            RuleEraFact::ChainedMangleOnly => vpccni::RuleEra::ChainedMangleOnly,
+            RuleEraFact::Chained => vpccni::RuleEra::Chained,
+            RuleEraFact::SingleChain => vpccni::RuleEra::SingleChain,
+            RuleEraFact::NftConnmark => vpccni::RuleEra::NftConnmark,
+        }
+    }
 }
 
 impl Facts {
@@ -324,6 +363,24 @@ impl Facts {
         let pods = build_pods(s, &enis, &veth_prefix.value);
 
         let (aws_backends, kubelet_backend) = backends(s);
+        // The version from the aws-node image, else from ipamd's newest `Starting L-IPAMD
+        // vX.Y.Z  ...` line (every version since v1.0 logs it at start).
+        let (cni_version, version_src) = match cni.and_then(|c| c.version.clone()) {
+            Some(v) => (Some(v), Provenance::Env),
+            None => (version_from_logs(s), Provenance::Ipamd),
+        };
+        let era = match cni_version.as_deref().and_then(parse_version) {
+            Some(v) => Some(
+                Known::new(vpccni::RuleEra::of_version(v).into(), version_src).with_detail(
+                    if version_src == Provenance::Ipamd {
+                        format!("ipamd log: Starting L-IPAMD v{}.{}.{}", v.0, v.1, v.2)
+                    } else {
+                        format!("CNI v{}.{}.{}", v.0, v.1, v.2)
+                    },
+                ),
+            ),
+            None => dump.and_then(infer_era),
+        };
 
         Facts {
             env_known,
@@ -346,7 +403,8 @@ impl Facts {
             aws_backends,
             kubelet_backend,
             analysed_backend: dump.map(|d| d.backend),
-            cni_version: cni.and_then(|c| c.version.clone()),
+            cni_version,
+            era,
         }
     }
 
@@ -358,6 +416,40 @@ impl Facts {
     /// True when the CNI version is known and at least `v`.
     pub fn version_at_least(&self, v: (u32, u32, u32)) -> bool {
         self.version().map(|have| have >= v).unwrap_or(false)
+    }
+
+    /// The rule era whose expectations apply, when known or inferred.
+    pub fn rule_era(&self) -> Option<vpccni::RuleEra> {
+        self.era.as_ref().map(|k| k.value.era())
+    }
+
+    /// One line for reports: the CNI version, or the layout the rules were judged by.
+    pub fn layout_line(&self) -> Option<String> {
+        let e = self.era.as_ref()?;
+        Some(match (&self.cni_version, e.source) {
+            (Some(v), Provenance::Env | Provenance::Ipamd) => {
+                format!("CNI {v}: {}", e.value.era().describe())
+            }
+            _ => format!(
+                "CNI version unknown; inferred layout: {}{}",
+                e.value.era().describe(),
+                e.detail
+                    .as_deref()
+                    .map(|d| format!(" ({d})"))
+                    .unwrap_or_default()
+            ),
+        })
+    }
+
+    /// A check that only exists from version `v` on applies to this node: the version is at
+    /// least `v`, or, with the version unknown, the era's oldest version is at least `v`.
+    /// With neither known, it applies (today's expectations).
+    pub fn expects_since(&self, v: (u32, u32, u32)) -> bool {
+        match (self.version(), self.rule_era()) {
+            (Some(have), _) => have >= v,
+            (None, Some(era)) => era.version_range().0 >= v,
+            (None, None) => true,
+        }
     }
 
     /// VPC CIDRs plus the (effective) exclusions: every destination the SNAT chain must RETURN.
@@ -459,6 +551,16 @@ fn infer_primary_ipv4(s: &Snapshot, default: Option<&model::Route>) -> Option<Kn
             ))),
             IpAddr::V6(_) => None,
         })
+}
+
+/// The version in ipamd's newest `Starting L-IPAMD v1.5.5  ...` log line.
+fn version_from_logs(s: &Snapshot) -> Option<String> {
+    let logs = s.cni_logs.get()?;
+    logs.events.iter().rev().find_map(|e| {
+        let rest = e.msg.split("Starting L-IPAMD").nth(1)?;
+        let tok = rest.split_whitespace().next()?;
+        parse_version(tok).map(|_| tok.to_string())
+    })
 }
 
 /// Go `strconv.ParseBool`.
@@ -614,6 +716,77 @@ pub fn analysed_dump(s: &Snapshot) -> Option<&IptablesBackendDump> {
         .or_else(|| ipt.backends.first())
 }
 
+/// The rule era a dump's AWS layout belongs to, when the CNI version is unknown (inferred).
+pub fn infer_era(d: &IptablesBackendDump) -> Option<Known<RuleEraFact>> {
+    use vpccni::RuleEra;
+    let nat = d.table("nat")?;
+    let inferred = |e: RuleEra, why: &str| {
+        Some(Known::new(e.into(), Provenance::Inferred).with_detail(why.to_string()))
+    };
+    let has_cm_chain = nat
+        .chains
+        .iter()
+        .any(|c| c.name.starts_with(vpccni::CONNMARK_CHAIN_PREFIX));
+    let typo = nat
+        .chains
+        .iter()
+        .flat_map(|c| c.rules.iter())
+        .any(|r| r.comment() == Some(vpccni::COMMENT_SNAT_CHAN_TYPO));
+    match snat_layout(d) {
+        SnatLayout::Single if has_cm_chain => inferred(
+            RuleEra::SingleChain,
+            "AWS-SNAT-CHAIN-0 holds RETURN rules and the SNAT rule",
+        ),
+        SnatLayout::Single if d.backend == Backend::Nft => inferred(
+            RuleEra::NftConnmark,
+            "single AWS-SNAT-CHAIN-0 on the nft backend without AWS-CONNMARK-CHAIN",
+        ),
+        SnatLayout::Single => inferred(
+            RuleEra::SingleChain,
+            "AWS-SNAT-CHAIN-0 holds RETURN rules and the SNAT rule",
+        ),
+        SnatLayout::Chained if typo => inferred(
+            RuleEra::ChainedMangleOnly,
+            "chained AWS-SNAT-CHAIN-* with the \"AWS SNAT CHAN\" comment of v1.3–v1.5",
+        ),
+        SnatLayout::Chained if has_cm_chain => inferred(
+            RuleEra::Chained,
+            "chained AWS-SNAT-CHAIN-* and AWS-CONNMARK-CHAIN-* (v1.8.0+)",
+        ),
+        SnatLayout::Chained => {
+            // Without the nat connmark chain: v1.3–v1.7, unless the paste hid it.
+            let complete = nat
+                .chains
+                .iter()
+                .any(|c| c.name == "PREROUTING" && c.policy.is_some());
+            if complete {
+                inferred(
+                    RuleEra::ChainedMangleOnly,
+                    "chained AWS-SNAT-CHAIN-* and no nat AWS-CONNMARK-CHAIN (before v1.8.0)",
+                )
+            } else {
+                inferred(RuleEra::Chained, "chained AWS-SNAT-CHAIN-*")
+            }
+        }
+        SnatLayout::None => {
+            let legacy = nat.chain("POSTROUTING").is_some_and(|c| {
+                c.rules.iter().any(|r| {
+                    r.comment() == Some(vpccni::COMMENT_SNAT_RULE)
+                        && r.target.as_deref() == Some("SNAT")
+                })
+            });
+            if legacy {
+                inferred(
+                    RuleEra::SingleRule,
+                    "one \"AWS, SNAT\" rule directly in POSTROUTING, no AWS-SNAT-CHAIN (v1.0–v1.2)",
+                )
+            } else {
+                None
+            }
+        }
+    }
+}
+
 /// Layout of the AWS SNAT chains in a dump.
 pub fn snat_layout(d: &IptablesBackendDump) -> SnatLayout {
     let Some(nat) = d.table("nat") else {
@@ -649,13 +822,30 @@ fn inferred_vpc_cidrs(d: &IptablesBackendDump) -> Vec<Ipv4Net> {
     let Some(nat) = d.table("nat") else {
         return out;
     };
+    // v1.0–v1.2: `! -d <VPC> … "AWS, SNAT" -j SNAT` directly in POSTROUTING.
+    if let Some(post) = nat.chain("POSTROUTING") {
+        for r in &post.rules {
+            if r.comment() == Some(vpccni::COMMENT_SNAT_RULE) && r.target.as_deref() == Some("SNAT")
+            {
+                if let Some(a) = r.arg("-d").filter(|a| a.negated) {
+                    if let Some(n) = a.values.first().and_then(|v| parse_net(v)) {
+                        if !out.contains(&n) {
+                            out.push(n);
+                        }
+                    }
+                }
+            }
+        }
+    }
     for c in nat
         .chains
         .iter()
         .filter(|c| c.name.starts_with(vpccni::SNAT_CHAIN_PREFIX))
     {
         for r in &c.rules {
-            if r.comment() != Some(vpccni::COMMENT_SNAT_VPC) {
+            if r.comment() != Some(vpccni::COMMENT_SNAT_VPC)
+                && r.comment() != Some(vpccni::COMMENT_SNAT_CHAN_TYPO)
+            {
                 continue;
             }
             let Some(a) = r.arg("-d") else { continue };

@@ -12,6 +12,8 @@ pub mod facts;
 pub mod nat;
 pub mod programmed;
 pub mod rules;
+pub mod trace;
+pub mod unreachable;
 pub mod views;
 
 mod rule;
@@ -80,6 +82,7 @@ pub fn analyze_prepared(p: &Prepared<'_>) -> NodeReport {
     let ctx = rule::Ctx::new(p);
     let mut report = NodeReport {
         node: p.snapshot.display_name(),
+        layout: p.facts.layout_line(),
         ..Default::default()
     };
     for (id, check) in rules::NODE_RULES {

@@ -104,13 +104,9 @@ pub(crate) fn section_reason(
     status: model::SectionStatus,
     reason: Option<&str>,
 ) -> String {
-    let st = serde_json::to_value(status)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_else(|| format!("{status:?}"));
     match reason {
-        Some(r) => format!("section {name} is {st}: {r}"),
-        None => format!("section {name} is {st}"),
+        Some(r) => format!("section {name} is {status}: {r}"),
+        None => format!("section {name} is {status}"),
     }
 }
 

@@ -386,7 +386,7 @@ fn evaluate_kernel(prepared: &analysis::Prepared<'_>, a: &Assertion, r: &mut Che
         Err(Unavailable::NoIptables { status, reason }) => {
             r.reason = format!(
                 "no iptables data to check against (iptables section {}{})",
-                format!("{status:?}").to_lowercase(),
+                status,
                 reason.map(|x| format!(": {x}")).unwrap_or_default()
             );
             return;

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum, ValueHint};
 use model::Severity;
 
@@ -84,6 +85,9 @@ pub enum Command {
     /// Show policy routing: ip rules, per-ENI route tables, pod routes.
     #[command(after_help = ROUTES_HELP)]
     Routes(ViewArgs),
+    /// Explain hop by hop what the node's kernel does with one pod's packet and its reply.
+    #[command(after_help = crate::commands::trace::TRACE_HELP)]
+    Trace(crate::commands::trace::TraceArgs),
     /// Assert what is programmed in the kernel, for scripts after a CNI env change.
     #[command(after_help = CHECK_HELP)]
     Check(CheckArgs),
@@ -113,10 +117,12 @@ pub enum SchemaKind {
     Report,
     /// `fleet.json` written by `diag collect`.
     Fleet,
+    /// `diag trace -o json`.
+    Trace,
 }
 
 /// Options shared by everything that reads inputs.
-#[derive(Debug, Args, Clone, Default)]
+#[derive(Debug, Args, Clone)]
 pub struct InputOpts {
     /// Read a capture under another file name: NAME=FILE, e.g. ip-rule.txt=rules.out
     /// (FILE relative to each capture directory, or absolute).
@@ -125,7 +131,7 @@ pub struct InputOpts {
 
     /// Remote nodes: collected over SSH or SSM, then analysed here (see `diag collect --help`).
     #[command(flatten, next_help_heading = "Remote targets")]
-    pub targets: fleet::TargetArgs,
+    pub targets: TargetArgs,
 }
 
 impl InputOpts {
@@ -262,7 +268,8 @@ fn parse_severity(s: &str) -> Result<Severity, String> {
     s.parse()
 }
 
-/// `90`, `90s`, `15m`, `1h`, `1h30m`.
+/// `90` (seconds), `90s`, `15m`, `1h`, `1h30m`, `1d` — jiff's "friendly" duration format
+/// (days are 24 hours here).
 pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     let s = s.trim();
     if s.is_empty() {
@@ -271,36 +278,14 @@ pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     if let Ok(n) = s.parse::<u64>() {
         return Ok(std::time::Duration::from_secs(n));
     }
-    let mut total = 0u64;
-    let mut num = String::new();
-    for c in s.chars() {
-        if c.is_ascii_digit() {
-            num.push(c);
-            continue;
-        }
-        let unit = match c {
-            's' => 1,
-            'm' => 60,
-            'h' => 3600,
-            'd' => 86400,
-            _ => {
-                return Err(format!(
-                    "bad duration '{s}': unknown unit '{c}' (use s, m, h, d)"
-                ))
-            }
-        };
-        let n: u64 = num
-            .parse()
-            .map_err(|_| format!("bad duration '{s}': a number must come before '{c}'"))?;
-        total = total.saturating_add(n.saturating_mul(unit));
-        num.clear();
-    }
-    if !num.is_empty() {
-        return Err(format!(
-            "bad duration '{s}': trailing number without a unit"
-        ));
-    }
-    Ok(std::time::Duration::from_secs(total))
+    let bad = |e: &dyn std::fmt::Display| format!("bad duration '{s}': {e} (e.g. 90s, 15m, 1h30m)");
+    let span: jiff::Span = s.parse().map_err(|e: jiff::Error| {
+        format!("bad duration '{s}': unknown unit or format ({e}); use s, m, h, d as in 90s, 15m, 1h30m")
+    })?;
+    let d = span
+        .to_duration(jiff::SpanRelativeTo::days_are_24_hours())
+        .map_err(|e| bad(&e))?;
+    std::time::Duration::try_from(d).map_err(|_| bad(&"negative"))
 }
 
 const COLLECT_HELP: &str = "\
@@ -326,7 +311,7 @@ arguments.";
 #[derive(Debug, Args)]
 pub struct CollectArgs {
     #[command(flatten)]
-    pub targets: fleet::TargetArgs,
+    pub targets: TargetArgs,
 
     /// Directory for one snapshot per node and fleet.json.
     #[arg(
@@ -341,4 +326,289 @@ pub struct CollectArgs {
     /// Never show the progress bar (it is shown only on a terminal anyway).
     #[arg(long)]
     pub no_progress: bool,
+}
+
+/// How nodes are reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TransportArg {
+    /// SSH for hosts/ssh_config targets, SSM when only instance ids are given.
+    Auto,
+    Ssh,
+    Ssm,
+}
+
+impl From<TransportArg> for fleet::TransportKind {
+    fn from(t: TransportArg) -> Self {
+        match t {
+            TransportArg::Auto => fleet::TransportKind::Auto,
+            TransportArg::Ssh => fleet::TransportKind::Ssh,
+            TransportArg::Ssm => fleet::TransportKind::Ssm,
+        }
+    }
+}
+
+/// Which nodes, and how to reach them: the flags of [`fleet::FleetSpec`] (its defaults are
+/// the `fleet::spec::DEFAULT_*` constants shown here).
+#[derive(Debug, Clone, Args)]
+pub struct TargetArgs {
+    /// File with one `[user@]host[:port]` per line (`#` comments, `[v6]:port`).
+    #[arg(long, value_name = "FILE", env = "DIAG_HOSTS")]
+    pub hosts: Option<PathBuf>,
+    /// ssh_config file whose Host blocks name the targets (with --host).
+    #[arg(long, value_name = "FILE", env = "DIAG_SSH_CONFIG")]
+    pub ssh_config: Option<PathBuf>,
+    /// Host pattern(s) for --ssh-config (`*`, `?`, `!neg`, comma lists). Repeatable.
+    #[arg(long = "host", value_name = "PATTERN")]
+    pub host: Vec<String>,
+    /// EKS cluster name: running EC2 instances tagged `eks:cluster-name=NAME` or
+    /// `kubernetes.io/cluster/NAME`.
+    #[arg(long, value_name = "NAME", env = "DIAG_EC2_CLUSTER")]
+    pub ec2_cluster: Option<String>,
+    /// Extra DescribeInstances filter (`tag:role=worker`, `instance-type=m5.large`). Repeatable.
+    #[arg(long = "ec2-filter", value_name = "KEY=VALUE")]
+    pub ec2_filter: Vec<String>,
+    /// Instance ids (comma-separated or repeated).
+    #[arg(long, value_name = "ID,...", value_delimiter = ',')]
+    pub instance_ids: Vec<String>,
+    #[arg(long, env = "AWS_REGION")]
+    pub region: Option<String>,
+    #[arg(long, env = "AWS_PROFILE")]
+    pub profile: Option<String>,
+    /// Keep only nodes whose name matches this regex.
+    #[arg(long, value_name = "REGEX")]
+    pub only: Option<String>,
+    /// Drop nodes whose name matches this regex.
+    #[arg(long, value_name = "REGEX")]
+    pub exclude: Option<String>,
+    #[arg(long, value_enum, default_value_t = TransportArg::Auto)]
+    pub transport: TransportArg,
+
+    /// SSH login user when the target does not name one.
+    #[arg(
+        short = 'l',
+        long = "user",
+        env = "DIAG_SSH_USER",
+        default_value = fleet::spec::DEFAULT_USER
+    )]
+    pub user: String,
+    /// Private key file (repeatable). ssh-agent keys are tried too unless --no-ssh-agent.
+    #[arg(short = 'i', long = "identity", value_name = "KEY")]
+    pub identity: Vec<PathBuf>,
+    #[arg(long)]
+    pub no_ssh_agent: bool,
+    /// known_hosts file (default ~/.ssh/known_hosts). Host keys are checked strictly.
+    #[arg(long, value_name = "FILE", env = "DIAG_KNOWN_HOSTS")]
+    pub known_hosts: Option<PathBuf>,
+    /// Record unknown host keys in known_hosts. A changed key is still refused.
+    #[arg(long)]
+    pub accept_new_host_keys: bool,
+    /// Bastion `[user@]host[:port]`; one connection to it carries every node.
+    #[arg(
+        short = 'J',
+        long = "jump",
+        value_name = "USER@HOST:PORT",
+        env = "DIAG_JUMP"
+    )]
+    pub jump: Option<String>,
+    /// Seconds for TCP connect + SSH handshake + authentication.
+    #[arg(long, value_name = "SECS", default_value_t = fleet::spec::DEFAULT_CONNECT_TIMEOUT.as_secs_f64())]
+    pub connect_timeout: f64,
+    /// Seconds for the collection command on a node (killed there when exceeded).
+    #[arg(long, value_name = "SECS", default_value_t = fleet::spec::DEFAULT_COMMAND_TIMEOUT.as_secs_f64())]
+    pub command_timeout: f64,
+    /// Nodes in flight at once.
+    #[arg(short = 'j', long = "jobs", value_name = "N", default_value_t = fleet::spec::DEFAULT_JOBS)]
+    pub jobs: usize,
+    /// Extra connect attempts after a connection error.
+    #[arg(long, value_name = "N", default_value_t = fleet::spec::DEFAULT_RETRIES)]
+    pub retries: u32,
+    /// Run the collection through `sudo -n` (non-root login users; honoured over SSM too).
+    #[arg(long)]
+    pub sudo: bool,
+
+    /// Where node-agent is: its path on the nodes (default /usr/local/bin/node-agent); for
+    /// `diag … --local`, this machine's binary (default: next to diag, then PATH).
+    #[arg(long, value_name = "PATH", env = "DIAG_AGENT_PATH")]
+    pub agent_path: Option<String>,
+    /// Upload this build's agent to each node, verify its sha256, run it, remove it.
+    #[arg(long, conflicts_with = "agentless")]
+    pub push_agent: bool,
+    /// Local agent binary for --push-agent (default: `node-agent` next to this executable).
+    #[arg(long, value_name = "FILE", env = "DIAG_AGENT_BINARY")]
+    pub agent_binary: Option<PathBuf>,
+    /// Run standard commands instead of the agent and parse them here.
+    #[arg(long)]
+    pub agentless: bool,
+
+    /// SSM: S3 bucket for full command output (needed for snapshots over 24,000 characters
+    /// unless chunked retrieval is used).
+    #[arg(long, value_name = "BUCKET")]
+    pub s3_bucket: Option<String>,
+    #[arg(long, value_name = "PREFIX", default_value = fleet::spec::DEFAULT_S3_PREFIX)]
+    pub s3_prefix: String,
+    /// SSM MaxConcurrency (number or percentage).
+    #[arg(long, value_name = "N|P%", default_value = fleet::spec::DEFAULT_SSM_MAX_CONCURRENCY)]
+    pub ssm_max_concurrency: String,
+    /// SSM MaxErrors (number or percentage); the default lets every node run.
+    #[arg(long, value_name = "N|P%", default_value = fleet::spec::DEFAULT_SSM_MAX_ERRORS)]
+    pub ssm_max_errors: String,
+}
+
+fn secs(v: f64, what: &str) -> anyhow::Result<std::time::Duration> {
+    if !(v.is_finite() && v > 0.0 && v < 1e6) {
+        anyhow::bail!("{what} must be a positive number of seconds, got {v}");
+    }
+    Ok(std::time::Duration::from_secs_f64(v))
+}
+
+impl TargetArgs {
+    /// True when any remote target option was given.
+    pub fn has_targets(&self) -> bool {
+        !self.target_spec().is_empty()
+    }
+
+    fn target_spec(&self) -> fleet::TargetSpec {
+        fleet::TargetSpec {
+            hosts: self.hosts.clone(),
+            ssh_config: self.ssh_config.clone(),
+            host_patterns: self.host.clone(),
+            ec2_cluster: self.ec2_cluster.clone(),
+            ec2_filters: self.ec2_filter.clone(),
+            instance_ids: self.instance_ids.clone(),
+            region: self.region.clone(),
+            profile: self.profile.clone(),
+            only: self.only.clone(),
+            exclude: self.exclude.clone(),
+        }
+    }
+
+    /// The agent binary for --push-agent.
+    pub fn local_agent(&self) -> anyhow::Result<PathBuf> {
+        if let Some(p) = &self.agent_binary {
+            return Ok(p.clone());
+        }
+        let exe = std::env::current_exe().context("locating this executable")?;
+        let sib = exe.with_file_name("node-agent");
+        if sib.is_file() {
+            return Ok(sib);
+        }
+        anyhow::bail!(
+            "--push-agent needs the agent binary: pass --agent-binary FILE (none found at {})",
+            sib.display()
+        )
+    }
+
+    /// The plain fleet spec these flags describe (durations checked here).
+    pub fn to_spec(&self) -> anyhow::Result<fleet::FleetSpec> {
+        let mode = if self.agentless {
+            fleet::runner::AgentMode::Agentless
+        } else if self.push_agent {
+            fleet::runner::AgentMode::Push {
+                local: self.local_agent()?,
+            }
+        } else {
+            fleet::runner::AgentMode::Installed {
+                path: self
+                    .agent_path
+                    .clone()
+                    .unwrap_or_else(|| fleet::spec::DEFAULT_AGENT_PATH.to_string()),
+            }
+        };
+        Ok(fleet::FleetSpec {
+            targets: self.target_spec(),
+            transport: self.transport.into(),
+            ssh: fleet::spec::SshSpec {
+                user: self.user.clone(),
+                identity_files: self.identity.clone(),
+                use_agent: !self.no_ssh_agent,
+                known_hosts: self.known_hosts.clone(),
+                accept_new_host_keys: self.accept_new_host_keys,
+                jump: self.jump.clone(),
+                connect_timeout: secs(self.connect_timeout, "--connect-timeout")?,
+                retries: self.retries,
+            },
+            ssm: fleet::spec::SsmSpec {
+                s3_bucket: self.s3_bucket.clone(),
+                s3_prefix: self.s3_prefix.clone(),
+                max_concurrency: self.ssm_max_concurrency.clone(),
+                max_errors: self.ssm_max_errors.clone(),
+            },
+            mode,
+            sudo: self.sudo,
+            command_timeout: secs(self.command_timeout, "--command-timeout")?,
+            jobs: self.jobs.max(1),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[derive(Parser)]
+    struct T {
+        #[command(flatten)]
+        c: CollectArgs,
+    }
+
+    #[test]
+    fn collect_args_to_spec() {
+        let c = T::try_parse_from([
+            "diag",
+            "--hosts",
+            "h.txt",
+            "-J",
+            "jump@10.0.0.1:2222",
+            "-j",
+            "8",
+            "-d",
+            "out",
+            "--connect-timeout",
+            "2.5",
+            "--only",
+            "^ip-",
+            "--sudo",
+        ])
+        .unwrap()
+        .c;
+        assert_eq!(c.out_dir, PathBuf::from("out"));
+        let s = c.targets.to_spec().unwrap();
+        assert_eq!(s.jobs, 8);
+        assert!(s.sudo);
+        assert_eq!(s.effective_transport(), fleet::TransportKind::Ssh);
+        let o = s.ssh_options().unwrap();
+        assert_eq!(o.jump.unwrap().port, 2222);
+        assert_eq!(o.connect_timeout, std::time::Duration::from_millis(2500));
+        // The defaults are the library's.
+        let d = T::try_parse_from(["diag", "--instance-ids", "i-1,i-2"])
+            .unwrap()
+            .c
+            .targets
+            .to_spec()
+            .unwrap();
+        let mut want = fleet::FleetSpec::default();
+        want.targets.instance_ids = vec!["i-1".into(), "i-2".into()];
+        want.ssh.known_hosts = d.ssh.known_hosts.clone();
+        assert_eq!(d, want);
+        assert_eq!(d.effective_transport(), fleet::TransportKind::Ssm);
+        assert!(T::try_parse_from(["diag", "--push-agent", "--agentless"]).is_err());
+        let c = T::try_parse_from(["diag", "--connect-timeout=-1"])
+            .unwrap()
+            .c;
+        assert!(c.targets.to_spec().is_err());
+    }
+
+    #[test]
+    fn durations() {
+        let d = |s| parse_duration(s).unwrap().as_secs();
+        assert_eq!(d("90"), 90);
+        assert_eq!(d("90s"), 90);
+        assert_eq!(d("15m"), 900);
+        assert_eq!(d("1h30m"), 5400);
+        assert_eq!(d("1d"), 86400);
+        assert!(parse_duration("").is_err());
+        assert!(parse_duration("5x").is_err());
+        assert!(parse_duration("-5m").is_err());
+    }
 }

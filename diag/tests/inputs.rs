@@ -481,3 +481,186 @@ fn a_cut_bundle_is_reported_and_what_was_read_is_analysed() {
     assert!(named, "no message naming the bundle: {out}");
     assert!(out.contains("── node-a"), "{out}");
 }
+
+/// The snapshot diag builds from one path, through the library's input dispatch.
+fn load_one(path: &std::path::Path) -> diag::input::Loaded {
+    let opts = diag::input::LoadOptions::new(&[]).unwrap();
+    let mut l = diag::input::load_all(vec![diag::input::Input::Path(path.into())], &opts);
+    assert_eq!(l.len(), 1, "{l:?}");
+    l.remove(0)
+}
+
+/// An archive with the layout, file names and framing of eks-log-collector v0.7.9, written
+/// from an emulated node (see fixtures/elc/emulated-v0.7.9/SOURCE.md): every networking file
+/// it holds is read, nothing is partial because of the collector's own framing.
+#[test]
+fn collector_archive_from_an_emulated_node_is_read_fully() {
+    let dir = fixtures().join("elc/emulated-v0.7.9");
+    let tgz = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with(".tar.gz"))
+        .unwrap();
+    let l = load_one(&tgz);
+    assert!(l.problems.is_empty(), "{:?}", l.problems);
+    let s = l.outcome.unwrap();
+    assert_eq!(s.hostname, "i-0e1c0000000000001");
+    // `*** Output of conntrack -S ***` headers are framing, not data.
+    assert_eq!(
+        s.conntrack.status,
+        model::SectionStatus::Ok,
+        "{:?}",
+        s.conntrack
+    );
+    let ct = s.conntrack.get().unwrap();
+    assert!(!ct.stats.is_empty() && ct.summary.total > 0, "{ct:?}");
+    assert!(ct.totals.contains_key("insert_failed"));
+    // iptables-save.txt (no -c) plus the counters of iptables-nat/mangle.txt (-nvL).
+    assert_eq!(
+        s.iptables.status,
+        model::SectionStatus::Ok,
+        "{:?}",
+        s.iptables.reason
+    );
+    let ipt = s.iptables.get().unwrap();
+    let nat = ipt.backends[0].table("nat").unwrap();
+    let post = nat.chain("POSTROUTING").unwrap();
+    assert!(
+        post.rules.iter().all(|r| r.packets.is_some()),
+        "nat POSTROUTING rules without counters: {post:?}"
+    );
+    assert!(
+        s.iptables
+            .sources
+            .iter()
+            .any(|x| x.contains("iptables-nat.txt")),
+        "{:?}",
+        s.iptables.sources
+    );
+    // Links and addresses come from ifconfig.txt.
+    assert_eq!(
+        s.links.status,
+        model::SectionStatus::Ok,
+        "{:?}",
+        s.links.reason
+    );
+    let links = s.links.get().unwrap();
+    assert!(links.iter().any(|l| l.ifname == "eth0"), "{links:?}");
+    let addrs = s.addresses.get().unwrap();
+    assert!(
+        addrs.iter().any(|a| a.local.to_string() == "192.168.1.251"),
+        "{addrs:?}"
+    );
+    // What the collector never runs says so, not "no ip-neigh.txt".
+    assert_eq!(
+        s.neighbours.reason.as_deref(),
+        Some("eks-log-collector does not capture ip neigh")
+    );
+    for sec in [
+        &s.rules.status,
+        &s.routes.status,
+        &s.sysctls.status,
+        &s.cni.status,
+    ] {
+        assert_eq!(*sec, model::SectionStatus::Ok);
+    }
+    // And the analysis runs on it without input errors.
+    let r = diag(&["analyze", tgz.to_str().unwrap(), "-o", "json"]);
+    assert_ne!(r.code, 2, "{}", r.all());
+}
+
+/// A member over the per-member cap is named with its size and the cap, not reported as
+/// "not an eks-log-collector bundle". (The header claims the size; the cap is checked
+/// before reading, so the test needs no 256 MiB file.)
+#[test]
+fn a_member_over_the_cap_names_its_size_and_the_cap() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = tmp.path().join("eks_i-0abc123def4567890_big.tar.gz");
+    let f = std::fs::File::create(&p).unwrap();
+    let mut enc = flate2::write::GzEncoder::new(f, flate2::Compression::fast());
+    let mut h = tar::Header::new_gnu();
+    h.set_path("eks_i-0abc/networking/iptables-save.txt")
+        .unwrap();
+    h.set_size(300 * 1024 * 1024);
+    h.set_mode(0o644);
+    h.set_cksum();
+    use std::io::Write;
+    enc.write_all(h.as_bytes()).unwrap();
+    enc.write_all(&[b'x'; 4096]).unwrap();
+    enc.finish().unwrap();
+    let l = load_one(&p);
+    let e = l.outcome.unwrap_err().to_string();
+    assert!(!e.contains("not an eks-log-collector bundle"), "{e}");
+    assert!(
+        e.contains("networking/iptables-save.txt: 314572800 bytes is over the 268435456-byte per-member cap"),
+        "{e}"
+    );
+}
+
+#[test]
+fn non_regular_files_and_too_deep_directories_are_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    // A symlink member in a bundle.
+    let p = tmp.path().join("eks_i-0abc123def4567890_link.tar.gz");
+    {
+        let f = std::fs::File::create(&p).unwrap();
+        let enc = flate2::write::GzEncoder::new(f, flate2::Compression::fast());
+        let mut t = tar::Builder::new(enc);
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Symlink);
+        h.set_size(0);
+        h.set_mode(0o777);
+        h.set_cksum();
+        t.append_link(&mut h, "b/networking/iprule.txt", "/dev/zero")
+            .unwrap();
+        let rules = b"0:\tfrom all lookup local\n";
+        let mut h = tar::Header::new_gnu();
+        h.set_size(rules.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        t.append_data(&mut h, "b/networking/iproute.txt", &rules[..])
+            .unwrap();
+        t.into_inner().unwrap().finish().unwrap();
+    }
+    let l = load_one(&p);
+    let all = format!("{:?} {:?}", l.problems, l.outcome.as_ref().err());
+    assert!(
+        all.contains("networking/iprule.txt: a symlink, not a regular file; skipped"),
+        "{all}"
+    );
+    // A FIFO in a capture directory.
+    let d = tmp.path().join("cap");
+    std::fs::create_dir(&d).unwrap();
+    std::fs::write(d.join("ip-route.txt"), "default via 10.0.0.1 dev eth0\n").unwrap();
+    let fifo = d.join("ip-rule.txt");
+    let ok = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "mkfifo");
+    let l = load_one(&d);
+    assert!(
+        l.problems
+            .iter()
+            .any(|p| p.ends_with("ip-rule.txt: a FIFO, not a regular file; skipped")),
+        "{:?}",
+        l.problems
+    );
+    // A directory of directories of directories: the third level is named, not dropped.
+    let top = tmp.path().join("top");
+    let deep = top.join("a").join("b");
+    std::fs::create_dir_all(&deep).unwrap();
+    std::fs::write(deep.join("ip-rule.txt"), "0:\tfrom all lookup local\n").unwrap();
+    let opts = diag::input::LoadOptions::new(&[]).unwrap();
+    let l = diag::input::load_all(vec![diag::input::Input::Path(top.clone())], &opts);
+    let msgs: Vec<String> = l
+        .iter()
+        .filter_map(|x| x.outcome.as_ref().err().map(ToString::to_string))
+        .collect();
+    assert!(
+        msgs.iter()
+            .any(|m| m.contains("1 sub-directory not read (b)") && m.contains("at most 1 level")),
+        "{msgs:?}"
+    );
+}

@@ -44,6 +44,7 @@ struct Expect {
     clean: bool,
     map: Vec<String>,
     known_issue: Option<String>,
+    evaluated: Vec<String>,
 }
 
 fn strings(v: &toml::Value, key: &str) -> Result<Vec<String>, String> {
@@ -70,6 +71,7 @@ fn parse_expect(text: &str) -> Result<Expect, String> {
             "not_fires" => e.not_fires = strings(v, k)?,
             "problem_names" => e.problem_names = strings(v, k)?,
             "map" => e.map = strings(v, k)?,
+            "evaluated" => e.evaluated = strings(v, k)?,
             "healthy" => e.healthy = v.as_bool().ok_or("healthy must be a bool")?,
             "clean" => e.clean = v.as_bool().ok_or("clean must be a bool")?,
             "max_exit" => e.max_exit = v.as_integer().ok_or("max_exit must be an integer")? as i32,
@@ -200,8 +202,14 @@ fn check_report(
     }
     let mut fired: Vec<(String, String, String)> = Vec::new();
     let mut messages: Vec<String> = Vec::new();
+    let mut evaluated: BTreeSet<String> = BTreeSet::new();
     for n in nodes {
         let report = n.get("report").cloned().unwrap_or_default();
+        evaluated.extend(
+            arr(&report, "evaluated")
+                .iter()
+                .filter_map(|e| e.as_str().map(String::from)),
+        );
         for f in arr(&report, "findings") {
             fired.push((
                 f["rule"].as_str().unwrap_or("?").to_string(),
@@ -227,6 +235,11 @@ fn check_report(
     for want in &exp.fires {
         if !ids.contains(want.as_str()) {
             bad.push(format!("expected {want} to fire; fired: {fired:?}"));
+        }
+    }
+    for want in &exp.evaluated {
+        if !evaluated.contains(want) {
+            bad.push(format!("{want} must be evaluated, not skipped"));
         }
     }
     for not in &exp.not_fires {

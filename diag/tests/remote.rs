@@ -155,3 +155,119 @@ fn bad_wait_duration_is_a_usage_error() {
     assert_eq!(r.code, 2, "{}", r.all());
     assert!(r.stderr.contains("unknown unit"), "{}", r.stderr);
 }
+
+/// `diag snat` and `diag check` report a dead remote node as `fleet.node-unreachable`, the
+/// same finding `diag analyze` puts in its fleet summary, and exit 2.
+#[test]
+fn views_and_check_report_unreachable_nodes_like_analyze() {
+    let dir = tempfile::tempdir().unwrap();
+    let (hosts, kh) = dead_hosts(dir.path());
+    let remote = [
+        "--hosts",
+        hosts.as_str(),
+        "--known-hosts",
+        kh.as_str(),
+        "--no-ssh-agent",
+        "--connect-timeout",
+        "2",
+        "--retries",
+        "0",
+        "-o",
+        "json",
+    ];
+    let unreachable = |v: &serde_json::Value| {
+        v["fleet_findings"].as_array().is_some_and(|a| {
+            a.iter()
+                .any(|f| f["rule"] == "fleet.node-unreachable" && f["node"] == "127.0.0.1")
+        })
+    };
+    for cmd in ["snat", "routes"] {
+        let mut args = vec![cmd, "--from", "captures/node-a"];
+        args.extend(remote);
+        let r = diag(&args);
+        assert_eq!(r.code, 2, "{cmd}: {}", r.all());
+        let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+        assert!(unreachable(&v), "{cmd}: {v:#}");
+        assert_eq!(
+            v["nodes"].as_array().unwrap().len(),
+            1,
+            "node-a still shown"
+        );
+    }
+    let mut args = vec![
+        "check",
+        "--from",
+        "captures/node-a",
+        "--expect",
+        "external-snat=false",
+    ];
+    args.extend(remote);
+    let r = diag(&args);
+    assert_eq!(r.code, 2, "{}", r.all());
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert!(unreachable(&v), "{v:#}");
+    // And in text, under the node's name.
+    let mut args = vec!["check", "--expect", "external-snat=false"];
+    args.extend(&remote[..remote.len() - 2]);
+    let r = diag(&args);
+    assert!(
+        r.stdout.contains("127.0.0.1  fleet.node-unreachable"),
+        "{}",
+        r.all()
+    );
+}
+
+/// `check --wait` resolves a hosts file once: removing it after the first round changes
+/// nothing for the later rounds (they still try the same node).
+#[test]
+fn check_wait_resolves_static_targets_once() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let (hosts, kh) = dead_hosts(dir.path());
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_diag"))
+        .args([
+            "check",
+            "--expect",
+            "external-snat=false",
+            "--hosts",
+            &hosts,
+            "--known-hosts",
+            &kh,
+            "--no-ssh-agent",
+            "--connect-timeout",
+            "2",
+            "--retries",
+            "0",
+            "--wait",
+            "4s",
+            "--interval",
+            "2s",
+        ])
+        .current_dir(fixtures())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    // Up to the end of round 1 (its progress line), then the hosts file goes away.
+    for l in lines.by_ref() {
+        let l = l.unwrap();
+        let done = l.contains("diag check: round 1:");
+        seen.push(l);
+        if done {
+            break;
+        }
+    }
+    std::fs::remove_file(&hosts).unwrap();
+    seen.extend(lines.map(|l| l.unwrap()));
+    let status = child.wait().unwrap();
+    let all = seen.join("\n");
+    assert_eq!(status.code(), Some(2), "{all}");
+    assert!(all.contains("diag check: round 2:"), "{all}");
+    assert!(!all.contains("hosts.txt"), "hosts file read again: {all}");
+    assert!(
+        all.matches("0 ok, 1 failed (1 unreachable)").count() >= 2,
+        "every round tried the node: {all}"
+    );
+}

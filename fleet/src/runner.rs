@@ -1,15 +1,25 @@
-//! Runs the collection on each node over SSH and turns what came back into exactly one
-//! [`Outcome`] per node: the installed agent, a pushed agent, or agentless commands.
+//! The fleet runner: one [`Transport`] trait (SSH here, SSM in [`crate::ssm`]) and ONE
+//! runner, [`run`], that yields a stream of [`FleetEvent`]s — a node started, a node finished
+//! with its [`NodeOutcome`] and snapshot — as they happen, so a caller can write or show each
+//! snapshot as it arrives and hold none of the others.
+//!
+//! Also the SSH collection of one node and the classification of what an agent printed into
+//! exactly one [`Outcome`] (shared by SSH and SSM).
 
+use std::future::Future;
 use std::io::Read;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use model::{NodeOutcome, Outcome, SectionStatus, Snapshot};
+use model::{NodeOutcome, Outcome, Snapshot};
 use sha2::Digest;
+use tokio::sync::mpsc;
 
+pub use crate::outcome::{failed_sections, Classified};
 use crate::quote::shell_join;
 use crate::ssh::{ExecOutput, SshClient, SshError};
 use crate::targets::Target;
@@ -167,47 +177,42 @@ pub fn decode_stdout(stdout: &[u8]) -> Result<String, String> {
     }
 }
 
-/// Sections that are not fine (`failed` or `partial`), as `name: reason`.
-pub fn failed_sections(s: &Snapshot) -> Vec<String> {
-    s.section_statuses()
-        .into_iter()
-        .filter(|(_, st, _)| matches!(st, SectionStatus::Failed | SectionStatus::Partial))
-        .map(|(n, st, r)| {
-            format!(
-                "{n}: {} ({})",
-                r.unwrap_or("no reason given"),
-                status_word(st)
-            )
-        })
-        .collect()
+/// What an agent run returned, whatever carried it (an SSH exec, an SSM invocation).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AgentRun<'a> {
+    /// The agent's stdout (gzip or plain JSON).
+    pub stdout: &'a [u8],
+    pub stderr: &'a [u8],
+    pub exit_status: Option<u32>,
+    /// The signal that ended it, when one did.
+    pub exit_signal: Option<&'a str>,
+    /// The transport cut stdout at its limit.
+    pub stdout_truncated: bool,
 }
 
-fn status_word(s: SectionStatus) -> &'static str {
-    match s {
-        SectionStatus::Ok => "ok",
-        SectionStatus::Partial => "partial",
-        SectionStatus::Unavailable => "unavailable",
-        SectionStatus::Failed => "failed",
-        SectionStatus::Skipped => "skipped",
+impl<'a> From<&'a ExecOutput> for AgentRun<'a> {
+    fn from(o: &'a ExecOutput) -> Self {
+        AgentRun {
+            stdout: &o.stdout,
+            stderr: &o.stderr,
+            exit_status: o.exit_status,
+            exit_signal: o.exit_signal.as_deref(),
+            stdout_truncated: o.stdout_truncated,
+        }
     }
 }
 
-/// What one agent run meant.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Classified {
-    pub outcome: Outcome,
-    pub error: Option<String>,
-    pub stderr: Option<String>,
-    pub failed_sections: Vec<String>,
-    pub snapshot: Option<Snapshot>,
+/// Maps an SSH exec of the agent to an outcome (see [`classify_agent_run`]).
+pub fn classify_agent_output(out: &ExecOutput, agent: &str) -> Classified {
+    classify_agent_run(&AgentRun::from(out), agent)
 }
 
 /// Maps an agent's exit status, stdout and stderr to an outcome.
-pub fn classify_agent_output(out: &ExecOutput, agent: &str) -> Classified {
+pub fn classify_agent_run(out: &AgentRun<'_>, agent: &str) -> Classified {
     let stderr = if out.stderr.is_empty() {
         None
     } else {
-        Some(excerpt(&out.stderr))
+        Some(excerpt(out.stderr))
     };
     let mk = |outcome, error: String| Classified {
         outcome,
@@ -226,8 +231,8 @@ pub fn classify_agent_output(out: &ExecOutput, agent: &str) -> Classified {
         );
     }
     let code = out.exit_status;
-    let err_text = String::from_utf8_lossy(&out.stderr).to_lowercase();
-    if let Some(sig) = &out.exit_signal {
+    let err_text = String::from_utf8_lossy(out.stderr).to_lowercase();
+    if let Some(sig) = out.exit_signal {
         return mk(
             Outcome::AgentError,
             format!("{agent} was killed by signal {sig}"),
@@ -255,7 +260,7 @@ pub fn classify_agent_output(out: &ExecOutput, agent: &str) -> Classified {
         );
     }
     if !out.stdout.is_empty() {
-        match decode_stdout(&out.stdout)
+        match decode_stdout(out.stdout)
             .and_then(|t| Snapshot::from_json(&t).map_err(|e| e.to_string()))
         {
             Ok(snap) => {
@@ -285,7 +290,7 @@ pub fn classify_agent_output(out: &ExecOutput, agent: &str) -> Classified {
                 };
             }
             Err(e) if code == Some(0) => {
-                let head: String = String::from_utf8_lossy(&out.stdout)
+                let head: String = String::from_utf8_lossy(out.stdout)
                     .chars()
                     .take(200)
                     .collect();
@@ -424,33 +429,213 @@ pub async fn collect_node(
     )
 }
 
-/// Collects every target with at most `opts.concurrency` in flight; results in target order.
-/// `on_done` is called as each node finishes (progress display).
-pub async fn run_ssh<F>(
-    targets: &[Target],
+/// One event of a run. Every target gets exactly one `Finished`; `index` is its position in
+/// the target list given to [`run`].
+#[derive(Debug, Clone)]
+pub enum FleetEvent {
+    /// The transport began with this node (connecting, or its command was sent).
+    Started { index: usize, name: String },
+    /// The node is done: its outcome, and its snapshot when one was collected.
+    Finished {
+        index: usize,
+        outcome: NodeOutcome,
+        snapshot: Option<Box<Snapshot>>,
+    },
+}
+
+/// Where a [`Transport`] reports its nodes. The channel is bounded: a slow consumer (a disk,
+/// a terminal) holds the transport back instead of letting finished snapshots pile up.
+#[derive(Debug, Clone)]
+pub struct EventSink {
+    tx: mpsc::Sender<FleetEvent>,
+    finished: Arc<Mutex<Vec<bool>>>,
+}
+
+impl EventSink {
+    fn new(tx: mpsc::Sender<FleetEvent>, n: usize) -> EventSink {
+        EventSink {
+            tx,
+            finished: Arc::new(Mutex::new(vec![false; n])),
+        }
+    }
+
+    /// The node at `index` started.
+    pub async fn started(&self, index: usize, target: &Target) {
+        // A closed receiver means nobody listens any more; the run just finishes.
+        let _ = self
+            .tx
+            .send(FleetEvent::Started {
+                index,
+                name: target.name.clone(),
+            })
+            .await;
+    }
+
+    /// The node at `index` finished. A second report for the same node is dropped.
+    pub async fn finished(&self, index: usize, outcome: NodeOutcome, snapshot: Option<Snapshot>) {
+        let first = match self.finished.lock() {
+            Ok(mut f) => match f.get_mut(index) {
+                Some(seen) if !*seen => {
+                    *seen = true;
+                    true
+                }
+                _ => false,
+            },
+            Err(_) => false,
+        };
+        if first {
+            let _ = self
+                .tx
+                .send(FleetEvent::Finished {
+                    index,
+                    outcome,
+                    snapshot: snapshot.map(Box::new),
+                })
+                .await;
+        }
+    }
+
+    fn unfinished(&self) -> Vec<usize> {
+        match self.finished.lock() {
+            Ok(f) => f
+                .iter()
+                .enumerate()
+                .filter(|(_, done)| !**done)
+                .map(|(i, _)| i)
+                .collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+}
+
+/// A way to reach nodes and collect them. Implementations report every target to the sink
+/// (exactly one `finished` each; [`run`] fills in any they miss).
+pub trait Transport: Send + Sync + 'static {
+    /// `ssh` / `ssm`, as written in fleet.json.
+    fn name(&self) -> &'static str;
+    /// Collects every target, reporting each as it starts and finishes.
+    fn collect(&self, targets: &[Target], sink: &EventSink) -> impl Future<Output = ()> + Send;
+}
+
+/// Events buffered between the transport and the consumer.
+const EVENT_BUFFER: usize = 16;
+
+/// A running collection: a [`futures::Stream`] of [`FleetEvent`]s that ends after the last
+/// node finished.
+#[derive(Debug)]
+pub struct FleetRun {
+    rx: mpsc::Receiver<FleetEvent>,
+    targets: usize,
+}
+
+impl FleetRun {
+    /// Number of targets (= number of `Finished` events the run yields).
+    pub fn len(&self) -> usize {
+        self.targets
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.targets == 0
+    }
+
+    /// The next event, or None when the run is over.
+    pub async fn next_event(&mut self) -> Option<FleetEvent> {
+        self.rx.recv().await
+    }
+
+    /// Drains the run: every node's result, in target order.
+    pub async fn collect_all(mut self) -> Vec<NodeResult> {
+        let mut out: Vec<Option<NodeResult>> = vec![None; self.targets];
+        while let Some(ev) = self.rx.recv().await {
+            if let FleetEvent::Finished {
+                index,
+                outcome,
+                snapshot,
+            } = ev
+            {
+                if let Some(slot) = out.get_mut(index) {
+                    *slot = Some((outcome, snapshot.map(|s| *s)));
+                }
+            }
+        }
+        out.into_iter().flatten().collect()
+    }
+}
+
+impl futures::Stream for FleetRun {
+    type Item = FleetEvent;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<FleetEvent>> {
+        self.rx.poll_recv(cx)
+    }
+}
+
+/// Starts collecting `targets` with `transport` on the current tokio runtime and returns the
+/// event stream. Must be called inside a runtime.
+pub fn run<T: Transport>(transport: Arc<T>, targets: Vec<Target>) -> FleetRun {
+    let (tx, rx) = mpsc::channel(EVENT_BUFFER);
+    let n = targets.len();
+    let sink = EventSink::new(tx, n);
+    tokio::spawn(async move {
+        transport.collect(&targets, &sink).await;
+        // The runner's guarantee: one outcome per node, even if a transport lost one.
+        for i in sink.unfinished() {
+            if let Some(t) = targets.get(i) {
+                let o = NodeOutcome {
+                    name: t.name.clone(),
+                    target: t.address(),
+                    outcome: Outcome::AgentError,
+                    error: Some(format!(
+                        "the {} transport ended without a result for this node",
+                        transport.name()
+                    )),
+                    stderr: None,
+                    connect_ms: 0,
+                    total_ms: 0,
+                    snapshot: None,
+                    failed_sections: Vec::new(),
+                };
+                sink.finished(i, o, None).await;
+            }
+        }
+    });
+    FleetRun { rx, targets: n }
+}
+
+/// SSH: at most `concurrency` nodes in flight, each connected, run and closed on its own.
+#[derive(Clone)]
+pub struct SshTransport {
     client: Arc<SshClient>,
-    opts: &RunOptions,
+    opts: RunOptions,
     pushed: Option<AgentBinary>,
-    on_done: F,
-) -> Vec<NodeResult>
-where
-    F: Fn(&NodeOutcome) + Sync,
-{
-    let conc = opts.concurrency.max(1);
-    let pushed = pushed.as_ref();
-    let on_done = &on_done;
-    let client = &client;
-    let mut results: Vec<(usize, NodeResult)> = futures::stream::iter(targets.iter().enumerate())
-        .map(|(i, t)| async move {
-            let r = collect_node(client, t, opts, pushed).await;
-            on_done(&r.0);
-            (i, r)
-        })
-        .buffer_unordered(conc)
-        .collect()
-        .await;
-    results.sort_by_key(|(i, _)| *i);
-    results.into_iter().map(|(_, r)| r).collect()
+}
+
+impl SshTransport {
+    /// `pushed` is the agent binary for [`AgentMode::Push`] (read once for every node).
+    pub fn new(client: Arc<SshClient>, opts: RunOptions, pushed: Option<AgentBinary>) -> Self {
+        SshTransport {
+            client,
+            opts,
+            pushed,
+        }
+    }
+}
+
+impl Transport for SshTransport {
+    fn name(&self) -> &'static str {
+        "ssh"
+    }
+
+    async fn collect(&self, targets: &[Target], sink: &EventSink) {
+        let conc = self.opts.concurrency.max(1);
+        futures::stream::iter(targets.iter().enumerate())
+            .for_each_concurrent(conc, |(i, t)| async move {
+                sink.started(i, t).await;
+                let (o, s) = collect_node(&self.client, t, &self.opts, self.pushed.as_ref()).await;
+                sink.finished(i, o, s).await;
+            })
+            .await;
+    }
 }
 
 #[cfg(test)]

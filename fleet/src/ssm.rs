@@ -19,8 +19,7 @@ use model::{NodeOutcome, Outcome, Snapshot};
 use sha2::Digest;
 
 use crate::quote::shell_quote;
-use crate::runner::{classify_agent_output, DEFAULT_AGENT_PATH};
-use crate::ssh::ExecOutput;
+use crate::runner::{classify_agent_run, AgentRun, EventSink, Transport, DEFAULT_AGENT_PATH};
 use crate::targets::Target;
 
 /// SendCommand accepts at most 50 instance ids.
@@ -200,13 +199,20 @@ pub fn collect_script(opts: &SsmOptions, token: &str) -> Vec<String> {
     };
     let dir = shell_quote(&opts.spool_dir);
     let f = format!("{}/{token}", opts.spool_dir);
+    // SSM runs the script as root; `sudo` is honoured anyway (a hardened node may run the
+    // SSM agent as another user), as over SSH.
+    let agent = if opts.sudo {
+        format!("sudo -n {}", shell_quote(&opts.agent_path))
+    } else {
+        shell_quote(&opts.agent_path)
+    };
     vec![
         format!("umask 077; mkdir -p {dir} || exit 70"),
         format!("find {dir} -type f -mmin +120 -delete 2>/dev/null"),
         format!("f={}", shell_quote(&f)),
         format!(
             "rc=0; if command -v timeout >/dev/null 2>&1; then timeout -k 3 {secs} {a} collect >\"$f.json\" 2>\"$f.err\" || rc=$?; else {a} collect >\"$f.json\" 2>\"$f.err\" || rc=$?; fi",
-            a = shell_quote(&opts.agent_path)
+            a = agent
         ),
         "gzip -c \"$f.json\" | base64 -w0 >\"$f.b64\"".to_string(),
         "n=$(wc -c <\"$f.b64\"); s=$(sha256sum \"$f.b64\" | cut -d' ' -f1)".to_string(),
@@ -395,16 +401,11 @@ pub fn failure_outcome(inv: &Invocation) -> (Outcome, String) {
     }
 }
 
-/// Runs the collection on every target with an instance id. Results in target order.
-pub async fn run_ssm<A: SsmApi>(
-    api: &A,
-    targets: &[Target],
-    opts: &SsmOptions,
-    on_done: &(dyn Fn(&NodeOutcome) + Sync),
-) -> Vec<(NodeOutcome, Option<Snapshot>)> {
+/// Runs the collection on every target with an instance id, reporting each node to `sink`
+/// as its result is known (a target without an instance id at once).
+async fn collect_ssm<A: SsmApi>(api: &A, targets: &[Target], opts: &SsmOptions, sink: &EventSink) {
     let started = Instant::now();
     let token = format!("{:016x}", rand::random::<u64>());
-    let mut results: Vec<Option<(NodeOutcome, Option<Snapshot>)>> = vec![None; targets.len()];
     let mut by_id: HashMap<String, usize> = HashMap::new();
     for (i, t) in targets.iter().enumerate() {
         match &t.instance_id {
@@ -413,8 +414,7 @@ pub async fn run_ssm<A: SsmApi>(
             }
             None => {
                 let o = node(t, Outcome::SsmUndeliverable, Some("no instance id: SSM needs EC2 instances (use --ec2-cluster or --instance-ids)".into()), None, started);
-                on_done(&o);
-                results[i] = Some((o, None));
+                sink.finished(i, o, None).await;
             }
         }
     }
@@ -449,8 +449,7 @@ pub async fn run_ssm<A: SsmApi>(
                             None,
                             started,
                         );
-                        on_done(&o);
-                        results[i] = Some((o, None));
+                        sink.finished(i, o, None).await;
                     }
                 }
             }
@@ -514,8 +513,7 @@ pub async fn run_ssm<A: SsmApi>(
                             None,
                             started,
                         );
-                        on_done(&o);
-                        results[i] = Some((o, None));
+                        sink.finished(i, o, None).await;
                     }
                 }
             }
@@ -533,8 +531,7 @@ pub async fn run_ssm<A: SsmApi>(
                 None,
                 started,
             );
-            on_done(&o);
-            results[i] = Some((o, None));
+            sink.finished(i, o, None).await;
         }
     }
     // 3. Outputs.
@@ -546,8 +543,7 @@ pub async fn run_ssm<A: SsmApi>(
         if inv.status != InvStatus::Success {
             let (oc, msg) = failure_outcome(inv);
             let o = node(t, oc, Some(msg), stderr, started);
-            on_done(&o);
-            results[i] = Some((o, None));
+            sink.finished(i, o, None).await;
             continue;
         }
         let env = match parse_envelope(&inv.stdout) {
@@ -560,8 +556,7 @@ pub async fn run_ssm<A: SsmApi>(
                     stderr,
                     started,
                 );
-                on_done(&o);
-                results[i] = Some((o, None));
+                sink.finished(i, o, None).await;
                 continue;
             }
         };
@@ -584,7 +579,8 @@ pub async fn run_ssm<A: SsmApi>(
                 continue;
             }
         };
-        results[i] = Some(finish(t, &env, b64, stderr, started, on_done));
+        let (o, snap) = finish(t, &env, b64, stderr, started);
+        sink.finished(i, o, snap).await;
     }
     // 4. Chunked retrieval, batched across instances per chunk index.
     if !need_chunks.is_empty() {
@@ -612,34 +608,10 @@ pub async fn run_ssm<A: SsmApi>(
             let stderr = done.get(&iid).and_then(|(_, inv)| {
                 (!inv.stderr.trim().is_empty()).then(|| inv.stderr.trim().to_string())
             });
-            results[i] = Some(finish(
-                &targets[i],
-                &env,
-                bufs.remove(&iid),
-                stderr,
-                started,
-                on_done,
-            ));
+            let (o, snap) = finish(&targets[i], &env, bufs.remove(&iid), stderr, started);
+            sink.finished(i, o, snap).await;
         }
     }
-    targets
-        .iter()
-        .zip(results)
-        .map(|(t, r)| {
-            r.unwrap_or_else(|| {
-                (
-                    node(
-                        t,
-                        Outcome::SsmFailed,
-                        Some("no result (internal)".into()),
-                        None,
-                        started,
-                    ),
-                    None,
-                )
-            })
-        })
-        .collect()
 }
 
 fn finish(
@@ -648,9 +620,8 @@ fn finish(
     b64: Option<String>,
     stderr: Option<String>,
     started: Instant,
-    on_done: &(dyn Fn(&NodeOutcome) + Sync),
 ) -> (NodeOutcome, Option<Snapshot>) {
-    let r = match b64 {
+    match b64 {
         None => (
             node(t, Outcome::Truncated, Some(format!("snapshot of {} base64 characters exceeds SSM's {SSM_STDOUT_LIMIT}-character output and could not be fetched whole (pass --s3-bucket)", env.bytes)), stderr, started),
             None,
@@ -661,22 +632,21 @@ fn finish(
                 None,
             ),
             Ok(json) => {
-                let out = ExecOutput {
-                    stdout: json,
-                    stderr: stderr.clone().unwrap_or_default().into_bytes(),
+                let stderr = stderr.unwrap_or_default();
+                let run = AgentRun {
+                    stdout: &json,
+                    stderr: stderr.as_bytes(),
                     exit_status: u32::try_from(env.rc).ok(),
                     exit_signal: None,
                     stdout_truncated: false,
                 };
-                let c = classify_agent_output(&out, "node-agent");
+                let c = classify_agent_run(&run, "node-agent");
                 let mut o = node(t, c.outcome, c.error, c.stderr, started);
                 o.failed_sections = c.failed_sections;
                 (o, c.snapshot)
             }
         },
-    };
-    on_done(&r.0);
-    r
+    }
 }
 
 /// Sends one short command to `ids` and returns each instance's stdout (successes only).
@@ -723,6 +693,66 @@ async fn fetch_once<A: SsmApi>(
         }
     }
     out
+}
+
+/// SSM as a [`Transport`]: one SendCommand per batch of ≤ 50 instances, polled together.
+#[derive(Debug)]
+pub struct SsmTransport<A> {
+    api: A,
+    opts: SsmOptions,
+}
+
+impl<A: SsmApi> SsmTransport<A> {
+    pub fn new(api: A, opts: SsmOptions) -> Self {
+        SsmTransport { api, opts }
+    }
+
+    pub fn api(&self) -> &A {
+        &self.api
+    }
+
+    pub fn options(&self) -> &SsmOptions {
+        &self.opts
+    }
+}
+
+impl<A: SsmApi + 'static> Transport for SsmTransport<A> {
+    fn name(&self) -> &'static str {
+        "ssm"
+    }
+
+    async fn collect(&self, targets: &[Target], sink: &EventSink) {
+        collect_ssm(&self.api, targets, &self.opts, sink).await;
+    }
+}
+
+impl<A: SsmApi> SsmApi for std::sync::Arc<A> {
+    fn send_command(
+        &self,
+        req: &SendRequest,
+    ) -> impl Future<Output = Result<String, SsmError>> + Send {
+        (**self).send_command(req)
+    }
+    fn get_invocation(
+        &self,
+        command_id: &str,
+        instance_id: &str,
+    ) -> impl Future<Output = Result<Invocation, SsmError>> + Send {
+        (**self).get_invocation(command_id, instance_id)
+    }
+    fn list_invocations(
+        &self,
+        command_id: &str,
+    ) -> impl Future<Output = Result<Vec<Invocation>, SsmError>> + Send {
+        (**self).list_invocations(command_id)
+    }
+    fn get_object(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> impl Future<Output = Result<Vec<u8>, SsmError>> + Send {
+        (**self).get_object(bucket, key)
+    }
 }
 
 /// [`SsmApi`] on the AWS SDK.

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_ec2::types::{InstanceType, ResourceType, Tag, TagSpecification};
 use fleet::ec2::{discover, Ec2Query};
-use fleet::ssm::{run_ssm, AwsSsm, Invocation, SendRequest, SsmApi, SsmError, SsmOptions};
+use fleet::ssm::{AwsSsm, Invocation, SendRequest, SsmApi, SsmError, SsmOptions, SsmTransport};
 use model::Outcome;
 
 struct Moto {
@@ -180,11 +180,11 @@ async fn ec2_discovery_and_ssm_batches_against_moto() {
     // SSM: 63 instances → SendCommand batches of 50 and 13. moto answers Success with empty
     // output for every invocation (it runs nothing), which must surface as invalid-output
     // ("printed nothing"), never as ok.
-    let api = Counting {
+    let api = std::sync::Arc::new(Counting {
         inner: AwsSsm::new(&conf),
         sends: Mutex::new(Vec::new()),
         lists: AtomicUsize::new(0),
-    };
+    });
     let opts = SsmOptions {
         command_timeout: Duration::from_secs(10),
         poll_initial: Duration::from_millis(100),
@@ -192,11 +192,25 @@ async fn ec2_discovery_and_ssm_batches_against_moto() {
         poll_slack: Duration::from_secs(20),
         ..Default::default()
     };
+    // Through the fleet runner: one Finished event per node.
+    let mut run = fleet::run(
+        std::sync::Arc::new(SsmTransport::new(api.clone(), opts)),
+        targets.clone(),
+    );
     let done = AtomicUsize::new(0);
-    let r = run_ssm(&api, &targets, &opts, &|_| {
-        done.fetch_add(1, Ordering::SeqCst);
-    })
-    .await;
+    let mut r = vec![None; targets.len()];
+    while let Some(ev) = run.next_event().await {
+        if let fleet::FleetEvent::Finished {
+            index,
+            outcome,
+            snapshot,
+        } = ev
+        {
+            done.fetch_add(1, Ordering::SeqCst);
+            r[index] = Some((outcome, snapshot.map(|s| *s)));
+        }
+    }
+    let r: Vec<_> = r.into_iter().map(Option::unwrap).collect();
     assert_eq!(*api.sends.lock().unwrap(), vec![50, 13]);
     assert_eq!(r.len(), 63);
     assert_eq!(done.load(Ordering::SeqCst), 63);
@@ -222,7 +236,14 @@ async fn cli_ec2_cluster_over_ssm_against_moto() {
     let ec2 = aws_sdk_ec2::Client::new(&conf);
     let ids = launch(&ec2, 7, "eks:cluster-name", "cli-demo").await;
     let out = tempfile::tempdir().unwrap();
-    let o = tokio::process::Command::new(env!("CARGO_BIN_EXE_diag-fleet"))
+    // diag-fleet is built by the diag crate (`cargo build -p diag --bin diag-fleet`).
+    let bin = e2e::doubles::sibling_bin(
+        "diag-fleet",
+        "EKD_DIAG_FLEET",
+        "cargo build -p diag --bin diag-fleet",
+    )
+    .unwrap();
+    let o = tokio::process::Command::new(bin)
         .args([
             "--ec2-cluster",
             "cli-demo",

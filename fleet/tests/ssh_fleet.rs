@@ -12,7 +12,16 @@ use std::time::{Duration, Instant};
 use e2e::sshd::{sshd_available, SshFleet};
 use model::{FleetReport, NodeOutcome, Outcome, Snapshot};
 
-const FLEET_BIN: &str = env!("CARGO_BIN_EXE_diag-fleet");
+/// `diag-fleet` (`diag collect` with `-o DIR`) lives in the diag crate since fleet became a
+/// plain library: build it first (`cargo build -p diag --bin diag-fleet`) or set $EKD_DIAG_FLEET.
+fn fleet_bin() -> std::path::PathBuf {
+    e2e::doubles::sibling_bin(
+        "diag-fleet",
+        "EKD_DIAG_FLEET",
+        "cargo build -p diag --bin diag-fleet",
+    )
+    .unwrap()
+}
 
 /// On CI (`CI` set) a missing prerequisite is a failure, so a green run means the fleet
 /// tests really ran.
@@ -84,7 +93,7 @@ impl Run {
 fn collect(fleet: &SshFleet, tag: &str, hosts: &str, extra: &[&str]) -> Run {
     let hosts_file = fleet.write(&format!("hosts-{tag}"), hosts).unwrap();
     let out = fleet.dir.path().join(format!("out-{tag}"));
-    let mut cmd = fleet.ops_command(Path::new(FLEET_BIN));
+    let mut cmd = fleet.ops_command(&fleet_bin());
     cmd.arg("--hosts")
         .arg(&hosts_file)
         .arg("-i")
@@ -668,7 +677,7 @@ fn bench_child() {
                 "-o",
             ])
             .arg(&timefile)
-            .arg(FLEET_BIN)
+            .arg(fleet_bin())
             .arg("--hosts")
             .arg(&hosts)
             .arg("-i")
@@ -798,7 +807,7 @@ fn agentless_matches_agent_on_emulated_eks_node() {
     let hosts = fleet.write("hosts", &format!("root@{addr}\n")).unwrap();
     let run = |tag: &str, extra: &[&str]| -> Snapshot {
         let out = fleet.dir.path().join(format!("out-{tag}"));
-        let o = SshFleet::ns_command(&cfg.namespaces.vpc, Path::new(FLEET_BIN))
+        let o = SshFleet::ns_command(&cfg.namespaces.vpc, &fleet_bin())
             .arg("--hosts")
             .arg(&hosts)
             .arg("-i")
@@ -968,7 +977,7 @@ fn ssh_agent_authentication() {
     let hosts = fleet.write("hosts", &hosts_for(&fleet, 0..2)).unwrap();
     let out = fleet.dir.path().join("out");
     let o = fleet
-        .ops_command(Path::new(FLEET_BIN))
+        .ops_command(&fleet_bin())
         .arg("--hosts")
         .arg(&hosts)
         .arg("--known-hosts")
@@ -996,7 +1005,7 @@ fn ssh_agent_authentication() {
     // Without the agent and without -i: auth-failed, not a hang or a crash.
     let out2 = fleet.dir.path().join("out2");
     let o = fleet
-        .ops_command(Path::new(FLEET_BIN))
+        .ops_command(&fleet_bin())
         .arg("--hosts")
         .arg(&hosts)
         .arg("--known-hosts")
@@ -1059,7 +1068,7 @@ fn ssh_config_targets() {
     let cfg_path = fleet.write("ssh_config", &cfg).unwrap();
     let out = fleet.dir.path().join("out");
     let o = fleet
-        .ops_command(Path::new(FLEET_BIN))
+        .ops_command(&fleet_bin())
         .arg("--ssh-config")
         .arg(&cfg_path)
         .args(["--host", "worker-*,!worker-3", "--no-ssh-agent"])

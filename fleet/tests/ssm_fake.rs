@@ -10,9 +10,48 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use fleet::ssm::{run_ssm, InvStatus, Invocation, SendRequest, SsmApi, SsmError, SsmOptions};
+use std::sync::Arc;
+
+use fleet::ssm::{InvStatus, Invocation, SendRequest, SsmApi, SsmError, SsmOptions, SsmTransport};
 use fleet::targets::Target;
-use model::{Outcome, Snapshot};
+use fleet::{FleetEvent, NodeResult};
+use model::{NodeOutcome, Outcome, Snapshot};
+
+/// Runs the SSM transport through the fleet runner's event stream: every node starts before
+/// it finishes and finishes exactly once; `on_done` sees each finish as it arrives. Results
+/// in target order.
+async fn run_ssm<A: SsmApi + 'static>(
+    api: &Arc<A>,
+    targets: &[Target],
+    opts: &SsmOptions,
+    on_done: &(dyn Fn(&NodeOutcome) + Sync),
+) -> Vec<NodeResult> {
+    let t = Arc::new(SsmTransport::new(api.clone(), opts.clone()));
+    let mut run = fleet::run(t, targets.to_vec());
+    let mut started = vec![false; targets.len()];
+    let mut out: Vec<Option<NodeResult>> = vec![None; targets.len()];
+    while let Some(ev) = run.next_event().await {
+        match ev {
+            FleetEvent::Started { index, name } => {
+                assert_eq!(name, targets[index].name);
+                started[index] = true;
+            }
+            FleetEvent::Finished {
+                index,
+                outcome,
+                snapshot,
+            } => {
+                assert!(out[index].is_none(), "node {index} finished twice");
+                on_done(&outcome);
+                out[index] = Some((outcome, snapshot.map(|s| *s)));
+            }
+        }
+    }
+    out.into_iter()
+        .enumerate()
+        .map(|(i, r)| r.unwrap_or_else(|| panic!("node {i} never finished")))
+        .collect()
+}
 
 #[derive(Clone)]
 enum Behaviour {
@@ -33,6 +72,8 @@ struct Fake {
     s3: Mutex<HashMap<String, Vec<u8>>>,
     corrupt_chunks: bool,
     gets: AtomicUsize,
+    /// Prepended to PATH of the "node" shell (a recording `sudo` lives there).
+    path_prefix: Option<PathBuf>,
 }
 
 impl Fake {
@@ -48,6 +89,7 @@ impl Fake {
             s3: Mutex::new(HashMap::new()),
             corrupt_chunks: false,
             gets: AtomicUsize::new(0),
+            path_prefix: None,
         }
     }
 
@@ -89,13 +131,14 @@ impl Fake {
     }
 }
 
-fn run_local(script: &str, iid: &str) -> (String, String, i32) {
-    let o = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(script)
-        .env("FAKE_IID", iid)
-        .output()
-        .unwrap();
+fn run_local(script: &str, iid: &str, path_prefix: Option<&PathBuf>) -> (String, String, i32) {
+    let mut cmd = std::process::Command::new("sh");
+    cmd.arg("-c").arg(script).env("FAKE_IID", iid);
+    if let Some(p) = path_prefix {
+        let path = std::env::var("PATH").unwrap_or_default();
+        cmd.env("PATH", format!("{}:{path}", p.display()));
+    }
+    let o = cmd.output().unwrap();
     (
         String::from_utf8_lossy(&o.stdout).into_owned(),
         String::from_utf8_lossy(&o.stderr).into_owned(),
@@ -147,7 +190,7 @@ impl SsmApi for Fake {
                     // Every instance has its own filesystem: give each its own spool dir.
                     let spool = self.dir.path().join("spool").display().to_string();
                     let own = script.replace(&spool, &format!("{spool}/{iid}"));
-                    let (mut out, err, rc) = run_local(&own, iid);
+                    let (mut out, err, rc) = run_local(&own, iid, self.path_prefix.as_ref());
                     if let Some(bucket) = &req.s3_bucket {
                         let key = format!(
                             "{}/{cid}/{iid}/awsrunShellScript/0.awsrunShellScript/stdout",
@@ -329,7 +372,7 @@ async fn statuses_map_to_outcomes() {
         "i-term".to_string(),
         Behaviour::Status("Failed", "Terminated", ""),
     );
-    let fake = Fake::new(b);
+    let fake = Arc::new(Fake::new(b));
     fake.put_snapshot("i-ok", &snapshot("ip-ok", 100));
     // i-empty runs but its agent prints nothing: exit 0, no snapshot.
     std::fs::write(fake.dir.path().join("i-empty.json"), "").unwrap();
@@ -380,7 +423,7 @@ async fn statuses_map_to_outcomes() {
 
 #[tokio::test]
 async fn batches_of_fifty_and_throttling() {
-    let fake = Fake::new(HashMap::new());
+    let fake = Arc::new(Fake::new(HashMap::new()));
     fake.throttle_sends.store(2, Ordering::SeqCst);
     let ids: Vec<String> = (0..120).map(|i| format!("i-{i:04}")).collect();
     for i in &ids {
@@ -414,6 +457,7 @@ async fn list_invocations_reduces_polling_when_supported() {
     }
     let mut fake = Fake::new(b);
     fake.list_supported = true;
+    let fake = Arc::new(fake);
     let targets: Vec<Target> = (0..10).map(|i| target(&format!("i-{i}"))).collect();
     for t in &targets {
         fake.put_snapshot(t.instance_id.as_deref().unwrap(), &snapshot(&t.host, 10));
@@ -427,7 +471,7 @@ async fn list_invocations_reduces_polling_when_supported() {
 
 #[tokio::test]
 async fn large_snapshot_arrives_in_chunks_or_is_truncated() {
-    let fake = Fake::new(HashMap::new());
+    let fake = Arc::new(Fake::new(HashMap::new()));
     let big = snapshot("ip-big", 120_000);
     fake.put_snapshot("i-big", &big);
     fake.put_snapshot("i-small", &snapshot("ip-small", 10));
@@ -457,6 +501,7 @@ async fn large_snapshot_arrives_in_chunks_or_is_truncated() {
     // A chunk that arrives damaged is caught by the sha256: truncated, never a cut snapshot.
     let mut fake2 = Fake::new(HashMap::new());
     fake2.corrupt_chunks = true;
+    let fake2 = Arc::new(fake2);
     fake2.put_snapshot("i-big", &big);
     let r = run_ssm(&fake2, &[target("i-big")], &fake2.opts(), &|_| {}).await;
     assert_eq!(r[0].0.outcome, Outcome::Truncated, "{:?}", r[0].0);
@@ -466,7 +511,7 @@ async fn large_snapshot_arrives_in_chunks_or_is_truncated() {
 
 #[tokio::test]
 async fn large_snapshot_via_s3() {
-    let fake = Fake::new(HashMap::new());
+    let fake = Arc::new(Fake::new(HashMap::new()));
     let big = snapshot("ip-big", 120_000);
     fake.put_snapshot("i-big", &big);
     let mut opts = fake.opts();
@@ -482,7 +527,7 @@ async fn large_snapshot_via_s3() {
 
 #[tokio::test]
 async fn no_instance_id_is_reported_not_dropped() {
-    let fake = Fake::new(HashMap::new());
+    let fake = Arc::new(Fake::new(HashMap::new()));
     let t = Target {
         name: "plain-host".into(),
         host: "10.0.0.1".into(),
@@ -492,4 +537,44 @@ async fn no_instance_id_is_reported_not_dropped() {
     let r = run_ssm(&fake, &[t], &fake.opts(), &|_| {}).await;
     assert_eq!(r.len(), 1);
     assert_eq!(r[0].0.outcome, Outcome::SsmUndeliverable);
+}
+
+/// `--sudo` reaches SSM: the agent runs through `sudo -n` (here a recording `sudo` on the
+/// node's PATH), and without it, not. Before the fix `SsmOptions.sudo` was never read.
+#[tokio::test]
+async fn sudo_is_honoured_over_ssm() {
+    let mut fake = Fake::new(HashMap::new());
+    let bin = fake.dir.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let log = fake.dir.path().join("sudo.log");
+    let shim = bin.join("sudo");
+    std::fs::write(
+        &shim,
+        format!(
+            "#!/bin/sh\nprintf '%s\\n' \"$*\" >> {}\n[ \"$1\" = -n ] && shift\nexec \"$@\"\n",
+            log.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&shim, std::fs::Permissions::from_mode(0o755)).unwrap();
+    fake.path_prefix = Some(bin);
+    let fake = Arc::new(fake);
+    fake.put_snapshot("i-a", &snapshot("ip-a", 10));
+
+    let r = run_ssm(&fake, &[target("i-a")], &fake.opts(), &|_| {}).await;
+    assert_eq!(r[0].0.outcome, Outcome::Ok, "{:?}", r[0].0);
+    assert!(!log.exists(), "no sudo without --sudo");
+
+    let mut opts = fake.opts();
+    opts.sudo = true;
+    let r = run_ssm(&fake, &[target("i-a")], &opts, &|_| {}).await;
+    assert_eq!(r[0].0.outcome, Outcome::Ok, "{:?}", r[0].0);
+    assert_eq!(r[0].1.as_ref().unwrap().hostname, "ip-a");
+    let calls = std::fs::read_to_string(&log).expect("sudo was run");
+    assert_eq!(
+        calls.trim(),
+        format!("-n {} collect", fake.agent().display()),
+        "the agent, and only it, runs under sudo -n"
+    );
 }

@@ -113,6 +113,10 @@ pub struct IpamdAddress {
     pub container_id: Option<String>,
 }
 
+/// Most CNI log events one snapshot keeps (newest kept), whoever builds it: the agent,
+/// agentless mode or a capture/bundle reader.
+pub const MAX_LOG_EVENTS: usize = 2000;
+
 /// Parsed `/var/log/aws-routed-eni/*` (or captured log files).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Default)]
 pub struct CniLogs {
@@ -122,6 +126,17 @@ pub struct CniLogs {
     /// Events not kept because the bound was reached.
     #[serde(default)]
     pub events_dropped: u64,
+}
+
+impl CniLogs {
+    /// Drops the oldest events beyond `max` (events are ordered newest last) and counts them.
+    pub fn keep_newest(&mut self, max: usize) {
+        if self.events.len() > max {
+            let drop = self.events.len() - max;
+            self.events.drain(..drop);
+            self.events_dropped += drop as u64;
+        }
+    }
 }
 
 /// What was read of one log file.

@@ -118,6 +118,10 @@ pub struct NodeReport {
     /// Rule ids that were evaluated.
     #[serde(default)]
     pub evaluated: Vec<String>,
+    /// The CNI version and rule layout the node was judged by (`CNI v1.5.5: chained …`), or
+    /// the layout inferred from the rules present when the version is unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layout: Option<String>,
 }
 
 impl NodeReport {

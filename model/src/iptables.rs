@@ -37,6 +37,22 @@ impl std::fmt::Display for Backend {
     }
 }
 
+impl Backend {
+    /// The backend of the `iptables` on PATH from `iptables --version` (`iptables v1.8.9
+    /// (nf_tables)` / `(legacy)`). Before 1.8 there was only the legacy backend and the
+    /// version line has no suffix. None when the text is not a version line.
+    pub fn from_version_output(text: &str) -> Option<Backend> {
+        if text.contains("(nf_tables)") {
+            Some(Backend::Nft)
+        } else if text.contains("(legacy)") || text.trim_start().starts_with("iptables v") {
+            // "(legacy)", or a pre-1.8 version line without a suffix: legacy was all there was.
+            Some(Backend::Legacy)
+        } else {
+            None
+        }
+    }
+}
+
 /// The iptables section: one dump per backend that was looked at.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Default)]
 pub struct IptablesSection {

@@ -10,6 +10,7 @@
 
 pub mod cni;
 pub mod conntrack;
+pub mod diff;
 pub mod finding;
 pub mod fleet;
 pub mod iptables;
@@ -22,6 +23,7 @@ pub mod schema;
 pub mod section;
 pub mod snapshot;
 pub mod sysctl;
+pub mod trace;
 pub mod vpccni;
 
 pub use cni::{CniConfig, CniLogs, IpamdEnis, LogEvent, LogEventKind, LogFile};
@@ -35,7 +37,7 @@ pub use iptables::{
 };
 pub use net::{Address, Family, IpRule, Link, Neighbour, Route};
 pub use node::{Eni, NodeIdentity};
-pub use section::{Section, SectionStatus};
+pub use section::{Section, SectionName, SectionStatus, UnknownSection};
 pub use snapshot::{AgentInfo, Snapshot, SECTION_NAMES};
 pub use sysctl::Sysctls;
 

@@ -8,23 +8,19 @@ use crate::conntrack::ConntrackSection;
 use crate::iptables::IptablesSection;
 use crate::net::{Address, IpRule, Link, Neighbour, Route};
 use crate::node::NodeIdentity;
-use crate::section::Section;
+use crate::section::{Section, SectionName};
 use crate::sysctl::Sysctls;
 
 /// Names of the sections, as used by `node-agent collect --sections` and in messages.
-pub const SECTION_NAMES: &[&str] = &[
-    "node",
-    "links",
-    "addresses",
-    "neighbours",
-    "routes",
-    "rules",
-    "iptables",
-    "conntrack",
-    "sysctls",
-    "cni",
-    "cni_logs",
-];
+pub const SECTION_NAMES: &[&str] = &{
+    let mut names = [""; SectionName::ALL.len()];
+    let mut i = 0;
+    while i < names.len() {
+        names[i] = SectionName::ALL[i].as_str();
+        i += 1;
+    }
+    names
+};
 
 /// Who produced the snapshot.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema, Default)]
@@ -101,42 +97,32 @@ impl Snapshot {
 
     /// (section name, status, reason) for every section, in [`SECTION_NAMES`] order.
     pub fn section_statuses(&self) -> Vec<(&'static str, crate::SectionStatus, Option<&str>)> {
+        self.sections()
+            .into_iter()
+            .map(|(n, st, r)| (n.as_str(), st, r))
+            .collect()
+    }
+
+    /// (section, status, reason) for every section, in [`SectionName::ALL`] order.
+    pub fn sections(&self) -> Vec<(SectionName, crate::SectionStatus, Option<&str>)> {
+        fn row<T>(
+            n: SectionName,
+            s: &Section<T>,
+        ) -> (SectionName, crate::SectionStatus, Option<&str>) {
+            (n, s.status, s.reason.as_deref())
+        }
         vec![
-            ("node", self.node.status, self.node.reason.as_deref()),
-            ("links", self.links.status, self.links.reason.as_deref()),
-            (
-                "addresses",
-                self.addresses.status,
-                self.addresses.reason.as_deref(),
-            ),
-            (
-                "neighbours",
-                self.neighbours.status,
-                self.neighbours.reason.as_deref(),
-            ),
-            ("routes", self.routes.status, self.routes.reason.as_deref()),
-            ("rules", self.rules.status, self.rules.reason.as_deref()),
-            (
-                "iptables",
-                self.iptables.status,
-                self.iptables.reason.as_deref(),
-            ),
-            (
-                "conntrack",
-                self.conntrack.status,
-                self.conntrack.reason.as_deref(),
-            ),
-            (
-                "sysctls",
-                self.sysctls.status,
-                self.sysctls.reason.as_deref(),
-            ),
-            ("cni", self.cni.status, self.cni.reason.as_deref()),
-            (
-                "cni_logs",
-                self.cni_logs.status,
-                self.cni_logs.reason.as_deref(),
-            ),
+            row(SectionName::Node, &self.node),
+            row(SectionName::Links, &self.links),
+            row(SectionName::Addresses, &self.addresses),
+            row(SectionName::Neighbours, &self.neighbours),
+            row(SectionName::Routes, &self.routes),
+            row(SectionName::Rules, &self.rules),
+            row(SectionName::Iptables, &self.iptables),
+            row(SectionName::Conntrack, &self.conntrack),
+            row(SectionName::Sysctls, &self.sysctls),
+            row(SectionName::Cni, &self.cni),
+            row(SectionName::CniLogs, &self.cni_logs),
         ]
     }
 

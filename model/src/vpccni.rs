@@ -96,3 +96,176 @@ pub fn is_relevant_env(name: &str) -> bool {
         || name == "IP_COOLDOWN_PERIOD"
         || name == "INTROSPECTION_BIND_ADDRESS"
 }
+
+/// Directory of the VPC CNI logs on a node (`ipamd.log`, `plugin.log`, …).
+pub const CNI_LOG_DIR: &str = "/var/log/aws-routed-eni";
+
+/// The CNI's rule layout across its history. Each era names the upstream tag whose
+/// `pkg/networkutils/network.go` introduced it (read with `git show <tag>:pkg/networkutils/network.go`
+/// in aws/amazon-vpc-cni-k8s). Used when the CNI version is known, and inferred from the layout
+/// actually present when it is not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum RuleEra {
+    /// v1.0.0 – v1.2.1: one nat POSTROUTING rule `! -d <VPC> -m comment --comment "AWS, SNAT"
+    /// -m addrtype ! --dst-type LOCAL -j SNAT --to-source <primary>`; no AWS-SNAT-CHAIN, no nat
+    /// connmark, no random flag (v1.0.0 `SetupHostNetwork` `natCmd`).
+    SingleRule,
+    /// v1.3.0 – v1.7.x: chained `AWS-SNAT-CHAIN-0..N` (`! -d CIDR -j AWS-SNAT-CHAIN-(i+1)`,
+    /// the SNAT rule in the last chain), connmark only in mangle (v1.3.0 `SetupHostNetwork`).
+    ChainedMangleOnly,
+    /// v1.8.0 – v1.16.0: chained SNAT plus the chained nat `AWS-CONNMARK-CHAIN-0..N`
+    /// (v1.8.0 `buildIptablesConnmarkRules`).
+    Chained,
+    /// v1.16.2 – v1.22.x: single `AWS-SNAT-CHAIN-0` / `AWS-CONNMARK-CHAIN-0` with `-d CIDR -j
+    /// RETURN` (v1.16.2, PR #2697 "Refactor IPTable Rules").
+    SingleChain,
+    /// v1.23.0+: single chain; on the nft backend the connmark rules live in native nftables
+    /// `table ip aws-cni` (v1.23.0 `pkg/networkutils/nftables_connmark.go`, PR #3588).
+    NftConnmark,
+}
+
+/// A CNI version as (major, minor, patch).
+pub type Version = (u32, u32, u32);
+
+/// Version boundaries (inclusive lower bounds), each with the tag that introduced it.
+pub mod since {
+    /// Mangle `"AWS, primary ENI"` CONNMARK rules and `ip rule 1024 fwmark 0x80/0x80 lookup
+    /// main` (NodePort support). v1.0.0/v1.1.0 instead had `1024: not from all to <VPC> lookup
+    /// main` (v1.0.0 `SetupHostNetwork` `hostRule.Invert`).
+    pub const NODEPORT_CONNMARK: (u32, u32, u32) = (1, 2, 0);
+    /// Chained AWS-SNAT-CHAIN-0..N (v1.3.0). v1.3.0–v1.5.x comment the jump and chain rules
+    /// `"AWS SNAT CHAN"` (sic); v1.6.0 fixed it to `"AWS SNAT CHAIN"`.
+    pub const CHAINED_SNAT: (u32, u32, u32) = (1, 3, 0);
+    /// `AWS_VPC_K8S_CNI_RANDOMIZESNAT` exists, default `hashrandom` → `--random` (v1.4.0
+    /// `typeOfSNAT`: `defaultString := "hashrandom"`). v1.3.x has no random flag.
+    pub const RANDOMIZESNAT: (u32, u32, u32) = (1, 4, 0);
+    /// Comment typo fixed: `"AWS SNAT CHAIN"` (v1.6.0).
+    pub const SNAT_COMMENT_FIXED: (u32, u32, u32) = (1, 6, 0);
+    /// Default RANDOMIZESNAT becomes `prng` → `--random-fully` (v1.7.0 `typeOfSNAT`); also the
+    /// SNAT rule gains `! -o vlan+` and mangle gains the `-i vlan+` restore (v1.7.0).
+    pub const PRNG_DEFAULT: (u32, u32, u32) = (1, 7, 0);
+    pub const VLAN_RESTORE: (u32, u32, u32) = (1, 7, 0);
+    /// nat `AWS-CONNMARK-CHAIN-0..N`, the PREROUTING `-i eni+ … -j AWS-CONNMARK-CHAIN-0` jump
+    /// (with `-m state --state NEW` until v1.12.0) and the nat `"AWS, CONNMARK"` restore (v1.8.0).
+    /// The per-pod `1536: from <pod> to <VPC> lookup N` rules became `from <pod> lookup N`.
+    pub const NAT_CONNMARK: (u32, u32, u32) = (1, 8, 0);
+    pub const FROM_POD_WITHOUT_TO: (u32, u32, u32) = (1, 8, 0);
+    /// Mangle `-i eni+` restore also when NODE_PORT_SUPPORT=false but EXTERNALSNAT=false (v1.12.1).
+    pub const ENI_RESTORE_WITHOUT_NODEPORT: (u32, u32, u32) = (1, 12, 1);
+    /// Single-chain layout (v1.16.2).
+    pub const SINGLE_CHAIN: (u32, u32, u32) = (1, 16, 2);
+    /// Native nftables connmark on the nft backend (v1.23.0).
+    pub const NFT_CONNMARK: (u32, u32, u32) = (1, 23, 0);
+}
+
+/// The comment v1.3.0–v1.5.x put on the POSTROUTING jump and the chained `! -d` rules.
+pub const COMMENT_SNAT_CHAN_TYPO: &str = "AWS SNAT CHAN";
+
+impl RuleEra {
+    /// The era of a CNI version.
+    pub fn of_version(v: (u32, u32, u32)) -> RuleEra {
+        if v >= since::NFT_CONNMARK {
+            RuleEra::NftConnmark
+        } else if v >= since::SINGLE_CHAIN {
+            RuleEra::SingleChain
+        } else if v >= since::NAT_CONNMARK {
+            RuleEra::Chained
+        } else if v >= since::CHAINED_SNAT {
+            RuleEra::ChainedMangleOnly
+        } else {
+            RuleEra::SingleRule
+        }
+    }
+
+    /// Human name of the layout, for reports.
+    pub fn describe(self) -> &'static str {
+        match self {
+            RuleEra::SingleRule => "single \"AWS, SNAT\" POSTROUTING rule (CNI v1.0–v1.2 layout)",
+            RuleEra::ChainedMangleOnly => {
+                "chained AWS-SNAT-CHAIN-0..N, connmark in mangle only (CNI v1.3–v1.7 layout)"
+            }
+            RuleEra::Chained => {
+                "chained AWS-SNAT-CHAIN-0..N and AWS-CONNMARK-CHAIN-0..N (CNI v1.8–v1.16.0 layout)"
+            }
+            RuleEra::SingleChain => {
+                "single AWS-SNAT-CHAIN-0 with RETURN rules (CNI v1.16.2–v1.22 layout)"
+            }
+            RuleEra::NftConnmark => {
+                "single AWS-SNAT-CHAIN-0, connmark in native nftables on nft (CNI v1.23+ layout)"
+            }
+        }
+    }
+
+    /// The oldest and newest versions of the era (for checks that differ inside an era).
+    pub fn version_range(self) -> (Version, Option<Version>) {
+        match self {
+            RuleEra::SingleRule => ((1, 0, 0), Some((1, 2, 1))),
+            RuleEra::ChainedMangleOnly => (since::CHAINED_SNAT, Some((1, 7, 10))),
+            RuleEra::Chained => (since::NAT_CONNMARK, Some((1, 16, 0))),
+            RuleEra::SingleChain => (since::SINGLE_CHAIN, Some((1, 22, 99))),
+            RuleEra::NftConnmark => (since::NFT_CONNMARK, None),
+        }
+    }
+
+    /// The era programs the nat AWS-CONNMARK chain (v1.8.0+).
+    pub fn has_nat_connmark(self) -> bool {
+        self >= RuleEra::Chained
+    }
+
+    /// The era programs AWS-SNAT-CHAIN-* chains (v1.3.0+).
+    pub fn has_snat_chains(self) -> bool {
+        self >= RuleEra::ChainedMangleOnly
+    }
+}
+
+/// Default `RANDOMIZESNAT` flag of a version: `None` = no flag (≤ v1.3.x), `--random`
+/// (v1.4.0–v1.6.x), `--random-fully` (v1.7.0+).
+pub fn default_random_flag(v: (u32, u32, u32)) -> Option<&'static str> {
+    if v >= since::PRNG_DEFAULT {
+        Some("--random-fully")
+    } else if v >= since::RANDOMIZESNAT {
+        Some("--random")
+    } else {
+        None
+    }
+}
+
+/// ipamd's pool debug lines showing no free address, in every wording since v1.5:
+/// * `IP pool stats: total = 14, used = 14, c.maxIPsPerENI = 14` (v1.5–v1.9 `logPoolStats`),
+/// * `IP pool stats: total = 14, used = 14, IPs in Cooldown = 0, c.maxIPsPerENI = 14` (v1.10),
+/// * `IP pool stats: Total IPs/Prefixes = 14/0, AssignedIPs/CooldownIPs: 14/0, c.maxIPsPerENI = 14`
+///   (v1.16 `DataStoreStats.String`), with `Prefix pool stats` under prefix delegation and
+///   ` for network card N` from v1.21,
+/// * `IP pool is too low: available (0) < ENI target (1) * addrsPerENI (14)` (≤ v1.7).
+pub fn pool_exhausted(msg: &str) -> bool {
+    fn num_after(msg: &str, key: &str) -> Option<(u64, Option<u64>)> {
+        let rest = &msg[msg.find(key)? + key.len()..];
+        let rest = rest.trim_start_matches([' ', '=', ':', '(']);
+        let end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '/'))
+            .unwrap_or(rest.len());
+        let tok = &rest[..end];
+        let mut it = tok.split('/');
+        let a = it.next()?.parse().ok()?;
+        let b = it.next().and_then(|x| x.parse().ok());
+        Some((a, b))
+    }
+    if msg.contains("pool is too low") {
+        return num_after(msg, "available").is_some_and(|(a, _)| a == 0);
+    }
+    if !msg.contains("pool stats") {
+        return false;
+    }
+    if let (Some((total, _)), Some((used, _))) =
+        (num_after(msg, "total ="), num_after(msg, "used ="))
+    {
+        return total > 0 && used >= total;
+    }
+    if let (Some((total, _)), Some((assigned, _))) = (
+        num_after(msg, "Total IPs/Prefixes"),
+        num_after(msg, "AssignedIPs/CooldownIPs"),
+    ) {
+        return total > 0 && assigned >= total;
+    }
+    false
+}

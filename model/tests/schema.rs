@@ -63,3 +63,8 @@ fn unknown_fields_are_accepted_and_version_checked() {
     assert!(err.to_string().contains("schema_version 7"));
     assert!(model::Snapshot::from_json(r#"{"x":1}"#).is_err());
 }
+
+#[test]
+fn trace_schema_is_committed() {
+    check("trace.v1.schema.json", model::trace::trace_schema());
+}

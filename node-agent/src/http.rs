@@ -1,20 +1,20 @@
-//! A tiny HTTP/1.1 client for IMDS and ipamd introspection.
+//! The HTTP client for IMDS and ipamd introspection, on hyper's HTTP/1 client.
 //!
 //! Only what those two endpoints need: `http://` URLs with an IP-literal host (no DNS, no
-//! TLS), one request per connection (`Connection: close`), `Content-Length`, chunked or
-//! read-to-close bodies, a connect timeout and a whole-request timeout, and a body size cap.
-//! It keeps the static binary small (no hyper/reqwest).
+//! TLS), one request per connection (`Connection: close`), a connect timeout, a
+//! whole-request timeout and a body size cap. Framing (Content-Length, chunked,
+//! read-to-close) is hyper's. The same hyper (server side) answers `node-agent serve`.
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
 /// Largest response body accepted (introspection `/v1/enis` on a big node is ~1 MB).
 pub const MAX_BODY: usize = 8 * 1024 * 1024;
-/// Largest header block accepted.
-const MAX_HEAD: usize = 64 * 1024;
 
 /// Why a request failed.
 #[derive(Debug, thiserror::Error)]
@@ -186,8 +186,9 @@ pub async fn request(
     }
 }
 
+/// One request on a fresh connection with hyper's HTTP/1 client (`Connection: close`).
 async fn exchange(
-    mut stream: TcpStream,
+    stream: TcpStream,
     ep: &Endpoint,
     method: &str,
     path: &str,
@@ -195,170 +196,123 @@ async fn exchange(
     body: &[u8],
 ) -> Result<Response, HttpError> {
     let url = ep.url(path);
-    let io = |source| HttpError::Io {
-        method: method.to_string(),
-        url: url.clone(),
-        source,
-    };
     let malformed = |why: String| HttpError::Malformed {
         method: method.to_string(),
         url: url.clone(),
         why,
     };
+    let io = |e: hyper::Error| {
+        // A reset or an early close is I/O; anything hyper could not parse is malformed.
+        let kind = if e.is_incomplete_message() {
+            std::io::ErrorKind::UnexpectedEof
+        } else {
+            std::io::ErrorKind::Other
+        };
+        if e.is_parse() {
+            malformed(e.to_string())
+        } else {
+            HttpError::Io {
+                method: method.to_string(),
+                url: url.clone(),
+                source: std::io::Error::new(kind, e),
+            }
+        }
+    };
     let host = match ep.addr {
         SocketAddr::V4(a) => a.to_string(),
         SocketAddr::V6(a) => format!("[{}]:{}", a.ip(), a.port()),
     };
-    let mut req = format!(
-        "{method} {}{path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: node-agent/{}\r\nAccept: */*\r\nConnection: close\r\n",
-        ep.base_path,
-        env!("CARGO_PKG_VERSION")
-    );
+    let mut req = hyper::Request::builder()
+        .method(method)
+        .uri(format!("{}{path}", ep.base_path))
+        .header(hyper::header::HOST, host)
+        .header(
+            hyper::header::USER_AGENT,
+            concat!("node-agent/", env!("CARGO_PKG_VERSION")),
+        )
+        .header(hyper::header::ACCEPT, "*/*")
+        .header(hyper::header::CONNECTION, "close");
     for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
+        req = req.header(*k, *v);
     }
     if !body.is_empty() || method == "PUT" || method == "POST" {
-        req.push_str(&format!("Content-Length: {}\r\n", body.len()));
+        req = req.header(hyper::header::CONTENT_LENGTH, body.len());
     }
-    req.push_str("\r\n");
-    stream.write_all(req.as_bytes()).await.map_err(io)?;
-    if !body.is_empty() {
-        stream.write_all(body).await.map_err(io)?;
-    }
-    stream.flush().await.map_err(io)?;
+    let req = req
+        .body(Full::new(Bytes::copy_from_slice(body)))
+        .map_err(|e| malformed(format!("cannot build the request: {e}")))?;
 
-    // Read the head.
-    let mut buf: Vec<u8> = Vec::with_capacity(4096);
-    let head_end = loop {
-        if let Some(i) = find(&buf, b"\r\n\r\n") {
-            break i;
-        }
-        if buf.len() > MAX_HEAD {
-            return Err(malformed("response head larger than 64 KiB".into()));
-        }
-        let mut chunk = [0u8; 4096];
-        let n = stream.read(&mut chunk).await.map_err(io)?;
-        if n == 0 {
-            return Err(malformed(
-                "connection closed before the end of the headers".into(),
-            ));
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    };
-    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
-    let mut rest = buf[head_end + 4..].to_vec();
-    let mut lines = head.split("\r\n");
-    let status_line = lines.next().unwrap_or_default();
-    let mut parts = status_line.splitn(3, ' ');
-    let version = parts.next().unwrap_or_default();
-    if !version.starts_with("HTTP/1.") {
-        return Err(malformed(format!("bad status line `{status_line}`")));
-    }
-    let status: u16 = parts
-        .next()
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| malformed(format!("bad status line `{status_line}`")))?;
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
-    let get = |name: &str| {
-        headers
+    let (mut sender, conn) = hyper::client::conn::http1::Builder::new()
+        .title_case_headers(true)
+        .handshake::<_, Full<Bytes>>(TokioIo::new(stream))
+        .await
+        .map_err(io)?;
+    // The connection task ends with the exchange (Connection: close), or when dropped.
+    let conn = tokio::spawn(conn);
+    let result = async {
+        let resp = sender.send_request(req).await.map_err(io)?;
+        let status = resp.status().as_u16();
+        let headers: Vec<(String, String)> = resp
+            .headers()
             .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-    };
-    let no_body =
-        method == "HEAD" || status == 204 || status == 304 || (100..200).contains(&status);
-    let body = if no_body {
-        Vec::new()
-    } else if get("transfer-encoding").is_some_and(|v| v.to_ascii_lowercase().contains("chunked")) {
-        read_to_end(&mut stream, &mut rest, MAX_BODY * 2)
-            .await
-            .map_err(io)?;
-        decode_chunked(&rest).map_err(|w| malformed(w.to_string()))?
-    } else if let Some(cl) = get("content-length") {
-        let len: usize = cl
-            .parse()
-            .map_err(|_| malformed(format!("bad Content-Length `{cl}`")))?;
-        if len > MAX_BODY {
-            return Err(malformed(format!(
-                "body of {len} bytes exceeds the {MAX_BODY} byte cap"
-            )));
-        }
-        while rest.len() < len {
-            let mut chunk = vec![0u8; (len - rest.len()).min(64 * 1024)];
-            let n = stream.read(&mut chunk).await.map_err(io)?;
-            if n == 0 {
-                return Err(malformed(format!(
-                    "connection closed after {} of {len} body bytes",
-                    rest.len()
-                )));
-            }
-            rest.extend_from_slice(&chunk[..n]);
-        }
-        rest.truncate(len);
-        rest
-    } else {
-        read_to_end(&mut stream, &mut rest, MAX_BODY)
-            .await
-            .map_err(io)?;
-        if rest.len() > MAX_BODY {
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
+        let declared: Option<u64> = resp
+            .headers()
+            .get(hyper::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse().ok());
+        if declared.is_some_and(|n| n > MAX_BODY as u64) {
             return Err(malformed(format!("body exceeds the {MAX_BODY} byte cap")));
         }
-        rest
-    };
-    Ok(Response {
-        status,
-        headers,
-        body,
-    })
-}
-
-async fn read_to_end(stream: &mut TcpStream, buf: &mut Vec<u8>, cap: usize) -> std::io::Result<()> {
-    let mut chunk = vec![0u8; 64 * 1024];
-    while buf.len() <= cap {
-        let n = stream.read(&mut chunk).await?;
-        if n == 0 {
-            break;
+        let mut incoming = resp.into_body();
+        let mut body: Vec<u8> = Vec::new();
+        while let Some(frame) = incoming.frame().await {
+            match frame {
+                Ok(f) => {
+                    if let Some(chunk) = f.data_ref() {
+                        if body.len() + chunk.len() > MAX_BODY {
+                            return Err(malformed(format!("body exceeds the {MAX_BODY} byte cap")));
+                        }
+                        body.extend_from_slice(chunk);
+                    }
+                }
+                Err(e) => {
+                    return Err(match declared {
+                        Some(n) if (body.len() as u64) < n => {
+                            malformed(format!("body ended after {} of {n} bytes", body.len()))
+                        }
+                        _ => io(e),
+                    })
+                }
+            }
         }
-        buf.extend_from_slice(&chunk[..n]);
+        Ok(Response {
+            status,
+            headers,
+            body,
+        })
     }
-    Ok(())
-}
-
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
-}
-
-/// Decode a complete chunked body.
-fn decode_chunked(mut data: &[u8]) -> Result<Vec<u8>, &'static str> {
-    let mut out = Vec::new();
-    loop {
-        let line_end = find(data, b"\r\n").ok_or("truncated chunk size line")?;
-        let size_text = std::str::from_utf8(&data[..line_end]).map_err(|_| "bad chunk size")?;
-        let size_hex = size_text.split(';').next().unwrap_or("").trim();
-        let size = usize::from_str_radix(size_hex, 16).map_err(|_| "bad chunk size")?;
-        data = &data[line_end + 2..];
-        if size == 0 {
-            return Ok(out);
-        }
-        if data.len() < size + 2 {
-            return Err("truncated chunk");
-        }
-        if out.len() + size > MAX_BODY {
-            return Err("chunked body exceeds the size cap");
-        }
-        out.extend_from_slice(&data[..size]);
-        data = &data[size + 2..];
-    }
+    .await;
+    conn.abort();
+    result
 }
 
 #[cfg(test)]
 pub(crate) mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::TcpListener;
+
+    fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+        hay.windows(needle.len()).position(|w| w == needle)
+    }
 
     /// Serve one raw canned response per connection, for `n` connections; returns the
     /// address and a handle yielding the raw requests seen.

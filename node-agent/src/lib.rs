@@ -6,12 +6,14 @@
 //! binaries are run, files are read, and HTTP requests go to IMDS and ipamd introspection.
 //!
 //! Layout: one module per source under [`collect`]; [`exec`] owns process spawning; [`http`]
-//! is the tiny HTTP/1.1 client for IMDS and ipamd; [`duration`] parses `--since`/`--timeout`
-//! and formats timestamps.
+//! is the HTTP/1 client (hyper) for IMDS and ipamd; [`duration`] parses `--since`/`--timeout`
+//! and formats timestamps (jiff); [`cli`] is the command line.
 
+pub mod cli;
 pub mod collect;
 pub mod duration;
 pub mod exec;
 pub mod http;
+pub mod serve;
 
 pub use collect::{collect, Options};

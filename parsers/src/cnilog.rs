@@ -99,8 +99,13 @@ pub fn classify(msg: &str) -> Option<LogEventKind> {
     if msg.contains("connection refused") && msg.contains(IPAMD_GRPC_PORT) {
         return Some(LogEventKind::NotReady);
     }
+    if pool_exhausted(msg) {
+        return Some(LogEventKind::IpExhaustion);
+    }
     None
 }
+
+pub use model::vpccni::pool_exhausted;
 
 /// Parse one line (zap JSON, logrus text, seelog text). `None` when it is none of these.
 ///
@@ -251,7 +256,7 @@ pub fn parse_bytes(
         let mut dec = flate2::read::MultiGzDecoder::new(bytes).take(limit);
         if let Err(e) = dec.read_to_end(&mut out) {
             error = Some(format!("gzip: {e} after {} bytes", out.len()));
-            warnings.push(ParseWarning::new(
+            warnings.push(ParseWarning::truncated(
                 0,
                 file,
                 format!(
@@ -263,7 +268,7 @@ pub fn parse_bytes(
         if out.len() > max_decompressed {
             out.truncate(max_decompressed);
             truncated = true;
-            warnings.push(ParseWarning::new(
+            warnings.push(ParseWarning::truncated(
                 0,
                 file,
                 format!("decompressed size exceeds {max_decompressed} bytes; the rest is skipped"),
@@ -534,6 +539,37 @@ fn parse_seelog(file: &str, line_no: u64, l: &str) -> Option<LogEvent> {
         fields: BTreeMap::new(),
         kind,
     })
+}
+
+#[cfg(test)]
+mod pool_tests {
+    use super::pool_exhausted;
+
+    #[test]
+    fn pool_lines_of_every_version() {
+        assert!(pool_exhausted(
+            "IP pool stats: total = 14, used = 14, c.maxIPsPerENI = 14"
+        ));
+        assert!(!pool_exhausted(
+            "IP pool stats: total = 14, used = 3, c.maxIPsPerENI = 14"
+        ));
+        assert!(pool_exhausted(
+            "IP pool stats: total = 28, used = 28, IPs in Cooldown = 0, c.maxIPsPerENI = 14"
+        ));
+        assert!(pool_exhausted("IP pool stats: Total IPs/Prefixes = 14/0, AssignedIPs/CooldownIPs: 14/0, c.maxIPsPerENI = 14"));
+        assert!(pool_exhausted("Prefix pool stats for network card 0: Total IPs/Prefixes = 32/2, AssignedIPs/CooldownIPs: 32/0, c.maxIPsPerENI = 14"));
+        assert!(!pool_exhausted("Prefix pool stats for network card 0: Total IPs/Prefixes = 32/2, AssignedIPs/CooldownIPs: 5/0, c.maxIPsPerENI = 14"));
+        assert!(!pool_exhausted("IP pool stats: Total IPs/Prefixes = 0/0, AssignedIPs/CooldownIPs: 0/0, c.maxIPsPerENI = 14"));
+        assert!(pool_exhausted(
+            "IP pool is too low: available (0) < ENI target (1) * addrsPerENI (14)"
+        ));
+        assert!(!pool_exhausted(
+            "IP pool is too low: available (3) < ENI target (1) * addrsPerENI (14)"
+        ));
+        assert!(!pool_exhausted(
+            "IP pool is NOT too low: available (9) >= ENI target (1) * addrsPerENI (14)"
+        ));
+    }
 }
 
 #[cfg(test)]

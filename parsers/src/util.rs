@@ -30,6 +30,18 @@ impl<T> Parsed<T> {
     }
 }
 
+/// What a warning means for the input as a whole, so callers decide on data, not on the
+/// message text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum WarningKind {
+    /// One line (or element) was skipped or only partly understood.
+    #[default]
+    Skipped,
+    /// The input ends early: a table without COMMIT, a cut JSON object, a decompression cap.
+    Truncated,
+}
+
 /// A line that was skipped or only partly understood.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParseWarning {
@@ -38,6 +50,7 @@ pub struct ParseWarning {
     /// The offending text (truncated to 200 characters).
     pub text: String,
     pub message: String,
+    pub kind: WarningKind,
 }
 
 impl ParseWarning {
@@ -50,7 +63,20 @@ impl ParseWarning {
             line,
             text: t,
             message: message.into(),
+            kind: WarningKind::Skipped,
         }
+    }
+
+    /// A warning saying the input ends early (see [`WarningKind::Truncated`]).
+    pub fn truncated(line: usize, text: &str, message: impl Into<String>) -> Self {
+        ParseWarning {
+            kind: WarningKind::Truncated,
+            ..ParseWarning::new(line, text, message)
+        }
+    }
+
+    pub fn is_truncation(&self) -> bool {
+        self.kind == WarningKind::Truncated
     }
 }
 

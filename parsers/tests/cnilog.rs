@@ -46,7 +46,9 @@ fn ipamd_log_every_line_and_kind() {
             Some(IpExhaustion),
             None, // "InsufficientCidr Error" backoff notice is not the EC2 code itself
             Some(IpExhaustion),
-            None,
+            // `Prefix pool stats: … AssignedIPs/CooldownIPs: 32/0` of 32: a full pool
+            // (model::vpccni::pool_exhausted); the rule needs it sustained to report.
+            Some(IpExhaustion),
             None, // debug noise "no free IP available in the prefix"
             Some(IpExhaustion),
             None,

@@ -1,8 +1,8 @@
 //! IMDS and ipamd-introspection doubles, plus tiny traffic helpers, served by the
 //! `cni-doubles` binary from inside an emulated node's namespace.
 //!
-//! The HTTP server is hand-rolled HTTP/1.1 (one request per connection, `Connection: close`):
-//! enough for the agent's client and `curl`, and small enough to read.
+//! The HTTP server is hyper's HTTP/1 server ([`serve_http`]), the same stack the agent uses;
+//! the doubles only map a request (method, path, headers) to a status and body.
 //!
 //! * IMDSv2 on `127.0.0.1:<imds_port>`: `PUT /latest/api/token` (needs
 //!   `X-aws-ec2-metadata-token-ttl-seconds`), then `GET /latest/meta-data/…` with
@@ -313,26 +313,6 @@ impl Request {
     }
 }
 
-/// Parse a request head (everything up to the blank line).
-pub fn parse_request(head: &str) -> Option<Request> {
-    let mut lines = head.split("\r\n");
-    let mut first = lines.next()?.split_whitespace();
-    let method = first.next()?.to_string();
-    let target = first.next()?;
-    first.next().filter(|v| v.starts_with("HTTP/1."))?;
-    let path = target.split('?').next().unwrap_or(target).to_string();
-    let headers = lines
-        .take_while(|l| !l.is_empty())
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-        .collect();
-    Some(Request {
-        method,
-        path,
-        headers,
-    })
-}
-
 /// Status code, content type and body for one request.
 pub type Response = (u16, &'static str, String);
 
@@ -404,22 +384,58 @@ impl Ipamd {
     }
 }
 
-/// Serialise a response (always `Connection: close`).
-pub fn render_response(resp: &Response) -> String {
-    let reason = match resp.0 {
-        200 => "OK",
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        404 => "Not Found",
-        _ => "Method Not Allowed",
-    };
-    format!(
-        "HTTP/1.1 {} {reason}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
-        resp.0,
-        resp.1,
-        resp.2.len(),
-        resp.2
-    )
+/// Serve `handler` on `listener` with hyper's HTTP/1 server until the task is aborted. Each
+/// connection is its own task; a connection that stalls is dropped after 5 s.
+pub async fn serve_http<F>(listener: tokio::net::TcpListener, handler: F)
+where
+    F: Fn(&Request) -> Response + Send + Sync + 'static,
+{
+    use http_body_util::Full;
+    use hyper::body::Bytes;
+    use hyper_util::rt::TokioIo;
+
+    let handler = std::sync::Arc::new(handler);
+    loop {
+        let Ok((sock, _)) = listener.accept().await else {
+            continue;
+        };
+        let h = handler.clone();
+        tokio::spawn(async move {
+            let svc =
+                hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                    let h = h.clone();
+                    async move {
+                        let r = Request {
+                            method: req.method().as_str().to_string(),
+                            path: req.uri().path().to_string(),
+                            headers: req
+                                .headers()
+                                .iter()
+                                .map(|(k, v)| {
+                                    (
+                                        k.as_str().to_string(),
+                                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                                    )
+                                })
+                                .collect(),
+                        };
+                        let (status, content_type, body) = h(&r);
+                        let mut resp = hyper::Response::new(Full::new(Bytes::from(body)));
+                        *resp.status_mut() = hyper::StatusCode::from_u16(status)
+                            .unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
+                        resp.headers_mut().insert(
+                            hyper::header::CONTENT_TYPE,
+                            hyper::header::HeaderValue::from_static(content_type),
+                        );
+                        Ok::<_, std::convert::Infallible>(resp)
+                    }
+                });
+            let conn = hyper::server::conn::http1::Builder::new()
+                .keep_alive(false)
+                .serve_connection(TokioIo::new(sock), svc);
+            let _ = tokio::time::timeout(Duration::from_secs(5), conn).await;
+        });
+    }
 }
 
 #[cfg(test)]
@@ -520,13 +536,5 @@ mod tests {
             r["/v1/networkutils-env-settings"]["AWS_VPC_K8S_CNI_RANDOMIZESNAT"],
             2
         );
-    }
-
-    #[test]
-    fn parses_request_heads() {
-        let r = parse_request("GET /v1/enis?x=1 HTTP/1.1\r\nHost: a\r\nX-A: b c\r\n\r\n").unwrap();
-        assert_eq!(r.path, "/v1/enis");
-        assert_eq!(r.header("x-a"), Some("b c"));
-        assert!(parse_request("garbage").is_none());
     }
 }

@@ -7,9 +7,13 @@
 //! * [`doubles`] — IMDSv2 and ipamd introspection doubles (served by `cni-doubles`).
 //! * [`agent`] — running `node-agent` in a node and reading the same state independently.
 //! * [`sshd`] — sshd inside emulated nodes, for fleet tests.
+//! * [`oracle`] — independent readers of kernel text (iptables-save, `conntrack -L`) for tests.
+//! * [`prereq`] — the one CI-aware skip helper: a missing prerequisite skips locally, fails on CI.
 
 pub mod agent;
 pub mod doubles;
 pub mod netns;
 pub mod node;
+pub mod oracle;
+pub mod prereq;
 pub mod sshd;

@@ -167,6 +167,9 @@ fn save_rules(node: &EksNode, save: &str) -> BTreeMap<String, Vec<String>> {
     out
 }
 
+/// The snapshot's parsed rules rendered back to save lines from their fields (chain, counters,
+/// matches, target, target options) by the save-line renderer — never the stored raw text, so
+/// comparing with `iptables-save -c` checks what was parsed, not what was copied.
 fn snapshot_iptables(s: &Snapshot, backend: model::Backend) -> BTreeMap<String, Vec<String>> {
     let dump = s
         .iptables
@@ -181,7 +184,13 @@ fn snapshot_iptables(s: &Snapshot, backend: model::Backend) -> BTreeMap<String, 
                 t.name.clone(),
                 t.chains
                     .iter()
-                    .flat_map(|c| c.rules.iter().map(|r| r.evidence_line()))
+                    .flat_map(|c| {
+                        c.rules.iter().map(|r| {
+                            let mut r = r.clone();
+                            r.raw.clear();
+                            parsers::iptables::to_save_line(&r)
+                        })
+                    })
                     .collect(),
             )
         })
@@ -252,8 +261,9 @@ fn snapshot_matches_the_kernel_and_the_doubles() {
         assert_eq!(l.kind.as_deref(), Some("veth"));
     }
 
-    // iptables: same rules in the same order as iptables-save (text; counters move with the
-    // agent's own loopback connections, see the per-backend test for counters).
+    // iptables: the parsed rules, rendered from their fields, are the kernel's lines in the
+    // kernel's order (counters move with the agent's own loopback connections, see the
+    // per-backend test for counters).
     let snap_nft = snapshot_iptables(&snap, model::Backend::Nft);
     assert_eq!(
         strip_counters(&snap_nft),
@@ -497,10 +507,9 @@ fn missing_iptables_is_unavailable_and_the_rest_is_complete() {
             assert_eq!(status, SectionStatus::Ok, "{name}: {reason:?}");
         }
     }
-    assert_eq!(
-        snap.routes.get().unwrap().len(),
-        snapshot_routes(&snap).len()
-    );
+    // The rest is the kernel's state, not merely non-empty.
+    assert_eq!(snapshot_routes(&snap), kernel_routes(&node));
+    assert_eq!(snapshot_rules(&snap), kernel_rules(&node));
     assert!(!snap.rules.get().unwrap().is_empty());
 }
 

@@ -47,7 +47,16 @@ pub(crate) fn check(ctx: &Ctx<'_>) -> RuleResult {
     } else if !have_mangle {
         unchecked.push("mangle table not in the dump: mangle CONNMARK rules not checked");
     }
-    if !ext && have_nat {
+    // nat AWS-CONNMARK-CHAIN and its PREROUTING rules exist from v1.8.0 on; the mangle
+    // `-i vlan+` restore from v1.7.0; the mangle rules and the fwmark rule from v1.2.0; the
+    // `-i eni+` restore without NodePort support from v1.12.1 (vpccni::since).
+    let want_nat_cm = ctx.f.expects_since(vpccni::since::NAT_CONNMARK);
+    let want_vlan = ctx.f.expects_since(vpccni::since::VLAN_RESTORE);
+    let want_mangle = ctx.f.expects_since(vpccni::since::NODEPORT_CONNMARK);
+    let eni_restore_without_nps = ctx
+        .f
+        .expects_since(vpccni::since::ENI_RESTORE_WITHOUT_NODEPORT);
+    if !ext && have_nat && want_nat_cm {
         if nat.connmark_jumps.is_empty() {
             missing.push(format!(
                 "nat PREROUTING `-i {}+ … -j AWS-CONNMARK-CHAIN-0`",
@@ -82,13 +91,17 @@ pub(crate) fn check(ctx: &Ctx<'_>) -> RuleResult {
             .any(|r| r.rule.value("-i") == Some(iface))
     };
     // M2 (`-i eni+` restore) when NODE_PORT_SUPPORT or !EXTERNALSNAT (v1.12.1+).
-    if have_mangle && (nps == Some(true) || !ext) && !has_mangle(&prefix_match) {
+    if have_mangle
+        && want_mangle
+        && (nps == Some(true) || (!ext && eni_restore_without_nps))
+        && !has_mangle(&prefix_match)
+    {
         missing.push(format!(
             "mangle PREROUTING `-i {prefix_match} \"AWS, primary ENI\" -j CONNMARK --restore-mark`"
         ));
     }
-    if have_mangle && nps == Some(true) {
-        if !has_mangle("vlan+") {
+    if have_mangle && want_mangle && nps == Some(true) {
+        if want_vlan && !has_mangle("vlan+") {
             missing.push(
                 "mangle PREROUTING `-i vlan+ \"AWS, primary ENI\" -j CONNMARK --restore-mark`"
                     .into(),
@@ -103,7 +116,11 @@ pub(crate) fn check(ctx: &Ctx<'_>) -> RuleResult {
         }
     }
     let mut rule_note = None;
-    if nps == Some(true) || !ext {
+    let rules_partial = ctx.s.rules.status == model::SectionStatus::Partial;
+    if rules_partial && (nps == Some(true) || !ext) {
+        unchecked.push("ip rule capture is partial (filtered with grep/head or cut): the fwmark rule was not checked");
+    }
+    if want_mangle && !rules_partial && (nps == Some(true) || (!ext && eni_restore_without_nps)) {
         match ctx.s.rules.get() {
             Some(rules) => {
                 let ok = rules.iter().any(|r| {

@@ -80,6 +80,24 @@ fn log_finding(
 }
 
 pub(crate) fn check_exhaustion(ctx: &Ctx<'_>) -> RuleResult {
+    // ipamd's pool debug lines (`IP pool stats: … used = total`, `IP pool is too low:
+    // available (0)`) show a full datastore at one instant; a node allocating its next ENI
+    // logs one too. Only a repeated full pool, or one next to "max ENI limit is already
+    // reached", proves exhaustion (inferred).
+    let all = events(ctx, LogEventKind::IpExhaustion).unwrap_or_default();
+    let pool: Vec<&&LogEvent> = all
+        .iter()
+        .filter(|e| model::vpccni::pool_exhausted(&e.msg))
+        .collect();
+    let direct = all.len() - pool.len();
+    let at_limit = events(ctx, LogEventKind::EniAttachFailure)
+        .unwrap_or_default()
+        .iter()
+        .any(|e| e.msg.contains("max ENI limit"));
+    let pool_only = direct == 0 && !pool.is_empty();
+    if pool_only && pool.len() < 3 && !at_limit {
+        return Ok(vec![]);
+    }
     let mut out = log_finding(
         ctx,
         EXHAUSTION_ID,
@@ -89,6 +107,19 @@ pub(crate) fn check_exhaustion(ctx: &Ctx<'_>) -> RuleResult {
         "When the datastore has no free IP and ipamd cannot allocate more (subnet out of addresses or /28 prefixes, ENI/IP limits), new pods stay in ContainerCreating with `failed to assign an IP address to container`. In prefix mode, fragmentation causes InsufficientCidrBlocks even with free IPs.",
         "Add subnet capacity (a larger or additional subnet via custom networking / subnet discovery, or a CIDR reservation for prefixes), lower WARM_IP_TARGET/WARM_ENI_TARGET waste, enable prefix delegation on Nitro instances, or reduce max pods.",
     )?;
+    if pool_only {
+        if let Some(f) = out.first_mut() {
+            f.inferred.push(format!(
+                "exhaustion (from {} ipamd pool debug line(s) showing no free address{})",
+                pool.len(),
+                if at_limit {
+                    " and \"max ENI limit is already reached\""
+                } else {
+                    ""
+                }
+            ));
+        }
+    }
     if let Some(enis) = ctx.s.cni.get().and_then(|c| c.ipamd_enis.as_ref()) {
         let full: Vec<_> = enis
             .network_cards
@@ -174,7 +205,14 @@ pub(crate) fn check_not_ready(ctx: &Ctx<'_>) -> RuleResult {
         || r.contains("timeout")
         || r.contains("failed")
         || r.contains("error");
-    if cni.status != SectionStatus::Ok && about_ipamd && failed && !disabled {
+    // Only a live collection can find the endpoint unreachable: a paste or capture directory
+    // (sources `file:…`) without enis.json says nothing about ipamd at the time.
+    let live = !cni.sources.iter().any(|s| s.starts_with("file:"))
+        && matches!(
+            cni.status,
+            SectionStatus::Failed | SectionStatus::Partial | SectionStatus::Unavailable
+        );
+    if live && about_ipamd && failed && !disabled {
         let ev = Evidence::new(
             EvidenceKind::Note,
             format!(
@@ -194,13 +232,6 @@ pub(crate) fn check_not_ready(ctx: &Ctx<'_>) -> RuleResult {
                     .done(),
             );
         }
-    }
-    if logs_missing && out.is_empty() {
-        return Err(section_reason(
-            "cni_logs",
-            ctx.s.cni_logs.status,
-            ctx.s.cni_logs.reason.as_deref(),
-        ));
     }
     if logs_missing && out.is_empty() {
         return Err(section_reason(

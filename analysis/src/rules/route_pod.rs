@@ -45,7 +45,22 @@ fn route_of<'a>(routes: &'a [model::Route], p: &PodFact) -> Option<&'a model::Ro
 
 pub(crate) fn check_rule_missing(ctx: &Ctx<'_>) -> RuleResult {
     let rules = ctx.need_rules()?;
-    let routes = ctx.need_routes()?;
+    if ctx.s.rules.status == model::SectionStatus::Partial
+        && ctx
+            .s
+            .rules
+            .warnings
+            .iter()
+            .any(|w| w.contains("filtered paste"))
+    {
+        return Err(format!(
+            "the ip rule capture is filtered ({}): rules it hides are not missing; the unfiltered `ip rule` output would let it run",
+            ctx.s.rules.reason.clone().unwrap_or_default()
+        ));
+    }
+    let routes = ctx
+        .need_routes()
+        .map_err(|e| format!("{e}; ip-route.txt (`ip route show table all`) would let it run"))?;
     if ctx.f.pods.is_empty() {
         return Err("no pods known (no ipamd /v1/enis and no host-veth routes)".into());
     }

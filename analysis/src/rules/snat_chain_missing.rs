@@ -3,7 +3,9 @@
 
 use model::{Evidence, EvidenceKind, Severity};
 
-use super::snat_common::{external_snat_text, reachable_snat_rules, snat_expected};
+use super::snat_common::{
+    external_snat_text, legacy_layout, legacy_snat_rules, reachable_snat_rules, snat_expected,
+};
 use crate::rule::{config_ev, Ctx, RuleResult};
 
 pub(crate) const ID: &str = "snat.chain-missing";
@@ -19,8 +21,37 @@ pub(crate) fn check(ctx: &Ctx<'_>) -> RuleResult {
             nat.backend
         ));
     };
+    if legacy_layout(ctx, nat) {
+        // v1.0–v1.2: one POSTROUTING rule, no AWS-SNAT-CHAIN (v1.0.0 `SetupHostNetwork`).
+        if !legacy_snat_rules(nat).is_empty() {
+            return Ok(vec![]);
+        }
+        if let Some(why) = nat.filtered_table("nat") {
+            return Err(why);
+        }
+        let mut ev: Vec<Evidence> = vec![config_ev(external_snat_text(ctx))];
+        if let Some(post) = nat_table.chain("POSTROUTING") {
+            ev.extend(post.rules.iter().enumerate().map(|(i, r)| {
+                Evidence::new(EvidenceKind::Iptables, r.evidence_line()).at(format!(
+                    "{} nat POSTROUTING #{}",
+                    nat.backend,
+                    i + 1
+                ))
+            }));
+        }
+        return Ok(vec![ctx
+            .finding(ID, Severity::Error, format!("AWS SNAT missing in the {} backend: the v1.0–v1.2 POSTROUTING \"AWS, SNAT\" rule is missing", nat.backend))
+            .evs(ev)
+            .note(ctx.f.layout_line().unwrap_or_default())
+            .explain("CNI v1.0–v1.2 SNATs pod traffic leaving the VPC with one nat POSTROUTING rule `! -d <VPC> -m comment --comment \"AWS, SNAT\" -j SNAT --to-source <primary IP>`. Without it, pod traffic to the internet leaves with the pod IP and is dropped.")
+            .remedy("Restart aws-node on this node so ipamd re-adds the rule, and plan an upgrade: CNI v1.0–v1.2 is long out of support.")
+            .inferred(ctx.f.inferred_names(&["external_snat"]))
+            .done()]);
+    }
     let jump_missing = nat.postrouting_jumps.is_empty();
-    let snat_missing = reachable_snat_rules(nat).is_empty();
+    let snat_missing = reachable_snat_rules(nat)
+        .iter()
+        .all(|r| r.rule.chain == "POSTROUTING");
     if !jump_missing && !snat_missing {
         return Ok(vec![]);
     }

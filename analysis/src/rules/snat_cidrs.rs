@@ -60,8 +60,21 @@ pub(crate) fn check_vpc(ctx: &Ctx<'_>) -> RuleResult {
         return Ok(vec![]);
     }
     let nat = ctx.need_nat()?;
+    let vpc_from_imds = ctx
+        .f
+        .vpc_cidrs
+        .as_ref()
+        .is_some_and(|k| k.source != crate::facts::Provenance::Inferred);
+    if !vpc_from_imds {
+        // Inferred: the SNAT rule's --to-source is the node's primary IP, so it lies inside
+        // the VPC. When the rules exclude no CIDR holding it, the node's own (secondary) VPC
+        // CIDR is SNATed.
+        if let Some(f) = own_cidr_snated(ctx, nat) {
+            return Ok(vec![f]);
+        }
+    }
     let Some(vpc) = &ctx.f.vpc_cidrs else {
-        return Err("VPC CIDRs unknown (no IMDS vpc-ipv4-cidr-blocks and no VPC RETURN rule to infer them from)".into());
+        return Err("VPC CIDRs unknown (no IMDS vpc-ipv4-cidr-blocks, no VPC RETURN rule to infer them from, and the SNAT rule's --to-source is excluded); imds.json (or `curl 169.254.169.254/latest/meta-data/network/interfaces/macs/<mac>/vpc-ipv4-cidr-blocks`) would let it run".into());
     };
     let ret = returned(nat);
     let mut out = Vec::new();
@@ -193,4 +206,66 @@ pub(crate) fn check_unexpected(ctx: &Ctx<'_>) -> RuleResult {
         );
     }
     Ok(out)
+}
+
+/// The SNAT rule's `--to-source` (the node's primary IP, inside the VPC by definition) would
+/// itself be SNATed: no excluded CIDR holds it. Probes a neighbour of the address (the address
+/// itself is LOCAL and skipped by `addrtype`).
+fn own_cidr_snated(ctx: &Ctx<'_>, nat: &AwsNat<'_>) -> Option<model::Finding> {
+    // An inverted `! -d X -j RETURN` is snat.return-inverted's finding, not this one.
+    if reachable_rules(nat)
+        .iter()
+        .any(|r| r.target() == "RETURN" && matches!(r.dst(), Some((_, true))))
+    {
+        return None;
+    }
+    let rules = super::snat_common::reachable_snat_rules(nat);
+    for r in rules {
+        let ts = r
+            .rule
+            .target_arg("--to-source")
+            .and_then(|a| a.values.first())
+            .and_then(|v| crate::views::to_source_ip(v))?;
+        let probe = Ipv4Addr::from(u32::from(ts) ^ 1);
+        let snated = if r.rule.chain == "POSTROUTING" {
+            // v1.0–v1.2: `! -d <VPC> … -j SNAT` is the whole decision.
+            match r.dst() {
+                Some((Some(c), true)) => !c.contains(&probe),
+                _ => false,
+            }
+        } else {
+            matches!(nat.evaluate(probe), Verdict::Snat(x) if x.location() == r.location())
+        };
+        if !snated {
+            continue;
+        }
+        let excluded: Vec<String> = if r.rule.chain == "POSTROUTING" {
+            r.dst()
+                .and_then(|(c, _)| c)
+                .map(|c| vec![c.to_string()])
+                .unwrap_or_default()
+        } else {
+            returned(nat).iter().map(|(c, _)| c.to_string()).collect()
+        };
+        return Some(
+            ctx.finding(
+                VPC_ID,
+                Severity::Error,
+                format!(
+                    "the node's own address {ts} (the SNAT --to-source) is outside every CIDR the SNAT rules exclude ({}): pod traffic to the node's own VPC CIDR is SNATed",
+                    if excluded.is_empty() { "none".to_string() } else { excluded.join(", ") }
+                ),
+            )
+            .evs([r.evidence()])
+            .evs(reachable_rules(nat).iter().map(|x| x.evidence()))
+            .note(format!(
+                "inferred: --to-source {ts} is the node's primary IP, which is always inside a VPC CIDR; a pod packet to {probe} (same subnet) reaches this SNAT rule"
+            ))
+            .explain("The SNAT rules exclude the VPC CIDRs the CNI knew when it wrote them. The node's primary IP is in none of them, so the node sits in a VPC CIDR that is not excluded (typically a secondary CIDR added after the rules were written, or a CNI that only knew the primary CIDR): traffic from pods to peers in that CIDR is source-NATed to the node IP, which breaks pod-IP allow-lists, security groups for pods and return paths.")
+            .remedy("Restart aws-node so ipamd re-reads vpc-ipv4-cidr-blocks from IMDS (CNI v1.0–v1.2 only knows the primary VPC CIDR: upgrade), or add the CIDR to AWS_VPC_K8S_CNI_EXCLUDE_SNAT_CIDRS.")
+            .inferred(vec!["vpc_cidrs (the SNAT rule's --to-source lies inside the VPC)".to_string()])
+            .done(),
+        );
+    }
+    None
 }

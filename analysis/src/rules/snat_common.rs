@@ -41,9 +41,28 @@ pub(crate) fn reachable_snat_rules<'a>(nat: &AwsNat<'a>) -> Vec<RuleRef<'a>> {
     let reach = reachable_snat_chains(nat);
     nat.snat_rules
         .iter()
-        .filter(|r| reach.contains(r.rule.chain.as_str()))
+        .filter(|r| reach.contains(r.rule.chain.as_str()) || r.rule.chain == "POSTROUTING")
         .copied()
         .collect()
+}
+
+/// The v1.0–v1.2 layout's `"AWS, SNAT"` SNAT rules written directly in nat POSTROUTING
+/// (v1.0.0 `SetupHostNetwork` `natCmd`; removed by v1.3.0's "remove pre-1.3 AWS SNAT rules").
+pub(crate) fn legacy_snat_rules<'a>(nat: &AwsNat<'a>) -> Vec<RuleRef<'a>> {
+    nat.snat_rules
+        .iter()
+        .filter(|r| r.rule.chain == "POSTROUTING")
+        .copied()
+        .collect()
+}
+
+/// The legacy layout applies: the node's version or inferred era is v1.0–v1.2, or nothing
+/// says otherwise and the only SNAT rules are the legacy POSTROUTING ones.
+pub(crate) fn legacy_layout(ctx: &Ctx<'_>, nat: &AwsNat<'_>) -> bool {
+    match ctx.f.rule_era() {
+        Some(e) => e == vpccni::RuleEra::SingleRule,
+        None => !legacy_snat_rules(nat).is_empty() && nat.snat_chains.is_empty(),
+    }
 }
 
 /// IPv4 cluster and EXTERNALSNAT known false; otherwise the reason to skip (or `Ok(false)` when

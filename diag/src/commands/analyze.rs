@@ -12,7 +12,7 @@ use super::{
 /// Nodes of a remote run that delivered no snapshot become `fleet.node-unreachable` findings
 /// in the fleet summary (they are input errors too, so the exit code stays 2).
 fn add_unreachable(report: &mut AnalyzeReport, outcomes: &[model::NodeOutcome]) {
-    let findings = fleet::unreachable_findings(outcomes);
+    let findings = analysis::unreachable::findings(outcomes);
     if findings.is_empty() {
         return;
     }
@@ -35,7 +35,7 @@ pub fn run(args: AnalyzeArgs, out: Out) -> anyhow::Result<i32> {
             agent_path: args.input.local_agent(),
         });
     }
-    let mut remote = remote_inputs(&args.input, out);
+    let mut remote = remote_inputs(&args.input, out, &mut None);
     inputs.append(&mut remote.inputs);
     let loaded = load(inputs, &args.input);
     let mut report = build(loaded, args.fail_on);

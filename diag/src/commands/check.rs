@@ -7,14 +7,17 @@ use crate::cli::{CheckArgs, Format};
 use crate::render::check::{self as r, CheckReport, CheckSummary};
 use crate::render::json;
 
+use super::remote::Remote;
 use super::{
     emit, load, note_errors, source_inputs, split, Out, EXIT_BAD_INPUT, EXIT_FINDINGS, EXIT_OK,
 };
 
 pub fn run(args: CheckArgs, out: Out) -> anyhow::Result<i32> {
+    // Remote targets are resolved once for the whole invocation (see `Remote`).
+    let mut remote = None;
     let report = match args.wait {
-        Some(wait) => wait_until_pass(&args, out, wait),
-        None => build(&args, out),
+        Some(wait) => wait_until_pass(&args, out, wait, &mut remote),
+        None => build(&args, out, &mut remote),
     };
     note_errors(out, &report.input_errors);
     let text = match out.format {
@@ -33,17 +36,23 @@ fn usage_error(message: String) -> CheckReport {
         results: Vec::new(),
         input_errors: Vec::new(),
         message: Some(message),
+        fleet_findings: Vec::new(),
     }
 }
 
 /// `--wait`: re-collect and re-check until every assertion passes or the time is up. Rounds
 /// that could not evaluate (a node unreachable while aws-node restarts) are retried too; the
 /// last round's report is the result.
-fn wait_until_pass(args: &CheckArgs, out: Out, wait: Duration) -> CheckReport {
+fn wait_until_pass(
+    args: &CheckArgs,
+    out: Out,
+    wait: Duration,
+    remote: &mut Option<Remote>,
+) -> CheckReport {
     let deadline = Instant::now() + wait;
     let mut round = 1u32;
     loop {
-        let report = build(args, out);
+        let report = build(args, out, remote);
         let left = deadline.saturating_duration_since(Instant::now());
         // Nothing was checkable at all (a usage problem): waiting cannot help.
         let nothing_to_wait_for = report.results.is_empty() && report.input_errors.is_empty();
@@ -78,7 +87,7 @@ fn progress_line(r: &CheckReport) -> String {
     )
 }
 
-pub fn build(args: &CheckArgs, out: Out) -> CheckReport {
+pub fn build(args: &CheckArgs, out: Out, remote: &mut Option<Remote>) -> CheckReport {
     // Assertions are validated before anything is collected.
     let mut cli = Vec::new();
     for e in &args.expect {
@@ -99,10 +108,11 @@ pub fn build(args: &CheckArgs, out: Out) -> CheckReport {
             "nothing to check: give --expect KEY=VALUE or a --policy with expectations".into(),
         );
     }
-    let sources = match source_inputs(&args.source, &args.input, out) {
+    let sources = match source_inputs(&args.source, &args.input, out, remote) {
         Ok(s) => s,
         Err(e) => return usage_error(format!("{e:#}")),
     };
+    let fleet_findings = sources.unreachable();
     let sp = split(load(sources.inputs, &args.input));
     let mut results = Vec::new();
     let mut errors = sp.errors;
@@ -165,5 +175,6 @@ pub fn build(args: &CheckArgs, out: Out) -> CheckReport {
         results,
         input_errors: errors,
         message,
+        fleet_findings,
     }
 }

@@ -30,6 +30,7 @@ pub fn schema(what: SchemaKind) -> anyhow::Result<i32> {
         SchemaKind::Snapshot => model::schema::snapshot_schema(),
         SchemaKind::Report => render::analyze::report_schema(),
         SchemaKind::Fleet => model::schema::fleet_schema(),
+        SchemaKind::Trace => model::trace::trace_schema(),
     };
     emit(&json(&v)?)?;
     Ok(EXIT_OK)

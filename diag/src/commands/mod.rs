@@ -2,7 +2,10 @@
 
 pub mod analyze;
 pub mod check;
+pub mod collect;
 pub mod misc;
+pub mod trace;
+pub mod remote;
 pub mod views;
 
 use std::io::Write;
@@ -37,16 +40,23 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Analyze(a) => analyze::run(a, out),
         Command::Snat(a) => views::run_snat(a, out),
         Command::Routes(a) => views::run_routes(a, out),
+        Command::Trace(a) => trace::run(a, out),
         Command::Check(a) => check::run(a, out),
-        Command::Collect(a) => collect(a),
+        Command::Collect(a) => collect::run(&a.targets, &a.out_dir, a.no_progress),
         Command::Rules => misc::rules(out),
         Command::Completions { shell } => misc::completions(shell),
         Command::Schema { what } => misc::schema(what),
     }
 }
 
-/// Inputs of `--local` / `--from` / remote targets.
-pub fn source_inputs(src: &SourceArgs, opts: &InputOpts, out: Out) -> anyhow::Result<Sources> {
+/// Inputs of `--local` / `--from` / remote targets. `remote` keeps the remote state between
+/// calls of one invocation (`check --wait` rounds): see [`remote::Remote`].
+pub fn source_inputs(
+    src: &SourceArgs,
+    opts: &InputOpts,
+    out: Out,
+    remote: &mut Option<remote::Remote>,
+) -> anyhow::Result<Sources> {
     if !src.local && src.from.is_empty() && !opts.targets.has_targets() {
         anyhow::bail!(
             "nothing to read: give --local, --from PATH..., or remote targets (--hosts, \
@@ -59,7 +69,7 @@ pub fn source_inputs(src: &SourceArgs, opts: &InputOpts, out: Out) -> anyhow::Re
             agent_path: opts.local_agent(),
         });
     }
-    let mut sources = remote_inputs(opts, out);
+    let mut sources = remote_inputs(opts, out, remote);
     inputs.append(&mut sources.inputs);
     sources.inputs = inputs;
     Ok(sources)
@@ -71,9 +81,16 @@ pub struct Sources {
     pub outcomes: Vec<model::NodeOutcome>,
 }
 
+impl Sources {
+    /// `fleet.node-unreachable` for every remote node that delivered no snapshot.
+    pub fn unreachable(&self) -> Vec<model::Finding> {
+        analysis::unreachable::findings(&self.outcomes)
+    }
+}
+
 /// Collect the remote targets, if any were given: one input per node (its snapshot, or why
-/// there is none).
-pub fn remote_inputs(opts: &InputOpts, out: Out) -> Sources {
+/// there is none). The first call builds `remote` from the flags; later calls reuse it.
+pub fn remote_inputs(opts: &InputOpts, out: Out, remote: &mut Option<remote::Remote>) -> Sources {
     let mut sources = Sources {
         inputs: Vec::new(),
         outcomes: Vec::new(),
@@ -81,16 +98,21 @@ pub fn remote_inputs(opts: &InputOpts, out: Out) -> Sources {
     if !opts.targets.has_targets() {
         return sources;
     }
-    let gathered = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(anyhow::Error::from)
-        .and_then(|rt| rt.block_on(fleet::gather(&opts.targets, !out.quiet)));
+    let gathered = (|| -> anyhow::Result<Vec<fleet::NodeResult>> {
+        let r = match remote {
+            Some(r) => r,
+            None => remote.insert(
+                remote::Remote::from_args(&opts.targets)?
+                    .context("remote targets were given but none were built")?,
+            ),
+        };
+        remote::runtime()?.block_on(r.gather(!out.quiet))
+    })();
     match gathered {
         Ok(results) => {
             if !out.quiet {
                 let outcomes: Vec<_> = results.iter().map(|(o, _)| o.clone()).collect();
-                eprintln!("diag: {}", fleet::cli::summary_line(&outcomes));
+                eprintln!("diag: {}", fleet::report::summary_line(&outcomes));
             }
             for (outcome, snapshot) in results {
                 sources.inputs.push(Input::from_fleet(&outcome, snapshot));
@@ -106,20 +128,6 @@ pub fn remote_inputs(opts: &InputOpts, out: Out) -> Sources {
         }),
     }
     sources
-}
-
-/// `diag collect`: the fleet runner, writing one snapshot per node and fleet.json.
-fn collect(a: crate::cli::CollectArgs) -> anyhow::Result<i32> {
-    let args = fleet::CollectArgs {
-        targets: a.targets,
-        output: a.out_dir,
-        no_progress: a.no_progress,
-    };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
-    rt.block_on(fleet::cli::run_collect(&args))
 }
 
 /// Read inputs; a bad `--map` is an input error too.

@@ -16,6 +16,8 @@ struct Built<V> {
     views: Vec<V>,
     errors: Vec<InputProblem>,
     exit_code: i32,
+    /// Remote nodes not collected, as `fleet.node-unreachable` findings.
+    unreachable: Vec<Finding>,
 }
 
 fn build<V>(
@@ -24,7 +26,7 @@ fn build<V>(
     view: fn(&analysis::Prepared<'_>, &NodeReport) -> V,
     findings: fn(&V) -> &[Finding],
 ) -> Built<V> {
-    let sources = match source_inputs(&args.source, &args.input, out) {
+    let sources = match source_inputs(&args.source, &args.input, out, &mut None) {
         Ok(s) => s,
         Err(e) => {
             return Built {
@@ -34,9 +36,11 @@ fn build<V>(
                     error: format!("{e:#}"),
                 }],
                 exit_code: EXIT_BAD_INPUT,
+                unreachable: Vec::new(),
             }
         }
     };
+    let unreachable = sources.unreachable();
     let sp = split(load(sources.inputs, &args.input));
     let mut errors = sp.errors;
     let mut views = Vec::new();
@@ -62,6 +66,7 @@ fn build<V>(
         views,
         errors,
         exit_code,
+        unreachable,
     }
 }
 
@@ -71,6 +76,7 @@ pub fn run_snat(args: ViewArgs, out: Out) -> anyhow::Result<i32> {
         exit_code: b.exit_code,
         nodes: b.views,
         input_errors: b.errors,
+        fleet_findings: b.unreachable,
     };
     note_errors(out, &report.input_errors);
     emit(&match out.format {
@@ -87,6 +93,7 @@ pub fn run_routes(args: ViewArgs, out: Out) -> anyhow::Result<i32> {
         exit_code: b.exit_code,
         nodes: b.views,
         input_errors: b.errors,
+        fleet_findings: b.unreachable,
     };
     note_errors(out, &report.input_errors);
     emit(&match out.format {

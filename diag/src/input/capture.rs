@@ -8,55 +8,37 @@
 
 use std::path::Path;
 
-use model::{AgentInfo, Section, Snapshot};
+use capture::{clean_text, CaptureFile, Kind, Origin};
 
-use super::names::{self, Kind};
-use super::sections::{
-    cni_section, conntrack_section, iptables_section, logs_section, node_section, routes_section,
-    simple,
-};
+use super::names;
 use super::{file_name, list_dir, read_capped, InputError, LoadOptions, Loaded, MAX_FILE_BYTES};
 
-/// Name of the agent in snapshots rebuilt from captures.
-pub const AGENT_NAME: &str = "diag-capture";
-
-/// One captured file.
-#[derive(Debug, Clone)]
-pub struct CaptureFile {
-    /// Name shown in messages and `agent.inputs` (`ip-rule.txt`, `networking/iprule.txt`).
-    pub name: String,
-    pub kind: Kind,
-    pub data: Vec<u8>,
-}
-
-/// Where a set of captures came from.
-#[derive(Debug, Clone)]
-pub struct Origin {
-    /// The input path, for labels and messages.
-    pub label: String,
-    pub hostname: String,
-    pub collected_at: String,
-    /// Paths of the files used, for `agent.inputs`.
-    pub inputs: Vec<String>,
-}
+pub use capture::AGENT_NAME;
 
 /// Read a capture directory.
 pub fn load_dir(dir: &Path, opts: &LoadOptions) -> Vec<Loaded> {
     let label = dir.display().to_string();
-    let entries = match list_dir(dir) {
+    let listing = match list_dir(dir) {
         Ok(e) => e,
         Err(e) => return vec![Loaded::err(label, e)],
     };
     let mut files = Vec::new();
-    let mut problems = Vec::new();
+    let mut problems: Vec<String> = listing.cap_problem(dir).into_iter().collect();
     let mut inputs = Vec::new();
     let mapped: Vec<Kind> = opts.map.iter().map(|(k, _)| *k).collect();
-    for path in entries.iter().filter(|p| p.is_file()) {
+    for path in &listing.entries {
         let name = file_name(path);
         let Some(kind) = names::classify_capture(&name) else {
             continue;
         };
         if mapped.contains(&kind) {
+            continue;
+        }
+        if let Some(what) = not_regular(path) {
+            problems.push(format!(
+                "{}: {what}, not a regular file; skipped",
+                path.display()
+            ));
             continue;
         }
         match read_capped(path, MAX_FILE_BYTES) {
@@ -110,12 +92,35 @@ pub fn load_dir(dir: &Path, opts: &LoadOptions) -> Vec<Loaded> {
     let origin = Origin {
         label: label.clone(),
         hostname,
-        collected_at: String::new(),
         inputs,
+        where_: format!("in {label}"),
+        ..Default::default()
     };
-    let mut loaded = build(&origin, files, opts, &format!("in {label}"));
+    let mut loaded = build(&origin, files, opts);
     loaded.problems.splice(0..0, problems);
     vec![loaded]
+}
+
+/// What a path is when it is not a regular file (symlinks followed): a FIFO, a device, a
+/// directory. None for a regular file (or when it cannot be inspected: reading reports that).
+fn not_regular(path: &Path) -> Option<&'static str> {
+    use std::os::unix::fs::FileTypeExt;
+    let t = std::fs::metadata(path).ok()?.file_type();
+    if t.is_file() {
+        None
+    } else if t.is_dir() {
+        Some("a directory")
+    } else if t.is_fifo() {
+        Some("a FIFO")
+    } else if t.is_char_device() {
+        Some("a character device")
+    } else if t.is_block_device() {
+        Some("a block device")
+    } else if t.is_socket() {
+        Some("a socket")
+    } else {
+        Some("a special file")
+    }
 }
 
 /// `for i in $N1 $N2; do echo ">> node $i <<"; ssh $i sudo iptables -t nat -S; done > f`:
@@ -199,10 +204,11 @@ fn from_loop_captures(
         let origin = Origin {
             label: format!("{label}#{node}"),
             hostname: node.clone(),
-            collected_at: String::new(),
             inputs: inputs.to_vec(),
+            where_: format!("for node {node} in {label}"),
+            ..Default::default()
         };
-        let mut loaded = build(&origin, files, opts, &format!("for node {node} in {label}"));
+        let mut loaded = build(&origin, files, opts);
         if i == 0 {
             loaded.problems.splice(0..0, problems.drain(..));
         }
@@ -219,150 +225,20 @@ fn host_from_dir(dir: &Path) -> String {
         .unwrap_or_else(|| "capture".into())
 }
 
-/// Build the snapshot from classified files. `where_` ends messages: "no ip-rule.txt in …".
-pub fn build(origin: &Origin, files: Vec<CaptureFile>, opts: &LoadOptions, where_: &str) -> Loaded {
-    let mut snap = Snapshot::new(AgentInfo {
-        name: AGENT_NAME.into(),
-        version: env!("CARGO_PKG_VERSION").into(),
-        inputs: origin.inputs.clone(),
-    });
-    snap.hostname = origin.hostname.clone();
-    snap.collected_at = origin.collected_at.clone();
-    let mut problems = Vec::new();
-
-    let of = |pred: &dyn Fn(Kind) -> bool| -> Vec<&CaptureFile> {
-        files.iter().filter(|f| pred(f.kind)).collect()
-    };
-    let missing = |section: &str| format!("no {} {where_}", names::expected_name(section));
-    let loc = |f: &CaptureFile| format!("{}/{}", origin.label, f.name);
-
-    // iptables
-    {
-        let fs = of(&|k| k.section() == "iptables");
-        let (sec, p) = iptables_section(&fs, &loc);
-        problems.extend(p);
-        snap.iptables = sec.unwrap_or_else(|| Section::skipped(missing("iptables")));
-    }
-    // ip rule / route / neigh
-    snap.rules = simple(&of(&|k| k == Kind::IpRule), &loc, &mut problems, |t| {
-        parsers::ip::parse_rule(t)
-    })
-    .unwrap_or_else(|| Section::skipped(missing("rules")));
-    snap.routes = routes_section(&of(&|k| k.section() == "routes"), &loc, &mut problems)
-        .unwrap_or_else(|| Section::skipped(missing("routes")));
-    snap.neighbours = simple(&of(&|k| k == Kind::IpNeigh), &loc, &mut problems, |t| {
-        parsers::ip::parse_neigh(t)
-    })
-    .unwrap_or_else(|| Section::skipped(missing("neighbours")));
-    // ip addr carries links too; ip link wins for links when both exist.
-    {
-        let addr_files = of(&|k| k == Kind::IpAddr);
-        let pair = simple(&addr_files, &loc, &mut problems, parsers::ip::parse_addr);
-        let link_sec = simple(&of(&|k| k == Kind::IpLink), &loc, &mut problems, |t| {
-            parsers::ip::parse_link(t)
-        });
-        match pair {
-            Some(sec) => {
-                let (links, addrs) = sec.data.clone().unzip_pair();
-                snap.addresses = relabel(&sec, addrs);
-                snap.links = match link_sec {
-                    Some(l) => l,
-                    None => relabel(&sec, links),
-                };
-            }
-            None => {
-                snap.addresses = Section::skipped(missing("addresses"));
-                snap.links = link_sec.unwrap_or_else(|| Section::skipped(missing("links")));
-            }
-        }
-    }
-    // conntrack
-    {
-        let fs = of(&|k| k.section() == "conntrack");
-        snap.conntrack = conntrack_section(&fs, &loc, &mut problems, opts.conntrack_sample)
-            .unwrap_or_else(|| Section::skipped(missing("conntrack")));
-    }
-    snap.sysctls = simple(&of(&|k| k == Kind::Sysctl), &loc, &mut problems, |t| {
-        parsers::sysctl::parse(t)
-    })
-    .unwrap_or_else(|| Section::skipped(missing("sysctls")));
-    snap.cni =
-        cni_section(&of(&|k| k.section() == "cni"), &loc, &mut problems).unwrap_or_else(|| {
-            Section::skipped(format!(
-                "no cni-env, enis.json or networkutils-env-settings.json {where_}"
-            ))
-        });
-    snap.cni_logs = logs_section(&of(&|k| k == Kind::CniLog), &loc, &mut problems)
-        .unwrap_or_else(|| Section::skipped(missing("cni_logs")));
-    snap.node =
-        node_section(&of(&|k| k.section() == "node"), &loc, &mut problems).unwrap_or_else(|| {
-            Section::skipped(format!(
-                "no imds.json or node.json {where_}; node facts are inferred from kernel state"
-            ))
-        });
-    if let Some(id) = snap.node.get().and_then(|n| n.instance_id.clone()) {
-        if snap.hostname.is_empty() {
-            snap.hostname = id;
-        }
-    }
+/// Build the snapshot with the `capture` crate; its problems become input problems.
+pub fn build(origin: &Origin, files: Vec<CaptureFile>, opts: &LoadOptions) -> Loaded {
+    let built = capture::build(
+        origin,
+        &files,
+        capture::BuildOptions {
+            conntrack_sample: opts.conntrack_sample,
+        },
+    );
     Loaded {
         label: origin.label.clone(),
-        outcome: Ok(snap),
-        problems,
+        outcome: Ok(built.snapshot),
+        problems: built.problems.iter().map(ToString::to_string).collect(),
     }
-}
-
-trait UnzipPair<A, B> {
-    fn unzip_pair(self) -> (Option<A>, Option<B>);
-}
-
-impl<A, B> UnzipPair<A, B> for Option<(A, B)> {
-    fn unzip_pair(self) -> (Option<A>, Option<B>) {
-        match self {
-            Some((a, b)) => (Some(a), Some(b)),
-            None => (None, None),
-        }
-    }
-}
-
-/// Same status/sources/warnings, other data.
-pub(super) fn relabel<A, B>(s: &Section<A>, data: Option<B>) -> Section<B> {
-    Section {
-        status: s.status,
-        reason: s.reason.clone(),
-        duration_ms: 0,
-        sources: s.sources.clone(),
-        warnings: s.warnings.clone(),
-        data,
-    }
-}
-
-/// Text of a capture: lossy UTF-8, `ip -c` colour codes and CRs removed.
-pub fn clean_text(data: &[u8]) -> String {
-    let s = String::from_utf8_lossy(data);
-    if !data.iter().any(|b| *b == 0x1b || *b == b'\r') {
-        return s.into_owned();
-    }
-    let mut out = String::with_capacity(s.len());
-    let mut chars = s.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            if chars.peek() == Some(&'[') {
-                chars.next();
-                for d in chars.by_ref() {
-                    if d.is_ascii_alphabetic() {
-                        break;
-                    }
-                }
-            }
-            continue;
-        }
-        if c == '\r' {
-            continue;
-        }
-        out.push(c);
-    }
-    out
 }
 
 #[cfg(test)]
@@ -391,13 +267,5 @@ mod tests {
             data: b"0: from all lookup local\n".to_vec(),
         };
         assert!(split_by_node(&[plain]).is_none());
-    }
-
-    #[test]
-    fn strips_colour_and_cr() {
-        assert_eq!(
-            clean_text(b"\x1b[32meth0\x1b[0m UP\r\n"),
-            "eth0 UP\n".to_string()
-        );
     }
 }

@@ -5,8 +5,10 @@
 use std::io::Read;
 use std::path::Path;
 
-use super::capture::{self, CaptureFile, Origin};
-use super::names::{self, Kind};
+use capture::{CaptureFile, Kind, Origin};
+
+use super::capture as dir_capture;
+use super::names;
 use super::{file_name, InputError, LoadOptions, Loaded, MAX_FILE_BYTES};
 
 /// Most bytes kept from all members together.
@@ -73,6 +75,8 @@ fn read_members(path: &Path) -> Result<Members, InputError> {
     let mut seen = 0usize;
     let mut first_names = Vec::new();
     let mut kept_bytes = 0u64;
+    // Members diag reads that a cap or their type made it skip.
+    let mut capped: Vec<String> = Vec::new();
     for entry in entries {
         let mut entry = match entry {
             Ok(e) => e,
@@ -94,20 +98,37 @@ fn read_members(path: &Path) -> Result<Members, InputError> {
         if first_names.len() < 4 {
             first_names.push(name.clone());
         }
-        if !entry.header().entry_type().is_file() {
-            continue;
-        }
         let Some(rel) = relative_to_bundle(&name) else {
             continue;
         };
         if names::classify_elc(&rel).is_none() {
             continue;
         }
+        let kind = entry.header().entry_type();
+        if !kind.is_file() {
+            if !kind.is_dir() {
+                problems.push(format!(
+                    "{label}: {rel}: {}, not a regular file; skipped",
+                    member_type(kind)
+                ));
+                capped.push(rel);
+            }
+            continue;
+        }
         let size = entry.header().size().unwrap_or(0);
-        if size > MAX_FILE_BYTES || kept_bytes + size > MAX_KEPT_BYTES {
+        if size > MAX_FILE_BYTES {
             problems.push(format!(
-                "{label}: {rel}: {size} bytes is over the size limit; skipped"
+                "{label}: {rel}: {size} bytes is over the {MAX_FILE_BYTES}-byte per-member cap; skipped"
             ));
+            capped.push(rel);
+            continue;
+        }
+        if kept_bytes + size > MAX_KEPT_BYTES {
+            problems.push(format!(
+                "{label}: {rel}: {size} bytes would bring the members kept to {} bytes, over the {MAX_KEPT_BYTES}-byte total cap; skipped",
+                kept_bytes + size
+            ));
+            capped.push(rel);
             continue;
         }
         let mut buf = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
@@ -124,6 +145,19 @@ fn read_members(path: &Path) -> Result<Members, InputError> {
     if seen == 0 {
         return Err(not_elc("the archive is empty".into()));
     }
+    if kept.is_empty() && !capped.is_empty() {
+        return Err(InputError::Capped {
+            path: label.clone(),
+            message: format!(
+                "eks-log-collector bundle, but every member diag reads was skipped: {}",
+                problems
+                    .iter()
+                    .map(|p| p.strip_prefix(&format!("{label}: ")).unwrap_or(p))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+        });
+    }
     if kept.is_empty() {
         return Err(not_elc(format!(
             "no networking/, ipamd/, sysctls/ or var_log/aws-routed-eni/ files found (first members: {})",
@@ -131,6 +165,17 @@ fn read_members(path: &Path) -> Result<Members, InputError> {
         )));
     }
     Ok((kept, problems))
+}
+
+fn member_type(t: tar::EntryType) -> &'static str {
+    match t {
+        tar::EntryType::Symlink => "a symlink",
+        tar::EntryType::Link => "a hard link",
+        tar::EntryType::Char => "a character device",
+        tar::EntryType::Block => "a block device",
+        tar::EntryType::Fifo => "a FIFO",
+        _ => "a special member",
+    }
 }
 
 /// `eks_i-0abc_2026-…/networking/iprule.txt` → `networking/iprule.txt`: the path from the
@@ -161,12 +206,9 @@ fn from_members(
             })
         })
         .collect();
-    // `iptables -nvL` listings are a fallback for a bundle without iptables-save.txt.
-    if files
-        .iter()
-        .any(|f| matches!(f.kind, Kind::IptablesSave(_)))
-    {
-        files.retain(|f| !matches!(f.kind, Kind::IptablesList(_)));
+    // The collector writes `ifconfig` always; with an `ip addr` it would only be a fallback.
+    if files.iter().any(|f| f.kind == Kind::IpAddr) {
+        files.retain(|f| f.kind != Kind::Ifconfig);
     }
     let inputs = files
         .iter()
@@ -175,17 +217,42 @@ fn from_members(
     let (id, collected_at) = parse_bundle_name(archive_name);
     let origin = Origin {
         label: label.to_string(),
-        hostname: String::new(),
         collected_at: collected_at.unwrap_or_default(),
         inputs,
+        where_: format!("in bundle {label}"),
+        never_captured: never_captured(),
+        ..Default::default()
     };
-    let mut loaded = capture::build(&origin, files, opts, &format!("in bundle {label}"));
+    let mut loaded = dir_capture::build(&origin, files, opts);
     if let Ok(s) = loaded.outcome.as_mut() {
         if s.hostname.is_empty() {
             s.hostname = id.unwrap_or_else(|| archive_name.to_string());
         }
     }
     loaded
+}
+
+/// Sections eks-log-collector (v0.7.9) never captures, and why, instead of "no ip-link.txt
+/// in bundle …": it runs `ifconfig` (links and addresses come from there) but never
+/// `ip link` or `ip neigh`.
+fn never_captured() -> Vec<(model::SectionName, String)> {
+    use model::SectionName;
+    vec![
+        (
+            SectionName::Links,
+            "eks-log-collector captures no ip link and this bundle has no networking/ifconfig.txt"
+                .into(),
+        ),
+        (
+            SectionName::Addresses,
+            "eks-log-collector captures no ip addr and this bundle has no networking/ifconfig.txt"
+                .into(),
+        ),
+        (
+            SectionName::Neighbours,
+            "eks-log-collector does not capture ip neigh".into(),
+        ),
+    ]
 }
 
 /// Instance id and collection time from `eks_i-0abc_2020-03-11_0103-UTC_0.6.0.tar.gz`.

@@ -8,9 +8,10 @@
 pub mod capture;
 pub mod elc;
 pub mod local;
-pub mod names;
-mod sections;
 pub mod snapshot_json;
+
+/// The table of capture kinds and file names lives in the `capture` crate.
+pub use ::capture::kind as names;
 
 use std::path::{Path, PathBuf};
 
@@ -73,6 +74,8 @@ pub enum InputError {
     Unrecognised { path: String, found: String },
     #[error("{path}: not an eks-log-collector bundle: {message}")]
     NotElc { path: String, message: String },
+    #[error("{path}: {message}")]
+    Capped { path: String, message: String },
     #[error("{path}: {size} bytes is over the {limit}-byte limit")]
     TooLarge { path: String, size: u64, limit: u64 },
     #[error("{path}: not a recognised input (expected snapshot JSON, a capture directory or an eks_i-*.tar.gz bundle)")]
@@ -211,13 +214,23 @@ fn load_path(path: &Path, opts: &LoadOptions, out: &mut Vec<Loaded>, depth: usiz
 
 fn load_dir(dir: &Path, opts: &LoadOptions, out: &mut Vec<Loaded>, depth: usize) {
     let label = dir.display().to_string();
-    let entries = match list_dir(dir) {
+    let listing = match list_dir(dir) {
         Ok(e) => e,
         Err(e) => {
             out.push(Loaded::err(label, e));
             return;
         }
     };
+    let capped = |message: String| {
+        Loaded::err(
+            label.clone(),
+            InputError::Capped {
+                path: label.clone(),
+                message,
+            },
+        )
+    };
+    let entries = &listing.entries;
     if entries.is_empty() {
         out.push(Loaded::err(
             label.clone(),
@@ -236,12 +249,34 @@ fn load_dir(dir: &Path, opts: &LoadOptions, out: &mut Vec<Loaded>, depth: usize)
         out.extend(capture::load_dir(dir, opts));
         return;
     }
+    if let Some(p) = listing.cap_problem(dir) {
+        out.push(capped(
+            p.strip_prefix(&format!("{label}: "))
+                .unwrap_or(&p)
+                .to_string(),
+        ));
+    }
     // A directory of inputs: snapshot files, bundles, capture sub-directories.
+    let too_deep: Vec<&PathBuf> = entries
+        .iter()
+        .filter(|p| p.is_dir() && depth >= MAX_DIR_DEPTH)
+        .collect();
+    if !too_deep.is_empty() {
+        let shown: Vec<String> = too_deep.iter().take(3).map(|p| file_name(p)).collect();
+        out.push(capped(format!(
+            "{} sub-director{} not read ({}{}): directories are read at most {} level(s) below the argument; pass them as arguments",
+            too_deep.len(),
+            if too_deep.len() == 1 { "y" } else { "ies" },
+            shown.join(", "),
+            if too_deep.len() > 3 { ", …" } else { "" },
+            MAX_DIR_DEPTH
+        )));
+    }
     let mut children: Vec<&PathBuf> = entries
         .iter()
         .filter(|p| {
             let n = file_name(p).to_ascii_lowercase();
-            (p.is_dir() && depth == 0)
+            (p.is_dir() && depth < MAX_DIR_DEPTH)
                 || n.ends_with(".json")
                 || n.ends_with(".tar.gz")
                 || n.ends_with(".tgz")
@@ -249,6 +284,9 @@ fn load_dir(dir: &Path, opts: &LoadOptions, out: &mut Vec<Loaded>, depth: usize)
         .collect();
     children.sort();
     if children.is_empty() {
+        if !too_deep.is_empty() {
+            return;
+        }
         let mut found: Vec<String> = names.iter().take(5).cloned().collect();
         if names.len() > 5 {
             found.push(format!("… {} more", names.len() - 5));
@@ -267,8 +305,32 @@ fn load_dir(dir: &Path, opts: &LoadOptions, out: &mut Vec<Loaded>, depth: usize)
     }
 }
 
-/// Entries of a directory (hidden files skipped), sorted.
-pub fn list_dir(dir: &Path) -> Result<Vec<PathBuf>, InputError> {
+/// Most entries read from one directory (sorted; the rest are reported, not read).
+pub const MAX_DIR_ENTRIES: usize = 10_000;
+/// Directories of inputs are read this many levels deep (a directory of capture dirs).
+pub const MAX_DIR_DEPTH: usize = 1;
+
+/// Entries of a directory (hidden files skipped), sorted, at most [`MAX_DIR_ENTRIES`].
+/// `over` is how many entries there were when the cap cut the list.
+#[derive(Debug, Default)]
+pub struct Listing {
+    pub entries: Vec<PathBuf>,
+    pub over: Option<usize>,
+}
+
+impl Listing {
+    /// The problem to report when the cap cut the listing.
+    pub fn cap_problem(&self, dir: &Path) -> Option<String> {
+        self.over.map(|n| {
+            format!(
+                "{}: {n} entries, over the {MAX_DIR_ENTRIES}-entry cap; only the first {MAX_DIR_ENTRIES} (by name) were read",
+                dir.display()
+            )
+        })
+    }
+}
+
+pub fn list_dir(dir: &Path) -> Result<Listing, InputError> {
     let rd = std::fs::read_dir(dir).map_err(|e| InputError::Io {
         path: dir.display().to_string(),
         message: e.to_string(),
@@ -286,7 +348,9 @@ pub fn list_dir(dir: &Path) -> Result<Vec<PathBuf>, InputError> {
         v.push(p);
     }
     v.sort();
-    Ok(v)
+    let over = (v.len() > MAX_DIR_ENTRIES).then_some(v.len());
+    v.truncate(MAX_DIR_ENTRIES);
+    Ok(Listing { entries: v, over })
 }
 
 pub fn file_name(p: &Path) -> String {

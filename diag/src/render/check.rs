@@ -16,6 +16,10 @@ pub struct CheckReport {
     /// Why nothing was checked, when that is the case.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// `fleet.node-unreachable`: remote nodes that could not be collected (as in the fleet
+    /// summary of `diag analyze`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub fleet_findings: Vec<model::Finding>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -90,6 +94,21 @@ fn text_raw(r: &CheckReport, st: Style, quiet: bool) -> String {
             }
         }
     }
+    for f in &r.fleet_findings {
+        out.push_str(&format!(
+            "{} {}  {}  {}\n",
+            label(st, Status::Error),
+            f.node,
+            f.rule,
+            f.summary
+        ));
+        if !quiet {
+            out.push_str(&st.dim(&wrap(&f.remedy, "      ", WIDTH)));
+            if st.color {
+                out.push('\n');
+            }
+        }
+    }
     for e in &r.input_errors {
         out.push_str(&format!("{} {}\n", label(st, Status::Error), e.error));
     }
@@ -147,6 +166,15 @@ fn markdown_raw(r: &CheckReport) -> String {
         out.push_str("Evidence of failures:\n\n");
         out.push_str(&md_code(&evidence));
         out.push('\n');
+    }
+    for f in &r.fleet_findings {
+        out.push_str(&format!(
+            "- **{}** {}: {}. {}\n",
+            f.rule,
+            md_inline(&f.node),
+            f.summary,
+            f.remedy
+        ));
     }
     for e in &r.input_errors {
         out.push_str(&format!("- **input error:** {}\n", e.error));

@@ -4,6 +4,7 @@
 pub mod analyze;
 pub mod check;
 pub mod rules;
+pub mod trace;
 pub mod views;
 
 use std::io::IsTerminal;

@@ -13,6 +13,10 @@ pub struct SnatReport {
     pub exit_code: i32,
     pub nodes: Vec<SnatView>,
     pub input_errors: Vec<InputProblem>,
+    /// `fleet.node-unreachable`: remote nodes that could not be collected (as in the fleet
+    /// summary of `diag analyze`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub fleet_findings: Vec<Finding>,
 }
 
 /// `-o json` of `diag routes`.
@@ -21,6 +25,10 @@ pub struct RoutesReport {
     pub exit_code: i32,
     pub nodes: Vec<RouteView>,
     pub input_errors: Vec<InputProblem>,
+    /// `fleet.node-unreachable`: remote nodes that could not be collected (as in the fleet
+    /// summary of `diag analyze`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub fleet_findings: Vec<Finding>,
 }
 
 /// A serde enum / value as its JSON string (`snat`, `external-snat`, `imds`).
@@ -140,6 +148,25 @@ fn text_footer(errors: &[InputProblem], nodes: usize, exit_code: i32, st: Style)
         errors.len()
     ));
     out
+}
+
+/// Nodes of a remote run that were not collected.
+fn text_fleet_findings(f: &[Finding], st: Style, quiet: bool) -> String {
+    if f.is_empty() {
+        return String::new();
+    }
+    format!(
+        "{}\n{}\n",
+        st.bold("Nodes not collected"),
+        text_findings(f, st, quiet)
+    )
+}
+
+fn md_fleet_findings(f: &[Finding]) -> String {
+    if f.is_empty() {
+        return String::new();
+    }
+    format!("## Nodes not collected\n\n{}", md_findings(f))
 }
 
 fn md_errors(errors: &[InputProblem]) -> String {
@@ -384,6 +411,7 @@ fn snat_text_raw(r: &SnatReport, st: Style, quiet: bool) -> String {
         out.push_str(&text_findings(&v.findings, st, quiet));
         out.push('\n');
     }
+    out.push_str(&text_fleet_findings(&r.fleet_findings, st, quiet));
     out.push_str(&text_footer(
         &r.input_errors,
         r.nodes.len(),
@@ -534,6 +562,7 @@ fn snat_markdown_raw(r: &SnatReport) -> String {
         }
         out.push_str(&md_findings(&v.findings));
     }
+    out.push_str(&md_fleet_findings(&r.fleet_findings));
     out.push_str(&md_errors(&r.input_errors));
     out
 }
@@ -610,6 +639,7 @@ fn routes_text_raw(r: &RoutesReport, st: Style, quiet: bool) -> String {
         out.push_str(&text_findings(&v.findings, st, quiet));
         out.push('\n');
     }
+    out.push_str(&text_fleet_findings(&r.fleet_findings, st, quiet));
     out.push_str(&text_footer(
         &r.input_errors,
         r.nodes.len(),
@@ -689,6 +719,7 @@ fn routes_markdown_raw(r: &RoutesReport) -> String {
         out.push('\n');
         out.push_str(&md_findings(&v.findings));
     }
+    out.push_str(&md_fleet_findings(&r.fleet_findings));
     out.push_str(&md_errors(&r.input_errors));
     out
 }

@@ -81,6 +81,26 @@ fn gz(data: &[u8]) -> Vec<u8> {
     e.finish().unwrap()
 }
 
+const NODE_A_IFCONFIG: &str = "\
+eni055ab01821c: flags=4163<UP,BROADCAST,RUNNING,MULTICAST>  mtu 9001
+        ether 0a:58:0a:00:00:03  txqueuelen 0  (Ethernet)
+
+eni4d5f75c480c: flags=4163<UP,BROADCAST,RUNNING,MULTICAST>  mtu 9001
+        ether 0a:58:0a:00:00:05  txqueuelen 0  (Ethernet)
+
+eth0: flags=4163<UP,BROADCAST,RUNNING,MULTICAST>  mtu 9001
+        inet 192.168.1.251  netmask 255.255.224.0  broadcast 192.168.31.255
+        ether 0a:ff:01:2b:00:01  txqueuelen 1000  (Ethernet)
+
+eth1: flags=4163<UP,BROADCAST,RUNNING,MULTICAST>  mtu 9001
+        inet 192.168.2.10  netmask 255.255.224.0  broadcast 192.168.31.255
+        ether 0a:ff:01:2b:00:02  txqueuelen 1000  (Ethernet)
+
+lo: flags=73<UP,LOOPBACK,RUNNING>  mtu 65536
+        inet 127.0.0.1  netmask 255.0.0.0
+        loop  txqueuelen 1000  (Local Loopback)
+";
+
 /// An eks-log-collector bundle in the layout of groundtruth §8, built from node-a's captures,
 /// with the top directory prefixed as the collector does.
 pub fn build_elc(dir: &Path, name: &str) -> PathBuf {
@@ -94,7 +114,8 @@ pub fn build_elc(dir: &Path, name: &str) -> PathBuf {
             "networking/conntrack.txt".into(),
             [a("conntrack-S.txt"), a("conntrack-L.txt")].concat(),
         ),
-        ("networking/ifconfig.txt".into(), b"eth0: flags=4163<UP>\n".to_vec()),
+        // node-a's interfaces as net-tools 2.x `ifconfig` prints them.
+        ("networking/ifconfig.txt".into(), NODE_A_IFCONFIG.as_bytes().to_vec()),
         ("ipamd/enis.json".into(), a("enis.json")),
         (
             "ipamd/networkutils-env-settings.json".into(),

@@ -32,7 +32,7 @@ impl Default for Budget {
         Budget {
             per_file: 8 * 1024 * 1024,
             total: 32 * 1024 * 1024,
-            max_events: 2000,
+            max_events: model::cni::MAX_LOG_EVENTS,
         }
     }
 }

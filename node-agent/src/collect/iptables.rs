@@ -188,16 +188,7 @@ async fn default_backend(deadline: Deadline) -> Result<Option<Backend>, String> 
 }
 
 pub fn backend_from_version(text: &str) -> Option<Backend> {
-    if text.contains("(nf_tables)") {
-        Some(Backend::Nft)
-    } else if text.contains("(legacy)") {
-        Some(Backend::Legacy)
-    } else if text.trim_start().starts_with("iptables v") {
-        // Before 1.8 there was only the legacy backend and no suffix.
-        Some(Backend::Legacy)
-    } else {
-        None
-    }
+    Backend::from_version_output(text)
 }
 
 #[cfg(test)]

@@ -26,7 +26,7 @@ use model::{AgentInfo, Section, Snapshot, SECTION_NAMES};
 pub const DEFAULT_IMDS_ENDPOINT: &str = "http://169.254.169.254";
 /// Default ipamd introspection endpoint (`INTROSPECTION_BIND_ADDRESS`).
 pub const DEFAULT_IPAMD_ENDPOINT: &str = "http://127.0.0.1:61679";
-pub const DEFAULT_LOG_DIR: &str = "/var/log/aws-routed-eni";
+pub const DEFAULT_LOG_DIR: &str = model::vpccni::CNI_LOG_DIR;
 pub const DEFAULT_CNI_CONF_DIR: &str = "/etc/cni/net.d";
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_CONNTRACK_SAMPLE: usize = 200;

@@ -501,10 +501,15 @@ mod tests {
         let seen = h.await.unwrap();
         assert_eq!(seen.len(), n);
         assert!(seen[0].starts_with("PUT /latest/api/token HTTP/1.1"));
-        assert!(seen[0].contains("X-aws-ec2-metadata-token-ttl-seconds: 300"));
+        // Header names are case-insensitive (RFC 9110 §5.1); hyper writes them title-cased.
+        let lower = |r: &str| r.to_ascii_lowercase();
+        assert!(lower(&seen[0]).contains("x-aws-ec2-metadata-token-ttl-seconds: 300"));
         for req in &seen[1..] {
             assert!(req.starts_with("GET /latest/meta-data/"), "{req}");
-            assert!(req.contains("X-aws-ec2-metadata-token: TOKEN123"), "{req}");
+            assert!(
+                lower(req).contains("x-aws-ec2-metadata-token: token123"),
+                "{req}"
+            );
         }
         assert!(seen[10].starts_with(&format!(
             "GET /latest/meta-data/network/interfaces/macs/{mac}/network-card "

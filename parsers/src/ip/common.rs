@@ -152,6 +152,43 @@ pub(crate) fn clean_lines(text: &str) -> Vec<Line> {
         .collect()
 }
 
+/// The filter a pasted command line applies to its output, if any: the first shell-prompt line
+/// whose command pipes into `grep`/`egrep`/`fgrep`/`head`/`tail`/`awk`/`sed`/`cut`/`less`
+/// (`$ ip rule | grep 10.0.1.5` → `Some((line number, "ip rule | grep 10.0.1.5"))`). A filtered
+/// paste cannot prove that something is absent.
+pub fn paste_filter(text: &str) -> Option<(usize, String)> {
+    const FILTERS: &[&str] = &[
+        "grep", "egrep", "fgrep", "rg", "head", "tail", "awk", "sed", "cut", "less", "more",
+    ];
+    for (i, raw) in text.lines().enumerate() {
+        let t = strip_ansi(raw);
+        let t = strip_blockquote(t.trim());
+        if !is_prompt(t) || !t.contains('|') {
+            continue;
+        }
+        let filtered = t.split('|').skip(1).any(|stage| {
+            let mut w = stage.split_whitespace();
+            let first = w.next().unwrap_or("");
+            let cmd = if first == "sudo" {
+                w.next().unwrap_or("")
+            } else {
+                first
+            };
+            FILTERS.contains(&cmd.rsplit('/').next().unwrap_or(cmd))
+        });
+        if filtered {
+            // Drop the prompt word(s) up to the first `$`/`#` followed by a space.
+            let cmd = t
+                .find(['$', '#'])
+                .map(|p| t[p + 1..].trim())
+                .filter(|c| !c.is_empty())
+                .unwrap_or(t);
+            return Some((i + 1, cmd.to_string()));
+        }
+    }
+    None
+}
+
 /// `ip -j` output: the first non-blank, non-noise character is `[`.
 pub(crate) fn looks_like_json(text: &str) -> bool {
     for raw in text.lines() {
@@ -299,7 +336,7 @@ pub(crate) fn parse_json_array<T>(
                     out.push(v);
                 }
             }
-            None => warnings.push(ParseWarning::new(
+            None => warnings.push(ParseWarning::truncated(
                 el.line,
                 &el.raw,
                 "not a complete JSON object (truncated?)",

@@ -28,6 +28,7 @@ mod route;
 mod rule;
 
 pub use addr::{parse_addr, parse_link, LinksAndAddresses};
+pub use common::paste_filter;
 /// The family argument of [`parse_rule_family`], re-exported for callers without `model`.
 pub use model::net::Family;
 pub use neigh::parse_neigh;

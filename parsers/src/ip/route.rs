@@ -165,6 +165,13 @@ pub fn parse_route_in_table(
             Err(msg) => warnings.push(ParseWarning::new(line.no, &line.text, msg)),
         }
     }
+    if let Some((no, cmd)) = super::common::paste_filter(text) {
+        warnings.push(ParseWarning::new(
+            no,
+            &cmd,
+            format!("filtered paste: `{cmd}` shows only matching routes; routes it hides are not missing"),
+        ));
+    }
     let (routes, warnings) = finish(routes, warnings, &lines, "ip route")?;
     Ok(Parsed {
         value: routes,

@@ -75,6 +75,15 @@ pub fn parse_rule_family(text: &str, family: Family) -> Result<Parsed<Vec<IpRule
             Err(msg) => warnings.push(ParseWarning::new(line.no, &line.text, msg)),
         }
     }
+    if let Some((no, cmd)) = super::common::paste_filter(text) {
+        warnings.push(ParseWarning::new(
+            no,
+            &cmd,
+            format!(
+                "filtered paste: `{cmd}` shows only matching rules; rules it hides are not missing"
+            ),
+        ));
+    }
     let (rules, warnings) = finish(rules, warnings, &lines, "ip rule")?;
     Ok(Parsed {
         value: rules,

@@ -142,7 +142,7 @@ impl Dumps {
         warning: &str,
     ) {
         if t.implicit.is_none() {
-            self.warnings.push(ParseWarning::new(
+            self.warnings.push(ParseWarning::truncated(
                 t.line,
                 &format!("*{}", t.table.name),
                 warning,

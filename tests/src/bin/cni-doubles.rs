@@ -17,7 +17,7 @@ use clap::{Parser, Subcommand};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 
-use e2e::doubles::{parse_request, render_response, Imds, Ipamd, Request, Response};
+use e2e::doubles::{serve_http, Imds, Ipamd};
 
 #[derive(Parser)]
 #[command(about = "IMDS/ipamd doubles and traffic helpers for emulated EKS nodes")]
@@ -93,56 +93,11 @@ async fn serve(config: &std::path::Path, ttl_secs: u64) -> Result<()> {
         .await
         .with_context(|| format!("binding ipamd on 127.0.0.1:{}", cfg.ipamd_port))?;
     println!("ready");
-    let imds_task = tokio::spawn(http_loop(imds_l, move |r| imds.handle(r)));
-    let ipamd_task = tokio::spawn(http_loop(ipamd_l, move |r| ipamd.handle(r)));
+    let imds_task = tokio::spawn(serve_http(imds_l, move |r| imds.handle(r)));
+    let ipamd_task = tokio::spawn(serve_http(ipamd_l, move |r| ipamd.handle(r)));
     tokio::time::sleep(Duration::from_secs(ttl_secs)).await;
     imds_task.abort();
     ipamd_task.abort();
-    Ok(())
-}
-
-async fn http_loop<F>(listener: TcpListener, handler: F)
-where
-    F: Fn(&Request) -> Response + Send + Sync + 'static,
-{
-    let handler = Arc::new(handler);
-    loop {
-        let Ok((sock, _)) = listener.accept().await else {
-            continue;
-        };
-        let h = handler.clone();
-        tokio::spawn(async move {
-            let _ = tokio::time::timeout(Duration::from_secs(5), serve_one(sock, &*h)).await;
-        });
-    }
-}
-
-async fn serve_one<F>(mut sock: TcpStream, handler: &F) -> Result<()>
-where
-    F: Fn(&Request) -> Response,
-{
-    let mut buf = Vec::with_capacity(1024);
-    let mut chunk = [0u8; 1024];
-    let head_end = loop {
-        let n = sock.read(&mut chunk).await?;
-        if n == 0 {
-            bail!("connection closed before the request head ended");
-        }
-        buf.extend_from_slice(&chunk[..n]);
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i;
-        }
-        if buf.len() > 16 * 1024 {
-            bail!("request head too large");
-        }
-    };
-    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
-    let resp = match parse_request(&head) {
-        Some(req) => handler(&req),
-        None => (400, "text/plain", "Bad Request".to_string()),
-    };
-    sock.write_all(render_response(&resp).as_bytes()).await?;
-    sock.shutdown().await?;
     Ok(())
 }
 

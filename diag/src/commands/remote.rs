@@ -1,0 +1,134 @@
+//! Remote targets for every command: the tokio runtime (created once per invocation), the
+//! fleet spec built from the flags, target resolution (once, or per call when EC2 discovery
+//! must be refreshed), the progress bar, and the fleet event stream drained into results.
+
+use std::io::IsTerminal;
+use std::sync::{Arc, OnceLock};
+
+use anyhow::Context;
+use fleet::targets::Target;
+use fleet::{FleetEvent, FleetRun, FleetSpec, NodeResult};
+
+use crate::cli::TargetArgs;
+
+static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+
+/// The process's tokio runtime, built on first use (commands without remote targets never
+/// start one). Every remote call of a `diag` invocation — each `check --wait` round too —
+/// runs on it.
+pub fn runtime() -> anyhow::Result<&'static tokio::runtime::Runtime> {
+    if let Some(rt) = RUNTIME.get() {
+        return Ok(rt);
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    Ok(RUNTIME.get_or_init(|| rt))
+}
+
+/// A progress bar on stderr when wanted and stderr is a terminal.
+pub struct Progress(Option<indicatif::ProgressBar>);
+
+impl Progress {
+    pub fn new(wanted: bool, n: usize) -> Progress {
+        if !wanted || !std::io::stderr().is_terminal() {
+            return Progress(None);
+        }
+        let b = indicatif::ProgressBar::with_draw_target(
+            Some(n as u64),
+            indicatif::ProgressDrawTarget::stderr(),
+        );
+        if let Ok(style) =
+            indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {elapsed} {wide_msg}")
+        {
+            b.set_style(style);
+        }
+        Progress(Some(b))
+    }
+
+    /// Shows one event.
+    pub fn event(&self, ev: &FleetEvent) {
+        let Some(b) = &self.0 else { return };
+        match ev {
+            FleetEvent::Started { name, .. } => b.set_message(format!("{name} …")),
+            FleetEvent::Finished { outcome, .. } => {
+                b.set_message(format!("{} {}", outcome.name, outcome.outcome));
+                b.inc(1);
+            }
+        }
+    }
+
+    pub fn finish(self) {
+        if let Some(b) = self.0 {
+            b.finish_and_clear();
+        }
+    }
+}
+
+/// The remote part of one invocation: the spec, and the resolved targets kept for later
+/// rounds unless the spec asks EC2 which instances exist (`--ec2-cluster`/`--ec2-filter`:
+/// instances are replaced during node-group updates, so each round asks again).
+pub struct Remote {
+    pub spec: FleetSpec,
+    targets: Option<Vec<Target>>,
+}
+
+impl Remote {
+    /// None when no remote target option was given.
+    pub fn from_args(args: &TargetArgs) -> anyhow::Result<Option<Remote>> {
+        if !args.has_targets() {
+            return Ok(None);
+        }
+        Ok(Some(Remote {
+            spec: args.to_spec()?,
+            targets: None,
+        }))
+    }
+
+    /// The targets: resolved on the first call, then reused unless discovery is dynamic.
+    pub async fn targets(&mut self) -> anyhow::Result<Vec<Target>> {
+        if let Some(t) = &self.targets {
+            return Ok(t.clone());
+        }
+        let t = self.spec.resolve_targets().await?;
+        if t.is_empty() {
+            return Err(fleet::FleetError::NoTargets.into());
+        }
+        if !self.spec.targets.is_dynamic() {
+            self.targets = Some(t.clone());
+        }
+        Ok(t)
+    }
+
+    /// Starts collecting `targets`: the event stream and the transport's name.
+    pub async fn start(&self, targets: Vec<Target>) -> anyhow::Result<(FleetRun, &'static str)> {
+        use fleet::Transport;
+        let transport = Arc::new(self.spec.transport().await?);
+        let name = transport.name();
+        Ok((fleet::run(transport, targets), name))
+    }
+
+    /// Collects every target (progress on stderr when wanted); results in target order.
+    pub async fn gather(&mut self, progress: bool) -> anyhow::Result<Vec<NodeResult>> {
+        let targets = self.targets().await?;
+        let bar = Progress::new(progress, targets.len());
+        let (mut run, _) = self.start(targets).await?;
+        let mut out: Vec<Option<NodeResult>> = vec![None; run.len()];
+        while let Some(ev) = run.next_event().await {
+            bar.event(&ev);
+            if let FleetEvent::Finished {
+                index,
+                outcome,
+                snapshot,
+            } = ev
+            {
+                if let Some(slot) = out.get_mut(index) {
+                    *slot = Some((outcome, snapshot.map(|s| *s)));
+                }
+            }
+        }
+        bar.finish();
+        Ok(out.into_iter().flatten().collect())
+    }
+}
