@@ -30,10 +30,9 @@ fn secondary_pod_to_the_internet_from_a_capture_dir() {
     assert_eq!(t["source_after_nat"], "192.168.1.251");
     assert_eq!(t["reply_accepted"], true);
     assert!(t["steps"].as_array().unwrap().len() > 5);
-    assert!(t["verdict"]
-        .as_str()
-        .unwrap()
-        .starts_with("192.168.2.17 → 34.117.59.81:443 leaves eth0 via 192.168.0.1, SNATed to 192.168.1.251"));
+    assert!(t["verdict"].as_str().unwrap().starts_with(
+        "192.168.2.17 → 34.117.59.81:443 leaves eth0 via 192.168.0.1, SNATed to 192.168.1.251"
+    ));
 }
 
 #[test]
@@ -52,13 +51,24 @@ fn text_and_markdown_name_the_evidence_and_the_verdict() {
     let r = diag(&args);
     assert_eq!(r.code, 0, "{}", r.all());
     assert!(r.stdout.contains("rule 1536 matches"), "{}", r.stdout);
-    assert!(r.stdout.contains("1536:\tfrom 192.168.2.17 lookup 2") || r.stdout.contains("1536: from 192.168.2.17 lookup 2"));
-    assert!(r.stdout.contains("verdict     192.168.2.17 → 172.20.1.100:5432 leaves eth1"));
-    assert!(r.stdout.contains("verdict     192.168.2.17 → 34.117.59.81 leaves eth0"));
+    assert!(
+        r.stdout.contains("1536:\tfrom 192.168.2.17 lookup 2")
+            || r.stdout.contains("1536: from 192.168.2.17 lookup 2")
+    );
+    assert!(r
+        .stdout
+        .contains("verdict     192.168.2.17 → 172.20.1.100:5432 leaves eth1"));
+    assert!(r
+        .stdout
+        .contains("verdict     192.168.2.17 → 34.117.59.81 leaves eth0"));
     let mut md = args.to_vec();
     md.extend(["-o", "markdown"]);
     let r = diag(&md);
-    assert!(r.stdout.contains("| phase | decision | evidence |"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("| phase | decision | evidence |"),
+        "{}",
+        r.stdout
+    );
     assert!(r.stdout.contains("**Verdict:**"));
 }
 
@@ -77,17 +87,24 @@ fn all_pods_groups_by_outcome() {
     let v: Value = serde_json::from_str(&r.stdout).unwrap();
     let groups = v["nodes"][0]["groups"].as_array().unwrap();
     assert_eq!(groups.len(), 2, "{groups:#?}");
-    assert!(groups.iter().any(|g| g["outcome"]
-        .as_str()
-        .unwrap()
-        .starts_with("leaves eth1")
-        && g["pods"] == serde_json::json!(["192.168.2.17"])));
+    assert!(groups.iter().any(
+        |g| g["outcome"].as_str().unwrap().starts_with("leaves eth1")
+            && g["pods"] == serde_json::json!(["192.168.2.17"])
+    ));
 }
 
 #[test]
 fn a_partial_capture_states_what_it_could_not_evaluate() {
     // node-b has no conntrack and no addresses; nat only from `iptables -t nat -S`.
-    let r = diag(&["trace", "--from", "captures/node-b", "--src", "10.0.1.20", "--dst", "8.8.8.8"]);
+    let r = diag(&[
+        "trace",
+        "--from",
+        "captures/node-b",
+        "--src",
+        "10.0.1.20",
+        "--dst",
+        "8.8.8.8",
+    ]);
     assert!(r.stdout.contains("unknown"), "{}", r.all());
     assert!(r.stdout.contains("verdict"), "{}", r.all());
     let r = diag(&["trace", "--from", "captures/node-b", "--dst", "8.8.8.8"]);

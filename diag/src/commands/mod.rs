@@ -4,8 +4,8 @@ pub mod analyze;
 pub mod check;
 pub mod collect;
 pub mod misc;
-pub mod trace;
 pub mod remote;
+pub mod trace;
 pub mod views;
 
 use std::io::Write;
