@@ -177,7 +177,7 @@ pub struct Facts {
 }
 
 /// [`vpccni::RuleEra`] for serialisation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum RuleEraFact {
     SingleRule,
