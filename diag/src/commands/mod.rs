@@ -3,6 +3,7 @@
 pub mod analyze;
 pub mod check;
 pub mod misc;
+pub mod tui;
 pub mod views;
 
 use std::io::Write;
@@ -39,6 +40,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Routes(a) => views::run_routes(a, out),
         Command::Check(a) => check::run(a, out),
         Command::Collect(a) => collect(a),
+        Command::Tui(a) => tui::run(a, out),
         Command::Rules => misc::rules(out),
         Command::Completions { shell } => misc::completions(shell),
         Command::Schema { what } => misc::schema(what),
