@@ -78,7 +78,8 @@ pub fn run(a: TuiArgs, out: Out) -> anyhow::Result<i32> {
     }
     let opts = tui::Options {
         readonly: a.readonly,
-        color: out.style.color || color_allowed(),
+        // --color / NO_COLOR as for text output (auto: colour unless NO_COLOR is set).
+        color: out.style.color,
         refresh: a.refresh,
         can_recollect: true,
         copy_file: a
@@ -110,15 +111,6 @@ pub fn run(a: TuiArgs, out: Out) -> anyhow::Result<i32> {
         }
         Err(e) => Err(e.into()),
     }
-}
-
-/// `--color` decides when given; with `auto` the TUI (which always has a terminal) colours
-/// unless NO_COLOR is set.
-fn color_allowed() -> bool {
-    let never = std::env::args().any(|a| a == "--color=never")
-        || std::env::var("DIAG_COLOR").is_ok_and(|v| v == "never");
-    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-    !never && !no_color
 }
 
 /// `--from` and `--local`: read (and on request re-read) through the input loader.
@@ -218,7 +210,6 @@ fn producer(
             return;
         }
     };
-    let mut live = live.map(LiveFleet::new);
     let round = |live: &mut Option<LiveFleet>, only: Option<&str>| {
         if !offline.is_empty() {
             for r in offline.load() {
@@ -233,7 +224,7 @@ fn producer(
             rt.block_on(l.round(only, &tx));
         }
     };
-    let mut live_ref = live.take();
+    let mut live_ref = live.map(LiveFleet::new);
     round(&mut live_ref, None);
     while let Ok(first) = requests.recv() {
         // Coalesce what queued up during the last round.
