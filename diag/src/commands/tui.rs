@@ -296,51 +296,42 @@ pub async fn live_producer(
     targets: Vec<fleet::targets::Target>,
     tx: Sender<Event>,
 ) {
+    // One node at a time (today's fleet future is not Send across a spawn); each result is
+    // shown as soon as it arrives. The streaming fleet runner replaces this loop.
+    let _ = args.jobs;
     let total = targets.len();
-    let sem = Arc::new(tokio::sync::Semaphore::new(args.jobs.max(1)));
-    let mut set = tokio::task::JoinSet::new();
-    for t in targets {
-        let (args, tx, sem) = (Arc::clone(&args), tx.clone(), Arc::clone(&sem));
-        set.spawn(async move {
-            let _permit = sem.acquire_owned().await;
-            send_node(
-                &tx,
-                NodeUpdate::Started {
-                    name: t.name.clone(),
-                },
-            );
-            let result = fleet::cli::gather_targets(&args, std::slice::from_ref(&t), false).await;
-            match result {
-                Ok(results) => {
-                    for (o, snapshot) in results {
-                        let r = NodeResult {
-                            name: t.name.clone(),
-                            outcome: o.outcome,
-                            error: o.error.clone().or_else(|| {
-                                (!o.failed_sections.is_empty())
-                                    .then(|| o.failed_sections.join("; "))
-                            }),
-                            snapshot,
-                            report: None,
-                        };
-                        send_node(&tx, NodeUpdate::Finished(Box::new(r)));
-                    }
+    let _ = tx.send(Event::Progress { done: 0, total });
+    for (k, t) in targets.iter().enumerate() {
+        send_node(
+            &tx,
+            NodeUpdate::Started {
+                name: t.name.clone(),
+            },
+        );
+        match fleet::cli::gather_targets(&args, std::slice::from_ref(t), false).await {
+            Ok(results) => {
+                for (o, snapshot) in results {
+                    let r = NodeResult {
+                        name: t.name.clone(),
+                        outcome: o.outcome,
+                        error: o.error.clone().or_else(|| {
+                            (!o.failed_sections.is_empty()).then(|| o.failed_sections.join("; "))
+                        }),
+                        snapshot,
+                        report: None,
+                    };
+                    send_node(&tx, NodeUpdate::Finished(Box::new(r)));
                 }
-                Err(e) => send_node(
-                    &tx,
-                    NodeUpdate::Finished(Box::new(NodeResult::failed(
-                        t.name.clone(),
-                        Outcome::Unreachable,
-                        format!("{e:#}"),
-                    ))),
-                ),
             }
-        });
-    }
-    let mut done = 0;
-    let _ = tx.send(Event::Progress { done, total });
-    while set.join_next().await.is_some() {
-        done += 1;
-        let _ = tx.send(Event::Progress { done, total });
+            Err(e) => send_node(
+                &tx,
+                NodeUpdate::Finished(Box::new(NodeResult::failed(
+                    t.name.clone(),
+                    Outcome::Unreachable,
+                    format!("{e:#}"),
+                ))),
+            ),
+        }
+        let _ = tx.send(Event::Progress { done: k + 1, total });
     }
 }
