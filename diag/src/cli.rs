@@ -94,6 +94,9 @@ pub enum Command {
     /// Collect a snapshot from every node over SSH or SSM into a directory (+ fleet.json).
     #[command(after_help = COLLECT_HELP)]
     Collect(CollectArgs),
+    /// Live terminal UI over every node: worst first, drill into SNAT/routing/conntrack.
+    #[command(after_help = crate::commands::tui::TUI_HELP)]
+    Tui(crate::commands::tui::TuiArgs),
     /// List the analysis rules: id, severity, what each checks and what data it needs.
     Rules,
     /// Print a shell completion script.

@@ -6,6 +6,7 @@ pub mod collect;
 pub mod misc;
 pub mod remote;
 pub mod trace;
+pub mod tui;
 pub mod views;
 
 use std::io::Write;
@@ -43,6 +44,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Trace(a) => trace::run(a, out),
         Command::Check(a) => check::run(a, out),
         Command::Collect(a) => collect::run(&a.targets, &a.out_dir, a.no_progress),
+        Command::Tui(a) => tui::run(a, out),
         Command::Rules => misc::rules(out),
         Command::Completions { shell } => misc::completions(shell),
         Command::Schema { what } => misc::schema(what),
