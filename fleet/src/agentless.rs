@@ -20,8 +20,7 @@ pub use capture::agentless::{
 /// `TOKEN BEGIN name`, its stdout, `TOKEN END name rc` (`nofile` when the file it reads is
 /// absent), then its stderr between `TOKEN STDERR name` and `TOKEN STDERR-END name`.
 fn script() -> String {
-    let mut s = String::from(
-        r#"T=$1
+    let mut s = r#"T=$1
 e=$(mktemp) || exit 70
 trap 'rm -f "$e"' EXIT
 sec() {
@@ -34,8 +33,7 @@ sec() {
   printf '%s STDERR %s\n' "$T" "$n"; head -c 2000 "$e"; printf '\n%s STDERR-END %s\n' "$T" "$n"
 }
 "#
-        .replace("NOFILE", NO_FILE_MARK),
-    );
+    .replace("NOFILE", NO_FILE_MARK);
     for c in COMMANDS {
         let (k, p) = match c.needs {
             Needs::Program(p) => ("program", p),

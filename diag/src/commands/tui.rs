@@ -8,16 +8,17 @@
 
 use std::path::PathBuf;
 use std::sync::mpsc::{self, Receiver, Sender};
-use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, ValueHint};
+use fleet::FleetEvent;
 use model::Outcome;
 use tui::{Event, NodeResult, NodeUpdate, Request};
 
 use crate::cli::{InputOpts, SourceArgs};
 use crate::input::{Input, InputError, Loaded};
 
+use super::remote::Remote;
 use super::{Out, EXIT_BAD_INPUT, EXIT_OK};
 
 pub const TUI_HELP: &str = "\
@@ -96,10 +97,14 @@ pub fn run(a: TuiArgs, out: Out) -> anyhow::Result<i32> {
         agent_path: a.input.local_agent(),
         map: a.input.map.clone(),
     };
-    let targets = a.input.targets.clone();
+    let remote = if live {
+        Remote::from_args(&a.input.targets)?
+    } else {
+        None
+    };
     std::thread::Builder::new()
         .name("diag-tui-producer".into())
-        .spawn(move || producer(offline, live.then_some(targets), ev_tx, req_rx))?;
+        .spawn(move || producer(offline, remote, ev_tx, req_rx))?;
     match tui::run(ev_rx, Some(req_tx), opts) {
         Ok(()) => Ok(EXIT_OK),
         Err(tui::TuiError::NotATerminal) => {
@@ -194,7 +199,7 @@ fn outcome_of(message: &str) -> Outcome {
 /// The background thread: first round, then re-collect on request until the TUI is gone.
 fn producer(
     offline: OfflineSource,
-    live: Option<fleet::TargetArgs>,
+    live: Option<Remote>,
     tx: Sender<Event>,
     requests: Receiver<Request>,
 ) {
@@ -249,89 +254,71 @@ fn send_node(tx: &Sender<Event>, u: NodeUpdate) {
     let _ = tx.send(Event::Node(u));
 }
 
-/// Live targets through `fleet::cli::gather_targets`, one node per call so results stream.
+/// Live targets through the streaming fleet runner: each node is shown as soon as its event
+/// arrives; targets are resolved once (EC2 discovery again on every round, see [`Remote`]).
 struct LiveFleet {
-    args: Arc<fleet::TargetArgs>,
-    targets: Option<Vec<fleet::targets::Target>>,
+    remote: Remote,
 }
 
 impl LiveFleet {
-    fn new(args: fleet::TargetArgs) -> Self {
-        LiveFleet {
-            args: Arc::new(args),
-            targets: None,
-        }
+    fn new(remote: Remote) -> Self {
+        LiveFleet { remote }
     }
 
     async fn round(&mut self, only: Option<&str>, tx: &Sender<Event>) {
-        if self.targets.is_none() {
-            match self.args.resolve_targets().await {
-                Ok(t) if t.is_empty() => {
-                    let _ = tx.send(Event::Message(
-                        "no targets selected (check --hosts/--host/--only/--exclude)".into(),
-                    ));
-                    return;
-                }
-                Ok(t) => self.targets = Some(t),
-                Err(e) => {
-                    let _ = tx.send(Event::Message(format!("finding the targets: {e:#}")));
-                    return;
-                }
+        let targets = match self.remote.targets().await {
+            Ok(t) => t,
+            Err(e) => {
+                let _ = tx.send(Event::Message(format!("finding the targets: {e:#}")));
+                return;
             }
-        }
-        let targets: Vec<fleet::targets::Target> = self
-            .targets
-            .iter()
-            .flatten()
+        };
+        let targets: Vec<fleet::targets::Target> = targets
+            .into_iter()
             .filter(|t| only.is_none_or(|n| t.name == n))
-            .cloned()
             .collect();
-        live_producer(Arc::clone(&self.args), targets, tx.clone()).await;
-    }
-}
-
-/// Collect `targets` with at most `--jobs` in flight, sending each node's start and result.
-pub async fn live_producer(
-    args: Arc<fleet::TargetArgs>,
-    targets: Vec<fleet::targets::Target>,
-    tx: Sender<Event>,
-) {
-    // One node at a time (today's fleet future is not Send across a spawn); each result is
-    // shown as soon as it arrives. The streaming fleet runner replaces this loop.
-    let _ = args.jobs;
-    let total = targets.len();
-    let _ = tx.send(Event::Progress { done: 0, total });
-    for (k, t) in targets.iter().enumerate() {
-        send_node(
-            &tx,
-            NodeUpdate::Started {
-                name: t.name.clone(),
-            },
-        );
-        match fleet::cli::gather_targets(&args, std::slice::from_ref(t), false).await {
-            Ok(results) => {
-                for (o, snapshot) in results {
+        let total = targets.len();
+        let names: Vec<String> = targets.iter().map(|t| t.name.clone()).collect();
+        let _ = tx.send(Event::Progress { done: 0, total });
+        let mut run = match self.remote.start(targets).await {
+            Ok((run, _)) => run,
+            Err(e) => {
+                for name in names {
+                    send_node(
+                        tx,
+                        NodeUpdate::Finished(Box::new(NodeResult::failed(
+                            name,
+                            Outcome::Unreachable,
+                            format!("{e:#}"),
+                        ))),
+                    );
+                }
+                return;
+            }
+        };
+        let mut done = 0;
+        while let Some(ev) = run.next_event().await {
+            match ev {
+                FleetEvent::Started { name, .. } => send_node(tx, NodeUpdate::Started { name }),
+                FleetEvent::Finished {
+                    index,
+                    outcome: o,
+                    snapshot,
+                } => {
                     let r = NodeResult {
-                        name: t.name.clone(),
+                        name: names.get(index).cloned().unwrap_or_else(|| o.name.clone()),
                         outcome: o.outcome,
                         error: o.error.clone().or_else(|| {
                             (!o.failed_sections.is_empty()).then(|| o.failed_sections.join("; "))
                         }),
-                        snapshot,
+                        snapshot: snapshot.map(|s| *s),
                         report: None,
                     };
-                    send_node(&tx, NodeUpdate::Finished(Box::new(r)));
+                    send_node(tx, NodeUpdate::Finished(Box::new(r)));
+                    done += 1;
+                    let _ = tx.send(Event::Progress { done, total });
                 }
             }
-            Err(e) => send_node(
-                &tx,
-                NodeUpdate::Finished(Box::new(NodeResult::failed(
-                    t.name.clone(),
-                    Outcome::Unreachable,
-                    format!("{e:#}"),
-                ))),
-            ),
         }
-        let _ = tx.send(Event::Progress { done: k + 1, total });
     }
 }

@@ -206,6 +206,7 @@ pub fn snat(s: &Snapshot, r: &NodeReport, theme: Theme) -> Vec<Line<'static>> {
         yes(c.nat_restore),
         yes(c.chain_set_mark),
         c.mangle_rules
+            .map_or_else(|| "? (no mangle table)".to_string(), |n| n.to_string())
     )));
     out.push(Line::from(format!(
         "  fwmark rule {}",
