@@ -33,7 +33,9 @@ PKGS=(
     openssh-server
     openssh-client
     python3-pip
+    python3-minimal
     python3-jsonschema
+    tmux
 )
 # moto_server: the EC2/SSM double of fleet/tests/moto.rs. Always installed, so a newcomer's
 # `cargo test` runs the moto tests instead of skipping them.

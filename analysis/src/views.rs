@@ -546,6 +546,7 @@ impl model::report::InferredFacts for Facts {
         add("vpc_cidrs", opt(&self.vpc_cidrs));
         add("primary_ipv4", opt(&self.primary_ipv4));
         add("primary_interface", opt(&self.primary_interface));
+        add("era", opt(&self.era));
         out
     }
 }

@@ -112,7 +112,7 @@ fn completions_for_each_shell() {
 fn schema_documents_are_json_schemas() {
     for (what, title) in [
         ("snapshot", "Snapshot"),
-        ("report", "Array_of_NodeReport"),
+        ("report", "AnalyzeReport"),
         ("fleet", "FleetReport"),
     ] {
         let r = diag(&["schema", what]);

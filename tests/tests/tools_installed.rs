@@ -33,6 +33,7 @@ const TOOLS: &[(&str, &str)] = &[
     ("iptables", "iptables"),
     ("iptables-save", "iptables"),
     ("iptables-nft-save", "iptables"),
+    ("iptables-nft", "iptables"),
     ("iptables-nft-restore", "iptables"),
     ("iptables-legacy-save", "iptables"),
     ("iptables-legacy-restore", "iptables"),
@@ -49,6 +50,10 @@ const TOOLS: &[(&str, &str)] = &[
     // Essential packages (present on every Debian system).
     ("sh", "dash"),
     ("cat", "coreutils"),
+    ("mkfifo", "coreutils"),
+    ("setpriv", "util-linux"),
+    ("tmux", "tmux"),
+    ("python3", "python3-minimal"),
     ("env", "coreutils"),
     ("id", "coreutils"),
     ("sleep", "coreutils"),
@@ -73,7 +78,14 @@ const ESSENTIAL: &[&str] = &[
 /// their subcommands/arguments, and optional benchmark comparators the tests look up and
 /// report as absent (benchmarks, not tests: `bench_child`).
 const NOT_TOOLS: &[&str] = &[
+    // tmux subcommands (diag/tests/tui_common)
+    "capture-pane",
+    "kill-session",
+    "new-session",
+    "send-keys",
     // diag / node-agent / diag-fleet / cni-doubles subcommands and our own binaries
+    "trace",
+    "tui",
     "analyze",
     "check",
     "collect",
@@ -299,7 +311,10 @@ fn tool_to_package_mapping_matches_dpkg() {
             continue;
         };
         let real = std::fs::canonicalize(&path).unwrap_or(path.clone());
-        let owners = [path.clone(), real]
+        // A shim earlier on PATH (pyenv's python3) can shadow the packaged binary: the
+        // Debian one in /usr/bin counts too.
+        let packaged = std::path::PathBuf::from(format!("/usr/bin/{tool}"));
+        let owners = [path.clone(), real, packaged]
             .into_iter()
             .flat_map(|p| {
                 let s = p.display().to_string();

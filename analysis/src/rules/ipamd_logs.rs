@@ -206,8 +206,9 @@ pub(crate) fn check_not_ready(ctx: &Ctx<'_>) -> RuleResult {
         || r.contains("failed")
         || r.contains("error");
     // Only a live collection can find the endpoint unreachable: a paste or capture directory
-    // (sources `file:…`) without enis.json says nothing about ipamd at the time.
-    let live = !cni.sources.iter().any(|s| s.starts_with("file:"))
+    // (rebuilt by `diag-capture`) without enis.json says nothing about ipamd at the time. The
+    // agent itself may read the CNI env from a file, so the section's sources do not decide.
+    let live = ctx.s.agent.name != "diag-capture"
         && matches!(
             cni.status,
             SectionStatus::Failed | SectionStatus::Partial | SectionStatus::Unavailable
