@@ -67,7 +67,7 @@ fi
 # conntrack accounting in the emulated nodes needs nf_conntrack (built in on some kernels).
 modprobe nf_conntrack 2>/dev/null || true
 
-if ! command -v moto_server >/dev/null; then
+if ! command -v moto_server >/dev/null || ! python3 -c "import jsonschema" 2>/dev/null; then
     python3 -m pip install -q "${PIP_PKGS[@]}" 2>/dev/null ||
         python3 -m pip install -q --break-system-packages "${PIP_PKGS[@]}"
 fi
