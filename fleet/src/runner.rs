@@ -544,9 +544,18 @@ impl FleetRun {
     }
 
     /// Drains the run: every node's result, in target order.
-    pub async fn collect_all(mut self) -> Vec<NodeResult> {
+    pub async fn collect_all(self) -> Vec<NodeResult> {
+        self.collect_all_with(|_| {}).await
+    }
+
+    /// [`FleetRun::collect_all`], showing each event to `on_event` first (a progress bar).
+    pub async fn collect_all_with(
+        mut self,
+        mut on_event: impl FnMut(&FleetEvent),
+    ) -> Vec<NodeResult> {
         let mut out: Vec<Option<NodeResult>> = vec![None; self.targets];
         while let Some(ev) = self.rx.recv().await {
+            on_event(&ev);
             if let FleetEvent::Finished {
                 index,
                 outcome,

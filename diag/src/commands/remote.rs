@@ -113,22 +113,9 @@ impl Remote {
     pub async fn gather(&mut self, progress: bool) -> anyhow::Result<Vec<NodeResult>> {
         let targets = self.targets().await?;
         let bar = Progress::new(progress, targets.len());
-        let (mut run, _) = self.start(targets).await?;
-        let mut out: Vec<Option<NodeResult>> = vec![None; run.len()];
-        while let Some(ev) = run.next_event().await {
-            bar.event(&ev);
-            if let FleetEvent::Finished {
-                index,
-                outcome,
-                snapshot,
-            } = ev
-            {
-                if let Some(slot) = out.get_mut(index) {
-                    *slot = Some((outcome, snapshot.map(|s| *s)));
-                }
-            }
-        }
+        let (run, _) = self.start(targets).await?;
+        let out = run.collect_all_with(|ev| bar.event(ev)).await;
         bar.finish();
-        Ok(out.into_iter().flatten().collect())
+        Ok(out)
     }
 }
