@@ -24,7 +24,7 @@ use model::{AgentInfo, Section, SectionName, Snapshot};
 pub use kind::Kind;
 
 /// Name of the agent in snapshots rebuilt from captures.
-pub const AGENT_NAME: &str = "diag-capture";
+pub const AGENT_NAME: &str = model::snapshot::CAPTURE_AGENT_NAME;
 
 /// One captured file.
 #[derive(Debug, Clone)]

@@ -22,6 +22,10 @@ pub const SECTION_NAMES: &[&str] = &{
     names
 };
 
+/// [`AgentInfo::name`] of a snapshot rebuilt from saved command output (capture directories,
+/// eks-log-collector archives): evidence from a paste, not a live collection.
+pub const CAPTURE_AGENT_NAME: &str = "diag-capture";
+
 /// Who produced the snapshot.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema, Default)]
 pub struct AgentInfo {

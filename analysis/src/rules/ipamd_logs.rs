@@ -208,7 +208,7 @@ pub(crate) fn check_not_ready(ctx: &Ctx<'_>) -> RuleResult {
     // Only a live collection can find the endpoint unreachable: a paste or capture directory
     // (rebuilt by `diag-capture`) without enis.json says nothing about ipamd at the time. The
     // agent itself may read the CNI env from a file, so the section's sources do not decide.
-    let live = ctx.s.agent.name != "diag-capture"
+    let live = ctx.s.agent.name != model::snapshot::CAPTURE_AGENT_NAME
         && matches!(
             cni.status,
             SectionStatus::Failed | SectionStatus::Partial | SectionStatus::Unavailable
