@@ -158,6 +158,11 @@ pub fn classify_capture(name: &str) -> Option<Kind> {
     {
         // iptables-S.txt, iptables-nat-S.txt, iptables-t-nat-S.txt, iptables-nat-L.txt
         let rest = rest.strip_prefix("t-").unwrap_or(rest);
+        // eks-log-collector's own names: `networking/iptables-nat.txt`, `iptables-mangle.txt`,
+        // `iptables-filter.txt` hold `iptables -nvL -t <table>` (a paste of one is saved so).
+        if let Some(t) = TABLES.iter().find(|t| **t == rest) {
+            return Some(Kind::IptablesList(t));
+        }
         let (table, flag) = match rest.rsplit_once('-') {
             Some((t, f)) => (t, f),
             None => ("nat", rest),
@@ -354,6 +359,15 @@ mod tests {
             Some(Kind::IptablesList("nat"))
         );
         assert_eq!(classify_capture("ip6tables-save.txt"), None);
+        // eks-log-collector names (eks-ami-547-elc-iptables-mangle-nvL).
+        assert_eq!(
+            classify_capture("iptables-mangle.txt"),
+            Some(Kind::IptablesList("mangle"))
+        );
+        assert_eq!(
+            classify_capture("iptables-nat.txt"),
+            Some(Kind::IptablesList("nat"))
+        );
         assert_eq!(classify_capture("IP-RULE.txt"), Some(Kind::IpRule));
         assert_eq!(
             classify_capture("ip-route-table-2.txt"),
