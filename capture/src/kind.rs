@@ -192,7 +192,10 @@ pub fn classify_capture(name: &str) -> Option<Kind> {
         "conntrack-l.txt" => return Some(Kind::ConntrackList),
         "conntrack-s.txt" => return Some(Kind::ConntrackStats),
         "conntrack.txt" => return Some(Kind::ConntrackBoth),
-        "sysctl.txt" | "sysctl-a.txt" | "sysctl_all.txt" => return Some(Kind::Sysctl),
+        // `sysctls.out`: aws-cni-support.sh (v1.3–v1.6) in /var/log/aws-routed-eni.
+        "sysctl.txt" | "sysctl-a.txt" | "sysctl_all.txt" | "sysctls.out" => {
+            return Some(Kind::Sysctl)
+        }
         "cni-env" | "cni-env.txt" | "aws-node.env" => return Some(Kind::CniEnv),
         "cni-configuration-variables-containerd.json" => return Some(Kind::ContainerInfo),
         "enis.json" => return Some(Kind::Enis),
@@ -359,6 +362,7 @@ mod tests {
             Some(Kind::IptablesList("nat"))
         );
         assert_eq!(classify_capture("ip6tables-save.txt"), None);
+        assert_eq!(classify_capture("sysctls.out"), Some(Kind::Sysctl));
         // eks-log-collector names (eks-ami-547-elc-iptables-mangle-nvL).
         assert_eq!(
             classify_capture("iptables-mangle.txt"),
