@@ -142,6 +142,25 @@ pub fn classify_capture(name: &str) -> Option<Kind> {
     if n.starts_with("ip6tables") {
         return None;
     }
+    // The `.out` files of aws-cni-support.sh (CNI v1.0–v1.6, /var/log/aws-routed-eni), as users
+    // paste them: `less iprule.out`, `cat iptables-nat.out`, … (read at v1.5.5).
+    let support = match n {
+        "eni.out" => Some(Kind::Enis),
+        "networkutils-env.out" => Some(Kind::NetworkutilsEnv),
+        "ipamd-env.out" => Some(Kind::IpamdEnv),
+        "eni-configs.out" => Some(Kind::EniConfigs),
+        "ifconfig.out" => Some(Kind::Ifconfig),
+        "iprule.out" => Some(Kind::IpRule),
+        "route.out" => Some(Kind::IpRoute),
+        "iptables-save.out" => Some(Kind::IptablesSave(Backend::Unknown)),
+        "iptables.out" => Some(Kind::IptablesList("filter")),
+        "iptables-nat.out" => Some(Kind::IptablesList("nat")),
+        "iptables-mangle.out" => Some(Kind::IptablesList("mangle")),
+        _ => None,
+    };
+    if support.is_some() {
+        return support;
+    }
     if n.starts_with("iptables") && n.contains("save") && n.ends_with(".txt") {
         let backend = if n.contains("nft") {
             Backend::Nft
@@ -363,6 +382,18 @@ mod tests {
         );
         assert_eq!(classify_capture("ip6tables-save.txt"), None);
         assert_eq!(classify_capture("sysctls.out"), Some(Kind::Sysctl));
+        // aws-cni-support.sh (≤ v1.6) names.
+        assert_eq!(classify_capture("iprule.out"), Some(Kind::IpRule));
+        assert_eq!(classify_capture("route.out"), Some(Kind::IpRoute));
+        assert_eq!(
+            classify_capture("iptables-nat.out"),
+            Some(Kind::IptablesList("nat"))
+        );
+        assert_eq!(
+            classify_capture("iptables-save.out"),
+            Some(Kind::IptablesSave(Backend::Unknown))
+        );
+        assert_eq!(classify_capture("eni.out"), Some(Kind::Enis));
         // eks-log-collector names (eks-ami-547-elc-iptables-mangle-nvL).
         assert_eq!(
             classify_capture("iptables-mangle.txt"),
