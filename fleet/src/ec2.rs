@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 #[cfg(feature = "aws")]
 use aws_sdk_ec2::types::Filter;
 
-use crate::targets::TargetError;
 #[cfg(feature = "aws")]
 use crate::targets::Target;
+use crate::targets::TargetError;
 
 /// What to ask DescribeInstances for.
 #[derive(Debug, Clone, Default)]
