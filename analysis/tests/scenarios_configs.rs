@@ -330,6 +330,23 @@ fn ipv6_node() {
         "{:?}",
         r.skipped
     );
+    // Without ENABLE_IPv6 in the env (as in an eks-log-collector archive), IPv6 mode is
+    // inferred from ipamd's IPv6-only pod addresses: still no SNAT/connmark alarm.
+    let env_path = c.cni_env_file();
+    let env = std::fs::read_to_string(&env_path).unwrap();
+    let without: String = env
+        .lines()
+        .filter(|l| !l.starts_with("ENABLE_IPv6="))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&env_path, without).unwrap();
+    let r = assert_healthy(&n);
+    assert!(
+        format!("{:?}", r.skipped).contains("IPv6 cluster (inferred"),
+        "{:?}",
+        r.skipped
+    );
+    std::fs::write(&env_path, env).unwrap();
     let p = c.pods[0].clone();
     let ip6 = p.ipv6.unwrap().to_string();
     let rules = n.ip(&["-6", "rule"]).unwrap();

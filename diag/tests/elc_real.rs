@@ -15,7 +15,11 @@ use std::path::PathBuf;
 use common::*;
 
 fn archive() -> PathBuf {
-    let dir = fixtures().join("elc/real-v0.7.9");
+    archive_in("elc/real-v0.7.9")
+}
+
+fn archive_in(rel: &str) -> PathBuf {
+    let dir = fixtures().join(rel);
     std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -25,7 +29,11 @@ fn archive() -> PathBuf {
 
 /// One member's text, straight from the archive.
 fn member(rel: &str) -> String {
-    let f = std::fs::File::open(archive()).unwrap();
+    member_of(&archive(), rel)
+}
+
+fn member_of(path: &std::path::Path, rel: &str) -> String {
+    let f = std::fs::File::open(path).unwrap();
     let mut a = tar::Archive::new(flate2::read::GzDecoder::new(f));
     for e in a.entries().unwrap() {
         let mut e = e.unwrap();
@@ -40,8 +48,12 @@ fn member(rel: &str) -> String {
 }
 
 fn load() -> model::Snapshot {
+    load_from(archive())
+}
+
+fn load_from(path: PathBuf) -> model::Snapshot {
     let opts = diag::input::LoadOptions::new(&[]).unwrap();
-    let mut l = diag::input::load_all(vec![diag::input::Input::Path(archive())], &opts);
+    let mut l = diag::input::load_all(vec![diag::input::Input::Path(path)], &opts);
     assert_eq!(l.len(), 1);
     let l = l.remove(0);
     assert!(l.problems.is_empty(), "{:?}", l.problems);
@@ -214,4 +226,50 @@ fn ipamd_metrics_give_the_version_and_the_analysis_is_clean() {
         .collect();
     assert!(loud.is_empty(), "{loud:#?}");
     assert_eq!(s.hostname, member("system/instance-id.txt").trim());
+}
+
+/// The same collector on an IPv6-mode node (`real-v0.7.9-ipv6/`): ipamd's env endpoints do
+/// not list ENABLE_IPv6, the pods' addresses are IPv6 only, the per-pod 512 rules are in
+/// `networking/ip6rule.txt`. A healthy IPv6 node gets no error (no SNAT/connmark expected).
+#[test]
+fn ipv6_node_archive_is_read_and_judged_as_ipv6() {
+    let path = archive_in("elc/real-v0.7.9-ipv6");
+    let ip6rule = member_of(&path, "networking/ip6rule.txt");
+    let want_512: Vec<&str> = ip6rule
+        .lines()
+        .filter(|l| l.starts_with("512:"))
+        .filter_map(|l| l.split_whitespace().nth(4))
+        .collect();
+    assert!(!want_512.is_empty(), "{ip6rule}");
+    assert!(!member_of(&path, "ipamd/ipamd-env-settings.json").contains("ENABLE_IPv6"));
+    let s = load_from(path);
+    let rules = s.rules.get().unwrap();
+    for ip in &want_512 {
+        assert!(
+            rules.iter().any(|r| r.family == model::Family::Inet6
+                && r.priority == 512
+                && r.dst.is_some_and(|d| d.addr().to_string() == *ip)),
+            "512 rule for {ip} not read as IPv6: {rules:?}"
+        );
+    }
+    assert!(
+        s.rules.sources.iter().any(|x| x.contains("ip6rule.txt")),
+        "{:?}",
+        s.rules.sources
+    );
+    let r = analysis::analyze(&s);
+    let loud: Vec<_> = r
+        .findings
+        .iter()
+        .filter(|f| f.severity >= model::Severity::Warning)
+        .map(|f| format!("{}: {}", f.rule, f.summary))
+        .collect();
+    assert!(loud.is_empty(), "{loud:#?}");
+    // IPv6 mode was inferred (and says from what), and the SNAT checks say why they skipped.
+    let skipped = format!("{:?}", r.skipped);
+    assert!(
+        skipped.contains("IPv6 cluster (inferred: ipamd /v1/enis assigns only IPv6"),
+        "{skipped}"
+    );
+    assert!(r.evaluated.iter().any(|e| e == "route.pod-rule-missing"));
 }
