@@ -244,10 +244,12 @@ impl Facts {
 
         let ipv6 = match get(env::ENABLE_IPV6).and_then(parse_bool) {
             Some(b) => Known::new(b, env_src(env::ENABLE_IPV6)),
-            None => {
-                // No env: an IPv6-only snapshot has no IPv4 pod routes; default to IPv4.
-                Known::new(false, Provenance::Default)
-            }
+            // No env (e.g. an eks-log-collector archive: ipamd's env endpoints do not list
+            // ENABLE_IPv6): an IPv6 cluster shows itself by its pods' addresses.
+            None => match infer_ipv6(s) {
+                Some(detail) => Known::new(true, Provenance::Inferred).with_detail(detail),
+                None => Known::new(false, Provenance::Default),
+            },
         };
 
         let (exclude, exclude_ignored) = match get(env::EXCLUDE_SNAT_CIDRS) {
@@ -946,6 +948,42 @@ fn build_enis(s: &Snapshot) -> Vec<EniFact> {
     }
     out.sort_by_key(|e| (e.network_card, e.device_number));
     out
+}
+
+/// IPv6 mode without an `ENABLE_IPv6` env: every pod address ipamd assigns is IPv6 (its /80
+/// prefixes, `IPv6Cidrs`), or, without `/v1/enis`, every main-table host route through a
+/// default-prefix host veth is a /128 (groundtruth §2.1 "IPv6 clusters").
+fn infer_ipv6(s: &Snapshot) -> Option<String> {
+    if let Some(enis) = s.cni.get().and_then(|c| c.ipamd_enis.as_ref()) {
+        let (mut v4, mut v6) = (0usize, 0usize);
+        for a in enis
+            .network_cards
+            .iter()
+            .flat_map(|c| &c.enis)
+            .flat_map(|e| &e.cidrs)
+            .flat_map(|c| &c.addresses)
+            .filter(|a| a.assigned)
+        {
+            if a.address.is_ipv6() {
+                v6 += 1;
+            } else {
+                v4 += 1;
+            }
+        }
+        return (v6 > 0 && v4 == 0).then(|| {
+            format!("ipamd /v1/enis assigns only IPv6 pod addresses ({v6}), no IPv4 ones")
+        });
+    }
+    let (mut v4, mut v6) = (0usize, 0usize);
+    for r in pod_routes(s, vpccni::DEFAULT_VETH_PREFIX) {
+        if r.dst.addr().is_ipv6() {
+            v6 += 1;
+        } else {
+            v4 += 1;
+        }
+    }
+    (v6 > 0 && v4 == 0)
+        .then(|| format!("all {v6} pod host routes (`<addr> dev eni…`) are IPv6, none IPv4"))
 }
 
 fn build_pods(s: &Snapshot, enis: &[EniFact], veth_prefix: &str) -> Vec<PodFact> {

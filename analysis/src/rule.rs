@@ -92,7 +92,13 @@ impl<'a> Ctx<'a> {
     /// IPv6 clusters have no SNAT/connmark rules (groundtruth §1.2 H).
     pub fn skip_if_ipv6(&self) -> Result<(), String> {
         if self.f.ipv6.value {
-            Err("IPv6 cluster (ENABLE_IPv6=true): the CNI programs no SNAT/connmark rules".into())
+            let why = match &self.f.ipv6.detail {
+                Some(d) if self.f.ipv6.is_inferred() => format!("inferred: {d}"),
+                _ => "ENABLE_IPv6=true".to_string(),
+            };
+            Err(format!(
+                "IPv6 cluster ({why}): the CNI programs no SNAT/connmark rules"
+            ))
         } else {
             Ok(())
         }

@@ -14,6 +14,8 @@ pub enum Kind {
     /// `iptables -t <table> -L -n -v`.
     IptablesList(&'static str),
     IpRule,
+    /// `ip -6 rule show` (the text carries no family of its own).
+    IpRule6,
     IpRoute,
     /// `ip route show table N` (lines carry no `table`): `ip-route-table-N.txt`.
     IpRouteTable(u32),
@@ -63,7 +65,7 @@ impl Kind {
             Kind::IptablesSave(_) | Kind::IptablesSpec(_) | Kind::IptablesList(_) => {
                 SectionName::Iptables
             }
-            Kind::IpRule => SectionName::Rules,
+            Kind::IpRule | Kind::IpRule6 => SectionName::Rules,
             Kind::IpRoute | Kind::IpRouteTable(_) => SectionName::Routes,
             Kind::IpAddr | Kind::Ifconfig => SectionName::Addresses,
             Kind::IpLink => SectionName::Links,
@@ -94,6 +96,7 @@ impl Kind {
             Kind::IptablesSpec(_) => "iptables -S output",
             Kind::IptablesList(_) => "iptables -L -n -v output",
             Kind::IpRule => "ip rule output",
+            Kind::IpRule6 => "ip -6 rule output",
             Kind::IpRoute => "ip route show table all output",
             Kind::IpRouteTable(_) => "ip route show table N output",
             Kind::IpAddr => "ip addr output",
@@ -259,6 +262,9 @@ pub fn classify_elc(rel: &str) -> Option<Kind> {
         "networking/iptables-mangle.txt" => Kind::IptablesList("mangle"),
         "networking/iptables-filter.txt" => Kind::IptablesList("filter"),
         "networking/iprule.txt" => Kind::IpRule,
+        // `ip -6 route show table all` is not read: `iproute.txt` (`ip route show table all`,
+        // no `-4`) already lists the IPv6 routes.
+        "networking/ip6rule.txt" => Kind::IpRule6,
         "networking/iproute.txt" => Kind::IpRoute,
         "networking/ifconfig.txt" => Kind::Ifconfig,
         "ipamd/metrics.json" => Kind::IpamdMetrics,
@@ -433,6 +439,7 @@ mod tests {
             Some(Kind::CniLog)
         );
         assert_eq!(classify_elc("var_log/messages"), None);
-        assert_eq!(classify_elc("networking/ip6rule.txt"), None);
+        assert_eq!(classify_elc("networking/ip6rule.txt"), Some(Kind::IpRule6));
+        assert_eq!(classify_elc("networking/ip6route.txt"), None);
     }
 }

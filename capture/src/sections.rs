@@ -71,8 +71,22 @@ where
 }
 
 /// `ip rule` captures.
+/// `ip -6 rule` captures (eks-log-collector's `networking/ip6rule.txt`) are parsed as IPv6.
 pub fn rules(files: &[&CaptureFile], ctx: &mut Ctx<'_>) -> Option<Section<Vec<model::IpRule>>> {
-    concatenated(files, ctx, parsers::ip::parse_rule)
+    let mut acc = SectionBuilder::new();
+    for f in files {
+        let text = clean_text(&f.data);
+        let family = if f.kind == Kind::IpRule6 {
+            model::Family::Inet6
+        } else {
+            model::Family::Inet
+        };
+        match parsers::ip::parse_rule_family(&text, family) {
+            Ok(p) => ctx.add(&mut acc, f, p, <Vec<model::IpRule>>::extend_with),
+            Err(e) => ctx.fail(&mut acc, f, parse_error_message(&e, f.kind)),
+        }
+    }
+    acc.finish()
 }
 
 /// `ip neigh` captures.

@@ -151,6 +151,18 @@ pub fn imds_tree(cfg: &NodeConfig) -> BTreeMap<String, String> {
         t.insert(p("vpc-ipv4-cidr-block"), vpc_cidrs[0].clone());
         t.insert(p("vpc-ipv4-cidr-blocks"), vpc_cidrs.join("\n"));
         t.insert(p("local-ipv4s"), ips.join("\n"));
+        if !eni.prefixes.is_empty() {
+            let pfx: Vec<String> = eni.prefixes.iter().map(|p| p.to_string()).collect();
+            t.insert(p("ipv4-prefix"), pfx.join("\n"));
+        }
+        if let Some(v6) = &eni.ipv6 {
+            t.insert(p("ipv6s"), v6.addr.to_string());
+            t.insert(p("ipv6-prefix"), v6.prefix.to_string());
+            t.insert(p("subnet-ipv6-cidr-blocks"), v6.subnet.to_string());
+        }
+        if let Some(v) = cfg.vpc_ipv6_cidr {
+            t.insert(p("vpc-ipv6-cidr-blocks"), v.to_string());
+        }
         t.insert(p("owner-id"), "123456789012".into());
     }
     t.insert(
@@ -206,6 +218,25 @@ pub fn mask_b64(prefix_len: u8) -> String {
     base64::engine::general_purpose::STANDARD.encode(mask.to_be_bytes())
 }
 
+/// Base64 of an IPv6 mask (16 bytes), as Go prints `net.IPMask` for an IPv6 `net.IPNet`.
+pub fn mask6_b64(prefix_len: u8) -> String {
+    use base64::Engine;
+    let mask = u128::MAX
+        .checked_shl(128 - u32::from(prefix_len.min(128)))
+        .unwrap_or(0);
+    base64::engine::general_purpose::STANDARD.encode(mask.to_be_bytes())
+}
+
+fn ipamd_address(ip: &str, pod: &crate::node::PodConfig) -> Value {
+    json!({
+        "Address": ip,
+        "IPAMKey": {"networkName": "aws-cni", "containerID": pod.container_id, "ifName": "eth0"},
+        "IPAMMetadata": {"k8sPodNamespace": pod.namespace, "k8sPodName": pod.name},
+        "AssignedTime": "2026-01-01T00:00:02.000000000Z",
+        "UnassignedTime": "0001-01-01T00:00:00Z",
+    })
+}
+
 /// ipamd introspection bodies keyed by path.
 pub fn ipamd_responses(cfg: &NodeConfig) -> BTreeMap<&'static str, Value> {
     let mut m = BTreeMap::new();
@@ -228,7 +259,7 @@ pub fn ipamd_responses(cfg: &NodeConfig) -> BTreeMap<&'static str, Value> {
         json!({
             "WARM_IP_TARGET": 0,
             "WARM_ENI_TARGET": 1,
-            "AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG": false,
+            "AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG": cfg.mode.custom_networking.is_some(),
             "AWS_MANAGE_ENIS_NON_SCHEDULABLE": false,
             "ENABLE_SUBNET_DISCOVERY": true,
         }),
@@ -238,10 +269,49 @@ pub fn ipamd_responses(cfg: &NodeConfig) -> BTreeMap<&'static str, Value> {
     let mut total = 0u64;
     for eni in &cfg.enis {
         let mut cidrs = serde_json::Map::new();
+        let mut cidrs6 = serde_json::Map::new();
+        let on_eni =
+            |p: &&crate::node::PodConfig| p.eni_device == eni.device_number && p.branch.is_none();
+        // Prefix delegation: one entry per /28, `IsPrefix: true`, pods' addresses inside
+        // (ipamd `datastore.AddressInfo` keyed by the prefix).
+        for pfx in &eni.prefixes {
+            total += 16;
+            let mut addrs = serde_json::Map::new();
+            for pod in cfg
+                .pods
+                .iter()
+                .filter(on_eni)
+                .filter(|p| pfx.contains(&p.ip))
+            {
+                let ip = pod.ip.to_string();
+                addrs.insert(ip.clone(), ipamd_address(&ip, pod));
+            }
+            cidrs.insert(
+                pfx.to_string(),
+                json!({"Cidr": {"IP": pfx.network().to_string(), "Mask": mask_b64(pfx.prefix_len())},
+                       "IPAddresses": addrs, "IsPrefix": true, "AddressFamily": "4"}),
+            );
+        }
+        // IPv6 mode: the /80 in `IPv6Cidrs`.
+        if let Some(v6) = &eni.ipv6 {
+            let mut addrs = serde_json::Map::new();
+            for pod in cfg.pods.iter().filter(on_eni) {
+                if let Some(ip6) = pod.ipv6 {
+                    let ip = ip6.to_string();
+                    addrs.insert(ip.clone(), ipamd_address(&ip, pod));
+                }
+            }
+            cidrs6.insert(
+                v6.prefix.to_string(),
+                json!({"Cidr": {"IP": v6.prefix.network().to_string(), "Mask": mask6_b64(v6.prefix.prefix_len())},
+                       "IPAddresses": addrs, "IsPrefix": true, "AddressFamily": "6"}),
+            );
+        }
         for pod in cfg
             .pods
             .iter()
-            .filter(|p| p.eni_device == eni.device_number)
+            .filter(on_eni)
+            .filter(|p| eni.prefixes.is_empty() && p.ipv6.is_none())
         {
             total += 1;
             let ip = pod.ip.to_string();
@@ -275,18 +345,18 @@ pub fn ipamd_responses(cfg: &NodeConfig) -> BTreeMap<&'static str, Value> {
             json!({
                 "ID": eni.id,
                 "IsPrimary": eni.device_number == 0,
-                "IsTrunk": false,
+                "IsTrunk": eni.is_trunk,
                 "IsEFA": false,
                 "DeviceNumber": eni.device_number,
                 "AvailableIPv4Cidrs": cidrs,
-                "IPv6Cidrs": {},
+                "IPv6Cidrs": cidrs6,
                 "RouteTableID": eni.route_table,
             }),
         );
     }
     m.insert(
         "/v1/enis",
-        json!({"0": {"TotalIPs": total, "AssignedIPs": cfg.pods.len(), "ENIs": enis}}),
+        json!({"0": {"TotalIPs": total, "AssignedIPs": cfg.pods.iter().filter(|p| p.branch.is_none()).count(), "ENIs": enis}}),
     );
     m
 }

@@ -14,13 +14,13 @@
 //! `ip_forward=1`. The router stands in for the VPC fabric: it owns the subnet gateways (.1) and
 //! delivers each pod IP to the ENI that holds it. Nothing touches the root namespace.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Output};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use ipnet::Ipv4Net;
+use ipnet::{Ipv4Net, Ipv6Net};
 use serde::{Deserialize, Serialize};
 use sha1::{Digest, Sha1};
 
@@ -132,6 +132,60 @@ pub struct EniConfig {
     pub route_table: u32,
     /// Secondary addresses attached but not assigned to a pod (ipamd's warm pool).
     pub free_ips: Vec<Ipv4Addr>,
+    /// Prefix delegation: the /28 prefixes attached to the ENI (pods draw their /32 from them).
+    #[serde(default)]
+    pub prefixes: Vec<Ipv4Net>,
+    /// Security groups for pods: the trunk ENI the branch ENIs' VLANs ride on.
+    #[serde(default)]
+    pub is_trunk: bool,
+    /// IPv6 mode: the ENI's own IPv6 address, its subnet and its /80 prefix (primary ENI only).
+    #[serde(default)]
+    pub ipv6: Option<EniIpv6>,
+}
+
+/// IPv6 side of the primary ENI in an IPv6-mode node.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EniIpv6 {
+    pub addr: Ipv6Addr,
+    pub subnet: Ipv6Net,
+    /// The /80 prefix ipamd assigns pods from (`IPv6Cidrs`, `IsPrefix: true`).
+    pub prefix: Ipv6Net,
+}
+
+/// A branch ENI of a security-groups-for-pods pod (strict mode): VLAN `vlan_id` on the trunk
+/// ENI, route table `100 + vlan_id` (driver.go `rtTable := vlanID + 100`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BranchEni {
+    pub id: String,
+    pub mac: String,
+    pub vlan_id: u16,
+    pub table: u32,
+    pub subnet: Ipv4Net,
+    pub gateway: Ipv4Addr,
+    /// `vlan.eth.<vlan_id>` (driver.go `buildVlanLinkName`).
+    pub vlan_link: String,
+    /// Device number of the trunk ENI.
+    pub trunk_device: u32,
+}
+
+/// The configurations real clusters run, as options of one node spec (all off = the default
+/// IPv4 secondary-IP mode).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Mode {
+    /// `ENABLE_PREFIX_DELEGATION=true`: one /28 per ENI, pods' /32s drawn from it.
+    #[serde(default)]
+    pub prefix_delegation: bool,
+    /// `AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG=true` with an ENIConfig subnet in this secondary
+    /// VPC CIDR: the pods' ENIs sit there, the primary ENI holds no pods.
+    #[serde(default)]
+    pub custom_networking: Option<Ipv4Net>,
+    /// `ENABLE_POD_ENI=true`, `POD_SECURITY_GROUP_ENFORCING_MODE=strict`: a trunk ENI and this
+    /// many branch-ENI pods.
+    #[serde(default)]
+    pub branch_pods: usize,
+    /// `ENABLE_IPv6=true`: pods get IPv6 addresses from the primary ENI's /80 prefix.
+    #[serde(default)]
+    pub ipv6: bool,
 }
 
 /// One pod.
@@ -148,6 +202,13 @@ pub struct PodConfig {
     /// The pod's network namespace.
     pub netns: String,
     pub container_id: String,
+    /// IPv6 mode: the pod's address from the primary ENI's /80 prefix. (`ip` is then unused:
+    /// the pod has no routable IPv4 address.)
+    #[serde(default)]
+    pub ipv6: Option<Ipv6Addr>,
+    /// Security groups for pods: the branch ENI the pod's traffic uses.
+    #[serde(default)]
+    pub branch: Option<BranchEni>,
 }
 
 /// Namespace names of one emulated node.
@@ -191,6 +252,16 @@ pub struct NodeConfig {
     pub namespaces: Namespaces,
     /// Files for the agent: `cni-env`, `net.d/10-aws.conflist`, `log/ipamd.log`, ...
     pub workdir: PathBuf,
+    /// Prefix delegation / custom networking / security groups for pods / IPv6.
+    #[serde(default)]
+    pub mode: Mode,
+    /// IPv6 mode: the VPC's /56, and the IPv6 addresses of the two hosts.
+    #[serde(default)]
+    pub vpc_ipv6_cidr: Option<Ipv6Net>,
+    #[serde(default)]
+    pub internet_host6: Option<Ipv6Addr>,
+    #[serde(default)]
+    pub vpc_peer6: Option<Ipv6Addr>,
 }
 
 impl NodeConfig {
@@ -250,7 +321,7 @@ impl NodeConfig {
             Random::None => "none",
         };
         let excl: Vec<String> = self.exclude_snat.iter().map(|c| c.to_string()).collect();
-        vec![
+        let mut env: Vec<(String, String)> = vec![
             (vpccni::env::EXTERNALSNAT.into(), "false".into()),
             (vpccni::env::NODE_PORT_SUPPORT.into(), "true".into()),
             (vpccni::env::RANDOMIZESNAT.into(), randomize.into()),
@@ -259,8 +330,27 @@ impl NodeConfig {
             (vpccni::env::ENI_MTU.into(), "9001".into()),
             (vpccni::env::POD_MTU.into(), "9001".into()),
             (vpccni::env::WARM_ENI_TARGET.into(), "1".into()),
-            (vpccni::env::ENABLE_PREFIX_DELEGATION.into(), "false".into()),
-        ]
+            (
+                vpccni::env::ENABLE_PREFIX_DELEGATION.into(),
+                (self.mode.prefix_delegation || self.mode.ipv6).to_string(),
+            ),
+        ];
+        if self.mode.custom_networking.is_some() {
+            env.push((vpccni::env::CUSTOM_NETWORK_CFG.into(), "true".into()));
+            env.push((
+                "ENI_CONFIG_LABEL_DEF".into(),
+                "topology.kubernetes.io/zone".into(),
+            ));
+        }
+        if self.mode.branch_pods > 0 {
+            env.push((vpccni::env::ENABLE_POD_ENI.into(), "true".into()));
+            env.push(("POD_SECURITY_GROUP_ENFORCING_MODE".into(), "strict".into()));
+        }
+        if self.mode.ipv6 {
+            env.push((vpccni::env::ENABLE_IPV6.into(), "true".into()));
+            env.push((vpccni::env::ENABLE_IPV4.into(), "false".into()));
+        }
+        env
     }
 
     /// Every AWS iptables rule of this layout, in the order `iptables-save` prints them.
@@ -271,10 +361,20 @@ impl NodeConfig {
 
 /// Host veth name the CNI derives for a pod (groundtruth §2.5).
 pub fn host_veth_name(namespace: &str, pod: &str) -> String {
+    host_veth_name_with(vpccni::DEFAULT_VETH_PREFIX, namespace, pod)
+}
+
+/// Host veth name with another prefix: `vlan` for strict-mode branch-ENI pods
+/// (`pkg/sgpp/utils.go` `BuildHostVethNamePrefix`).
+pub fn host_veth_name_with(prefix: &str, namespace: &str, pod: &str) -> String {
     let digest = Sha1::digest(format!("{namespace}.{pod}").as_bytes());
     let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    format!("{}{}", vpccni::DEFAULT_VETH_PREFIX, &hex[..11])
+    format!("{prefix}{}", &hex[..11])
 }
+
+/// The filter rule ipamd inserts in IPv6 mode (`setupRuleToBlockNodeLocalAccess`, v4): pods'
+/// egress-v4 addresses in 169.254.172.0/22 are not reachable from other hosts.
+pub const BLOCK_NODE_LOCAL_V4: &str = "Block Node Local Pod access via IPv4";
 
 /// One iptables rule: table, chain and argv after `-A <chain>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -355,6 +455,15 @@ const CONNMARK_RESTORE: &str = "-j CONNMARK --restore-mark --nfmask 0x80 --ctmas
 
 fn aws_rules(cfg: &NodeConfig) -> Vec<RuleSpec> {
     use vpccni::*;
+    if cfg.mode.ipv6 {
+        // v1.23 `network.go` `UpdateHostSNATRules`: "For v6, we don't add any SNAT or Connmark
+        // rules"; `enableIPv6` only inserts the IPv4 filter rule below.
+        return vec![RuleSpec::new(
+            "filter",
+            "FORWARD",
+            &format!("-d 169.254.172.0/22 -m conntrack --ctstate NEW -m comment --comment \"{BLOCK_NODE_LOCAL_V4}\" -j REJECT --reject-with icmp-port-unreachable"),
+        )];
+    }
     let pif = &cfg.primary_if;
     let mut r = vec![
         RuleSpec::new(
@@ -540,6 +649,36 @@ pub fn restore_document(rules: &[RuleSpec], canary: bool) -> String {
     out
 }
 
+/// Whether the kernel can create 802.1Q VLAN links (probed with a throwaway veth in `ns`).
+fn vlan_supported(ns: &NetNs) -> bool {
+    let ok = ns
+        .ip_batch(&[
+            "link add ekdprobe0 type veth peer name ekdprobe1".into(),
+            "link add link ekdprobe0 name ekdprobe0.9 type vlan id 9".into(),
+        ])
+        .is_ok();
+    let _ = ns.ip_batch(&["link del ekdprobe0".into()]);
+    ok
+}
+
+/// `ip -6 -batch` in `ns` (batch lines take no family option of their own).
+fn ip6_batch(ns: &NetNs, lines: &[String]) -> Result<()> {
+    if lines.is_empty() {
+        return Ok(());
+    }
+    let script = lines.join("\n") + "\n";
+    ns.exec_stdin(&["ip", "-6", "-batch", "-"], &script)
+        .with_context(|| format!("ip -6 -batch in {}:\n{script}", ns.name()))?;
+    Ok(())
+}
+
+/// The `n`th address of an IPv6 network (`::1` = 1).
+fn ipv6_at(net: &Ipv6Net, n: u16) -> Ipv6Addr {
+    let mut seg = net.network().segments();
+    seg[7] = n;
+    Ipv6Addr::from(seg)
+}
+
 /// Builder for [`EksNode`]; see the crate docs for the topology.
 #[derive(Debug, Clone)]
 pub struct EksNodeBuilder {
@@ -554,6 +693,7 @@ pub struct EksNodeBuilder {
     pods_secondary: usize,
     doubles: bool,
     doubles_ttl: Duration,
+    mode: Mode,
     /// Invalid builder input, reported by `plan()`/`build()`.
     errors: Vec<String>,
 }
@@ -572,6 +712,7 @@ impl Default for EksNodeBuilder {
             pods_secondary: 1,
             doubles: true,
             doubles_ttl: Duration::from_secs(900),
+            mode: Mode::default(),
             errors: Vec::new(),
         }
     }
@@ -651,6 +792,41 @@ impl EksNodeBuilder {
         self
     }
 
+    /// Prefix delegation (`ENABLE_PREFIX_DELEGATION=true`): each ENI gets one /28 prefix
+    /// (IMDS `ipv4-prefix`, ipamd `IsPrefix: true`) and pods' addresses come from it. The
+    /// per-pod rules and routes stay /32 (driver.go `setupIPBasedContainerRouteRules` gets the
+    /// pod's /32); the VPC fabric routes the whole /28 to the ENI.
+    pub fn prefix_delegation(mut self, on: bool) -> Self {
+        self.mode.prefix_delegation = on;
+        self
+    }
+    /// Custom networking with an ENIConfig subnet in `cidr` (e.g. `100.64.0.0/16`), a
+    /// secondary VPC CIDR: the CIDR joins IMDS `vpc-ipv4-cidr-blocks` (hence the SNAT/connmark
+    /// RETURN rules, groundtruth §1.2 (J)), the secondary ENI sits in its first /19 and every
+    /// pod is on it (the primary ENI holds none).
+    pub fn custom_networking(mut self, cidr: &str) -> Self {
+        match parse_nets([cidr]) {
+            Ok(v) => self.mode.custom_networking = v.first().copied(),
+            Err(e) => self.errors.push(format!("{e:#}")),
+        }
+        self
+    }
+    /// Security groups for pods, strict mode, with `n` branch-ENI pods: a trunk ENI (`eth2`,
+    /// device 2), one `vlan.eth.<id>` VLAN link per branch ENI on it, table `100+id`, rules
+    /// `10: iif vlan.eth.<id>` / `10: iif vlan<hash>` and the local rule moved to 20
+    /// (network.go `SetupHostNetwork`, driver.go `SetupBranchENIPodNetwork`).
+    pub fn security_groups_for_pods(mut self, n: usize) -> Self {
+        self.mode.branch_pods = n;
+        self
+    }
+    /// IPv6 mode (`ENABLE_IPv6=true`, which needs prefix delegation): pods get IPv6 addresses
+    /// from the primary ENI's /80 prefix, `ip -6` rules 512 and 1024, no SNAT/connmark rules in
+    /// iptables or ip6tables; kube-proxy's rules live in ip6tables. Only the primary ENI.
+    pub fn ipv6(mut self, on: bool) -> Self {
+        self.mode.ipv6 = on;
+        self
+    }
+
     /// The facts the node will have, without creating anything.
     pub fn plan(&self) -> Result<NodeConfig> {
         if let Some(e) = self.errors.first() {
@@ -669,11 +845,36 @@ impl EksNodeBuilder {
         if self.primary_if.len() > 15 || self.primary_if == "eth1" {
             bail!("invalid primary interface name {:?}", self.primary_if);
         }
+        let mode = self.mode.clone();
+        if mode.ipv6 && (mode.branch_pods > 0 || mode.custom_networking.is_some()) {
+            bail!("the emulated IPv6 node supports neither security groups for pods nor custom networking");
+        }
+        if mode.prefix_delegation && mode.branch_pods > 0 {
+            bail!("combine prefix delegation and security groups for pods in separate nodes");
+        }
         let subnets: Vec<Ipv4Net> = vpc
             .subnets(19)
             .context("splitting the VPC CIDR")?
             .take(4)
             .collect();
+        let mut vpc_cidrs = self.vpc_cidrs.clone();
+        let custom_subnets: Option<Vec<Ipv4Net>> = match mode.custom_networking {
+            Some(c) => {
+                if c.prefix_len() > 18 {
+                    bail!("the custom networking CIDR {c} must be /18 or larger");
+                }
+                if !vpc_cidrs.contains(&c) {
+                    vpc_cidrs.push(c);
+                }
+                Some(
+                    c.subnets(19)
+                        .context("splitting the custom CIDR")?
+                        .take(4)
+                        .collect(),
+                )
+            }
+            None => None,
+        };
         let at = |net: &Ipv4Net, hi: u8, lo: u8| -> Ipv4Addr {
             Ipv4Addr::from(u32::from(net.network()) + (u32::from(hi) << 8) + u32::from(lo))
         };
@@ -685,6 +886,7 @@ impl EksNodeBuilder {
                 .map(|b| format!("{b:02x}"))
                 .collect::<String>()
         };
+        let pd = mode.prefix_delegation;
         let mk_eni = |d: u32, ifname: &str, subnet: Ipv4Net, primary: Ipv4Addr| EniConfig {
             id: format!("eni-{}{d}", &id_hash[..16]),
             mac: format!(
@@ -699,31 +901,136 @@ impl EksNodeBuilder {
             gateway: at(&subnet, 0, 1),
             primary_ip: primary,
             route_table: vpccni::eni_route_table(d, 0),
-            free_ips: vec![at(&subnet, 3, 10), at(&subnet, 3, 11)],
+            free_ips: if pd {
+                Vec::new()
+            } else {
+                vec![at(&subnet, 3, 10), at(&subnet, 3, 11)]
+            },
+            prefixes: if pd {
+                vec![Ipv4Net::new(at(&subnet, 4, 0), 28).unwrap_or_default()]
+            } else {
+                Vec::new()
+            },
+            is_trunk: false,
+            ipv6: None,
         };
-        let enis = vec![
-            mk_eni(0, &self.primary_if, subnets[0], at(&subnets[0], 1, 251)),
-            mk_eni(1, "eth1", subnets[1], at(&subnets[1], 1, 10)),
-        ];
+        // IPv6 mode: VPC 2001:db8:1234::/56 (documentation range), subnet ::/64 per ENI, the
+        // primary ENI's /80 prefix `2001:db8:1234:0:1::/80`.
+        let vpc6: Ipv6Net = "2001:db8:1234::/56".parse().context("IPv6 VPC CIDR")?;
+        let sub6 = |i: u16| -> Ipv6Net {
+            let mut seg = vpc6.network().segments();
+            seg[3] = i;
+            Ipv6Net::new(Ipv6Addr::from(seg), 64).unwrap_or_default()
+        };
+        let in6 = |net: &Ipv6Net, s4: u16, s7: u16| -> Ipv6Addr {
+            let mut seg = net.network().segments();
+            seg[4] = s4;
+            seg[7] = s7;
+            Ipv6Addr::from(seg)
+        };
+        let mut enis = vec![mk_eni(
+            0,
+            &self.primary_if,
+            subnets[0],
+            at(&subnets[0], 1, 251),
+        )];
+        if mode.ipv6 {
+            let s0 = sub6(0);
+            enis[0].ipv6 = Some(EniIpv6 {
+                addr: in6(&s0, 0, 0xa),
+                subnet: s0,
+                prefix: Ipv6Net::new(in6(&s0, 1, 0), 80).unwrap_or_default(),
+            });
+            enis[0].prefixes.clear();
+        } else {
+            let sub1 = custom_subnets.as_ref().map_or(subnets[1], |c| c[0]);
+            enis.push(mk_eni(1, "eth1", sub1, at(&sub1, 1, 10)));
+        }
+        if mode.branch_pods > 0 {
+            let mut trunk = mk_eni(2, "eth2", subnets[2], at(&subnets[2], 1, 10));
+            trunk.is_trunk = true;
+            trunk.free_ips.clear();
+            trunk.prefixes.clear();
+            enis.push(trunk);
+        }
+        if mode.branch_pods > 50 {
+            bail!("at most 50 branch-ENI pods per emulated node");
+        }
+        // Custom networking puts every pod on the ENIConfig-subnet ENI; IPv6 mode every pod on
+        // the primary ENI.
+        let (n_primary, n_secondary) = if mode.custom_networking.is_some() {
+            (0, self.pods_primary + self.pods_secondary)
+        } else if mode.ipv6 {
+            (self.pods_primary + self.pods_secondary, 0)
+        } else {
+            (self.pods_primary, self.pods_secondary)
+        };
         let mut pods = Vec::new();
-        for (i, dev) in std::iter::repeat_n(0u32, self.pods_primary)
-            .chain(std::iter::repeat_n(1u32, self.pods_secondary))
+        let mut per_eni = [0u8; 3];
+        for (i, dev) in std::iter::repeat_n(0u32, n_primary)
+            .chain(std::iter::repeat_n(1u32, n_secondary))
+            .chain(std::iter::repeat_n(2u32, mode.branch_pods))
             .enumerate()
         {
             let name = format!("app-{}-{i}", &id_hash[..10]);
             let namespace = "default".to_string();
             let idx = u8::try_from(i).context("pod index")?;
+            let k = per_eni[dev as usize];
+            per_eni[dev as usize] += 1;
+            let eni = enis
+                .iter()
+                .find(|e| e.device_number == dev)
+                .context("pod ENI")?;
+            let ip = match eni.prefixes.first() {
+                Some(p) if k < 14 => Ipv4Addr::from(u32::from(p.network()) + 2 + u32::from(k)),
+                Some(p) => bail!("at most 14 pods per /28 prefix ({p})"),
+                None => at(&eni.subnet, 2, 10 + idx),
+            };
+            let branch = (dev == 2).then(|| {
+                let vlan_id = u16::from(k) + 1;
+                BranchEni {
+                    id: format!("eni-{}b{vlan_id:02}", &id_hash[..14]),
+                    mac: format!(
+                        "02:ec:b0:{}:{}:{:02x}",
+                        &id_hash[..2],
+                        &id_hash[2..4],
+                        vlan_id
+                    ),
+                    vlan_id,
+                    table: 100 + u32::from(vlan_id),
+                    subnet: eni.subnet,
+                    gateway: eni.gateway,
+                    vlan_link: format!("vlan.eth.{vlan_id}"),
+                    trunk_device: dev,
+                }
+            });
+            let veth = if branch.is_some() {
+                host_veth_name_with("vlan", &namespace, &name)
+            } else {
+                host_veth_name(&namespace, &name)
+            };
+            let ipv6 = eni.ipv6.as_ref().map(|v| {
+                let mut seg = v.prefix.network().segments();
+                seg[7] = u16::from(k) + 2;
+                Ipv6Addr::from(seg)
+            });
             pods.push(PodConfig {
-                veth: host_veth_name(&namespace, &name),
+                veth,
                 veth_mac: format!("02:ec:e1:{}:00:{:02x}", &id_hash[..2], idx),
-                ip: at(&subnets[dev as usize], 2, 10 + idx),
+                ip,
                 eni_device: dev,
                 netns: format!("{stem}-pod{i}"),
                 container_id: format!("{:0>64}", format!("{id_hash}{i:04}")),
                 namespace,
                 name,
+                ipv6,
+                branch,
             });
         }
+        let vpc_peer = match &custom_subnets {
+            Some(c) => at(&c[3], 0, 10),
+            None => at(&subnets[3], 0, 10),
+        };
         let workdir = std::env::temp_dir().join(&stem);
         Ok(NodeConfig {
             layout: self.layout,
@@ -739,12 +1046,12 @@ impl EksNodeBuilder {
             ),
             primary_if: self.primary_if.clone(),
             primary_ip: enis[0].primary_ip,
-            vpc_cidrs: self.vpc_cidrs.clone(),
+            vpc_cidrs,
             exclude_snat: self.exclude_snat.clone(),
             enis,
             pods,
             internet_host: Ipv4Addr::new(203, 0, 113, 10),
-            vpc_peer: at(&subnets[3], 0, 10),
+            vpc_peer,
             listen_port: 8080,
             imds_port: 1338,
             ipamd_port: 61679,
@@ -756,6 +1063,12 @@ impl EksNodeBuilder {
             },
             workdir,
             stem,
+            vpc_ipv6_cidr: mode.ipv6.then_some(vpc6),
+            internet_host6: mode
+                .ipv6
+                .then(|| "2001:db8:ffff::10".parse().unwrap_or(Ipv6Addr::LOCALHOST)),
+            vpc_peer6: mode.ipv6.then(|| in6(&sub6(3), 0, 0x10)),
+            mode,
         })
     }
 
@@ -879,38 +1192,100 @@ impl EksNode {
     fn wire(&self) -> Result<()> {
         let c = &self.config;
         let n = &c.namespaces;
-        let (e0, e1) = (&c.enis[0], &c.enis[1]);
+        let e0 = c.primary_eni();
+        let router_if = |d: u32| format!("n{d}");
         // Router: ENI links, peer and internet links, VPC fabric routes to each pod's ENI.
         let peer_net = Ipv4Net::new(c.vpc_peer, 24)?.trunc();
         let peer_gw = Ipv4Addr::from(u32::from(peer_net.network()) + 1);
-        let mut r = vec![
-            format!(
-                "link add n0 type veth peer name {} address {} netns {}",
-                e0.ifname, e0.mac, n.node
-            ),
-            format!(
-                "link add n1 type veth peer name {} address {} netns {}",
-                e1.ifname, e1.mac, n.node
-            ),
-            format!("link add tpeer type veth peer name eth0 netns {}", n.peer),
-            format!("link add tinet type veth peer name eth0 netns {}", n.inet),
-            format!("addr add {}/{} dev n0", e0.gateway, e0.subnet.prefix_len()),
-            format!("addr add {}/{} dev n1", e1.gateway, e1.subnet.prefix_len()),
-            format!("addr add {peer_gw}/24 dev tpeer"),
-            "addr add 203.0.113.1/24 dev tinet".to_string(),
-        ];
-        for l in ["n0", "n1", "tpeer", "tinet"] {
-            r.push(format!("link set {l} up"));
+        let mut r = Vec::new();
+        let mut r6 = Vec::new();
+        for eni in &c.enis {
+            let ri = router_if(eni.device_number);
+            r.push(format!(
+                "link add {ri} type veth peer name {} address {} netns {}",
+                eni.ifname, eni.mac, n.node
+            ));
+            r.push(format!(
+                "addr add {}/{} dev {ri}",
+                eni.gateway,
+                eni.subnet.prefix_len()
+            ));
+            if let Some(v6) = &eni.ipv6 {
+                // The VPC's IPv6 router answers on fe80::1 (network.go `GetIPv6Gateway`
+                // names fe80:ec2::1 for newer subnets; either is link-local).
+                r6.push(format!("addr add fe80::1/64 dev {ri}"));
+                r6.push(format!("addr add {}/64 dev {ri}", ipv6_at(&v6.subnet, 1)));
+                r6.push(format!("route add {} via {} dev {ri}", v6.prefix, v6.addr));
+            }
         }
+        r.push(format!(
+            "link add tpeer type veth peer name eth0 netns {}",
+            n.peer
+        ));
+        r.push(format!(
+            "link add tinet type veth peer name eth0 netns {}",
+            n.inet
+        ));
+        r.push(format!("addr add {peer_gw}/24 dev tpeer"));
+        r.push("addr add 203.0.113.1/24 dev tinet".to_string());
+        for eni in &c.enis {
+            r.push(format!("link set {} up", router_if(eni.device_number)));
+        }
+        r.push("link set tpeer up".into());
+        r.push("link set tinet up".into());
+        for eni in &c.enis {
+            for p in &eni.prefixes {
+                r.push(format!(
+                    "route add {p} via {} dev {}",
+                    eni.primary_ip,
+                    router_if(eni.device_number)
+                ));
+            }
+        }
+        let vlan = c.mode.branch_pods > 0 && vlan_supported(&self.vpc);
+        let mut internet_ok = vec![c.primary_ip];
         for p in &c.pods {
             let eni = c.eni(p.eni_device).context("pod ENI")?;
-            let dev = if p.eni_device == 0 { "n0" } else { "n1" };
-            r.push(format!(
-                "route add {}/32 via {} dev {dev}",
-                p.ip, eni.primary_ip
-            ));
+            let ri = router_if(p.eni_device);
+            if let Some(b) = &p.branch {
+                // The VPC delivers a branch ENI's traffic tagged with its VLAN to the trunk,
+                // addressed to the branch ENI's MAC (there is no ARP for the pod on the trunk).
+                // Without 802.1Q in the kernel the branch ENI's frames come untagged, still
+                // addressed to its MAC (the node side is then a macvlan, see below).
+                let sub = if vlan {
+                    let sub = format!("{ri}.{}", b.vlan_id);
+                    r.push(format!(
+                        "link add link {ri} name {sub} type vlan id {}",
+                        b.vlan_id
+                    ));
+                    r.push(format!("link set {sub} up"));
+                    sub
+                } else {
+                    ri.clone()
+                };
+                r.push(format!("route add {}/32 dev {sub}", p.ip));
+                r.push(format!(
+                    "neigh add {} lladdr {} dev {sub} nud permanent",
+                    p.ip, b.mac
+                ));
+                // Branch-ENI pods are not SNATed (`! -o vlan+`): their subnet's NAT gateway
+                // is what lets them out.
+                internet_ok.push(p.ip);
+            } else if p.ipv6.is_none() && eni.prefixes.is_empty() {
+                r.push(format!(
+                    "route add {}/32 via {} dev {ri}",
+                    p.ip, eni.primary_ip
+                ));
+            }
+        }
+        if let (Some(peer6), Some(inet6)) = (c.vpc_peer6, c.internet_host6) {
+            let pn = Ipv6Net::new(peer6, 64)?.trunc();
+            let inn = Ipv6Net::new(inet6, 64)?.trunc();
+            r6.push(format!("addr add {}/64 dev tpeer", ipv6_at(&pn, 1)));
+            r6.push(format!("addr add {}/64 dev tinet", ipv6_at(&inn, 1)));
         }
         self.vpc.ip_batch(&r)?;
+        ip6_batch(&self.vpc, &r6)?;
         self.vpc.exec_ok(&[
             "sysctl",
             "-q",
@@ -918,16 +1293,17 @@ impl EksNode {
             "net.ipv4.ip_forward=1",
             "net.ipv4.conf.all.rp_filter=0",
             "net.ipv4.conf.default.rp_filter=0",
+            "net.ipv6.conf.all.forwarding=1",
         ])?;
         // Like an internet gateway, the router only lets the node's primary IP out to the
         // internet: a pod IP that was not SNATed does not get an answer from there.
-        self.vpc.exec_stdin(
-            &["iptables-nft-restore", "--noflush"],
-            &format!(
-                "*filter\n-A FORWARD -o tinet -s {} -j ACCEPT\n-A FORWARD -o tinet -j DROP\nCOMMIT\n",
-                c.primary_ip
-            ),
-        )?;
+        let mut fw = String::from("*filter\n");
+        for ip in &internet_ok {
+            fw.push_str(&format!("-A FORWARD -o tinet -s {ip} -j ACCEPT\n"));
+        }
+        fw.push_str("-A FORWARD -o tinet -j DROP\nCOMMIT\n");
+        self.vpc
+            .exec_stdin(&["iptables-nft-restore", "--noflush"], &fw)?;
         // Hosts outside and inside the VPC.
         self.peer.ip_batch(&[
             format!("addr add {}/24 dev eth0", c.vpc_peer),
@@ -939,50 +1315,127 @@ impl EksNode {
             "link set eth0 up".into(),
             "route add default via 203.0.113.1 dev eth0".into(),
         ])?;
-        // Node: ENIs, pod veths, routes, rules, table 2.
-        let mut b = vec![
-            format!("link set {} up", e0.ifname),
-            format!("link set {} up", e1.ifname),
-            format!(
+        if let (Some(peer6), Some(inet6)) = (c.vpc_peer6, c.internet_host6) {
+            let pn = Ipv6Net::new(peer6, 64)?.trunc();
+            let inn = Ipv6Net::new(inet6, 64)?.trunc();
+            ip6_batch(
+                &self.peer,
+                &[
+                    format!("addr add {peer6}/64 dev eth0"),
+                    format!("route add default via {} dev eth0", ipv6_at(&pn, 1)),
+                ],
+            )?;
+            ip6_batch(
+                &self.inet,
+                &[
+                    format!("addr add {inet6}/64 dev eth0"),
+                    format!("route add default via {} dev eth0", ipv6_at(&inn, 1)),
+                ],
+            )?;
+        }
+        // Node: ENIs, per-ENI tables (network.go `setupENINetwork`), pod veths, routes, rules.
+        let mut b = Vec::new();
+        let mut b6 = Vec::new();
+        for eni in &c.enis {
+            b.push(format!("link set {} up", eni.ifname));
+            b.push(format!(
                 "addr add {}/{} dev {}",
-                e0.primary_ip,
-                e0.subnet.prefix_len(),
-                e0.ifname
-            ),
-            format!(
-                "addr add {}/{} dev {}",
-                e1.primary_ip,
-                e1.subnet.prefix_len(),
-                e1.ifname
-            ),
-            format!("route add default via {} dev {}", e0.gateway, e0.ifname),
-            // setupENINetwork deletes the secondary ENI's subnet route from main.
-            format!("route del {} dev {}", e1.subnet, e1.ifname),
-            format!(
+                eni.primary_ip,
+                eni.subnet.prefix_len(),
+                eni.ifname
+            ));
+            if let Some(v6) = &eni.ipv6 {
+                b6.push(format!("addr add {}/64 dev {}", v6.addr, eni.ifname));
+                b6.push(format!("route add default via fe80::1 dev {}", eni.ifname));
+            }
+        }
+        b.push(format!(
+            "route add default via {} dev {}",
+            e0.gateway, e0.ifname
+        ));
+        for eni in c.enis.iter().filter(|e| e.device_number != 0) {
+            // setupENINetwork deletes the ENI's subnet route from main and fills its table.
+            b.push(format!("route del {} dev {}", eni.subnet, eni.ifname));
+            b.push(format!(
                 "route add {} dev {} scope link table {}",
-                e1.gateway, e1.ifname, e1.route_table
-            ),
-            format!(
+                eni.gateway, eni.ifname, eni.route_table
+            ));
+            b.push(format!(
                 "route add default via {} dev {} table {}",
-                e1.gateway, e1.ifname, e1.route_table
-            ),
-            format!(
-                "rule add prio {} fwmark 0x80/0x80 lookup main",
-                vpccni::PRIO_FWMARK
-            ),
-            format!(
-                "rule add prio {} from {} lookup {}",
-                vpccni::PRIO_FROM_ENI_PRIMARY,
-                e1.primary_ip,
-                e1.route_table
-            ),
-        ];
+                eni.gateway, eni.ifname, eni.route_table
+            ));
+            // No 32765 rule for the trunk ENI (`if !isTrunkENI && !isRuleConfigured`).
+            if !eni.is_trunk {
+                b.push(format!(
+                    "rule add prio {} from {} lookup {}",
+                    vpccni::PRIO_FROM_ENI_PRIMARY,
+                    eni.primary_ip,
+                    eni.route_table
+                ));
+            }
+        }
+        // SetupHostNetwork: rule 1024 in the cluster's family only.
+        let fwmark = format!(
+            "rule add prio {} fwmark 0x80/0x80 lookup main",
+            vpccni::PRIO_FWMARK
+        );
+        if c.mode.ipv6 {
+            b6.push(fwmark);
+        } else {
+            b.push(fwmark);
+        }
         for p in &c.pods {
             b.push(format!(
                 "link add {} address {} type veth peer name eth0 netns {}",
                 p.veth, p.veth_mac, p.netns
             ));
+            if let Some(br) = &p.branch {
+                // driver.go `setupVlan` + `buildRoutesForVlan` + `setupIIFBasedContainerRouteRules`.
+                let trunk = c.eni(br.trunk_device).context("trunk ENI")?;
+                // `vlan.eth.<id>` carries the branch ENI's MAC. Kernels without 8021q (e.g.
+                // minimal VM kernels) get a macvlan of the same name and MAC on the trunk: the
+                // same frames reach it, only untagged; names, tables and rules are the CNI's.
+                let kind = if vlan {
+                    format!("vlan id {}", br.vlan_id)
+                } else {
+                    "macvlan mode bridge".to_string()
+                };
+                b.push(format!(
+                    "link add link {} name {} address {} type {kind}",
+                    trunk.ifname, br.vlan_link, br.mac
+                ));
+                b.push(format!("link set {} up", br.vlan_link));
+                b.push(format!(
+                    "route add {} dev {} scope link table {}",
+                    br.gateway, br.vlan_link, br.table
+                ));
+                b.push(format!(
+                    "route add default via {} dev {} table {}",
+                    br.gateway, br.vlan_link, br.table
+                ));
+                b.push(format!("link set {} up", p.veth));
+                b.push(format!(
+                    "route add {} dev {} scope link table {}",
+                    p.ip, p.veth, br.table
+                ));
+                for iif in [&br.vlan_link, &p.veth] {
+                    b.push(format!(
+                        "rule add prio {} iif {iif} lookup {}",
+                        vpccni::PRIO_VLAN_IIF,
+                        br.table
+                    ));
+                }
+                continue;
+            }
             b.push(format!("link set {} up", p.veth));
+            if let Some(ip6) = p.ipv6 {
+                b6.push(format!("route add {ip6} dev {}", p.veth));
+                b6.push(format!(
+                    "rule add prio {} to {ip6} lookup main",
+                    vpccni::PRIO_TO_POD
+                ));
+                continue;
+            }
             b.push(format!("route add {} dev {} scope link", p.ip, p.veth));
             b.push(format!(
                 "rule add prio {} to {} lookup main",
@@ -999,22 +1452,60 @@ impl EksNode {
                 ));
             }
         }
+        if c.mode.branch_pods > 0 {
+            // Strict mode: the local rule moves from 0 to 20, below the VLAN rules.
+            b.push(format!(
+                "rule add prio {} lookup local",
+                vpccni::PRIO_LOCAL_SGP
+            ));
+            b.push("rule del prio 0 lookup local".into());
+        }
         self.node.ip_batch(&b)?;
-        self.node.exec_ok(&[
-            "sysctl",
-            "-q",
-            "-w",
-            "net.ipv4.ip_forward=1",
-            &format!("net.ipv4.conf.{}.rp_filter=2", e0.ifname),
+        ip6_batch(&self.node, &b6)?;
+        let mut sysctls = vec![
+            "net.ipv4.ip_forward=1".to_string(),
+            format!("net.ipv4.conf.{}.rp_filter=2", e0.ifname),
             // Accounting and long timeouts so the flows generate_traffic() makes stay visible.
-            "net.netfilter.nf_conntrack_acct=1",
-            "net.netfilter.nf_conntrack_icmp_timeout=3600",
-            "net.netfilter.nf_conntrack_udp_timeout=3600",
-            "net.netfilter.nf_conntrack_tcp_timeout_time_wait=3600",
-            "net.netfilter.nf_conntrack_tcp_timeout_close_wait=3600",
-        ])?;
+            "net.netfilter.nf_conntrack_acct=1".into(),
+            "net.netfilter.nf_conntrack_icmp_timeout=3600".into(),
+            "net.netfilter.nf_conntrack_icmpv6_timeout=3600".into(),
+            "net.netfilter.nf_conntrack_udp_timeout=3600".into(),
+            "net.netfilter.nf_conntrack_tcp_timeout_time_wait=3600".into(),
+            "net.netfilter.nf_conntrack_tcp_timeout_close_wait=3600".into(),
+        ];
+        if c.mode.ipv6 {
+            // aws-vpc-cni-init `configureIPv6Settings`; driver.go `setHostVethV6Sysctls`.
+            sysctls.push("net.ipv6.conf.all.disable_ipv6=0".into());
+            sysctls.push("net.ipv6.conf.all.forwarding=1".into());
+            sysctls.push(format!("net.ipv6.conf.{}.accept_ra=2", e0.ifname));
+            for p in &c.pods {
+                sysctls.push(format!("net.ipv6.conf.{}.accept_ra=0", p.veth));
+                sysctls.push(format!("net.ipv6.conf.{}.accept_redirects=1", p.veth));
+            }
+        }
+        let mut argv = vec!["sysctl", "-q", "-w"];
+        argv.extend(sysctls.iter().map(String::as_str));
+        self.node.exec_ok(&argv)?;
         // Pods.
         for (p, ns) in c.pods.iter().zip(&self.pod_ns) {
+            if let Some(ip6) = p.ipv6 {
+                // driver.go `createVethPairContext.run`: /128, default via fe80::1 with a
+                // static neighbour on the host veth's MAC.
+                ns.ip_batch(&["link set eth0 up".into()])?;
+                ip6_batch(
+                    ns,
+                    &[
+                        format!("addr add {ip6}/128 dev eth0"),
+                        "route add fe80::1 dev eth0".into(),
+                        "route add default via fe80::1 dev eth0".into(),
+                        format!(
+                            "neigh add fe80::1 lladdr {} dev eth0 nud permanent",
+                            p.veth_mac
+                        ),
+                    ],
+                )?;
+                continue;
+            }
             ns.ip_batch(&[
                 format!("addr add {}/32 dev eth0", p.ip),
                 "link set eth0 up".into(),
@@ -1027,9 +1518,23 @@ impl EksNode {
                 ),
             ])?;
         }
-        // iptables: kube-proxy + AWS rules in the kubelet's backend; canary only there.
+        // iptables: kube-proxy + AWS rules in the kubelet's backend; canary only there. An
+        // IPv6 cluster's kube-proxy programs ip6tables; the IPv4 tables keep only ipamd's rule.
+        let aws = c.aws_rules();
+        if c.mode.ipv6 {
+            let doc = restore_document(&aws, true);
+            self.node
+                .exec_stdin(&[c.backend.restore(), "--noflush"], &doc)
+                .with_context(|| format!("{} --noflush:\n{doc}", c.backend.restore()))?;
+            let doc6 = restore_document(&kube_rules(), true);
+            let restore6 = c.backend.restore().replacen("iptables", "ip6tables", 1);
+            self.node
+                .exec_stdin(&[&restore6, "--noflush"], &doc6)
+                .with_context(|| format!("{restore6} --noflush:\n{doc6}"))?;
+            return Ok(());
+        }
         let mut rules = kube_rules();
-        rules.extend(c.aws_rules());
+        rules.extend(aws);
         let doc = restore_document(&rules, true);
         self.node
             .exec_stdin(&[c.backend.restore(), "--noflush"], &doc)
@@ -1094,6 +1599,17 @@ impl EksNode {
         let c = &self.config;
         let targets = [c.internet_host, c.vpc_peer];
         for (p, ns) in c.pods.iter().zip(&self.pod_ns) {
+            if p.ipv6.is_some() {
+                // The listeners are IPv4-only: IPv6 pods ping (ICMPv6 echo is tracked too).
+                for t in [c.internet_host6, c.vpc_peer6].into_iter().flatten() {
+                    let t = t.to_string();
+                    ns.exec_ok(&[
+                        "ping", "-6", "-n", "-q", "-c", "2", "-i", "0.2", "-W", "2", &t,
+                    ])
+                    .with_context(|| format!("ping -6 {t} from pod {}", p.name))?;
+                }
+                continue;
+            }
             for t in targets {
                 let t = t.to_string();
                 ns.exec_ok(&["ping", "-n", "-q", "-c", "2", "-i", "0.2", "-W", "2", &t])
@@ -1514,6 +2030,60 @@ impl EksNode {
             &format!("net.ipv4.conf.{}.rp_filter", self.config.primary_if),
             &value.to_string(),
         )
+    }
+
+    /// Security groups for pods: delete the branch pod's `10: iif vlan.eth.<id> lookup <100+id>`
+    /// (traffic arriving on the branch ENI for the pod is then looked up in main and dropped).
+    pub fn fault_delete_vlan_rule(&self, pod: usize) -> Result<()> {
+        let b = self.branch(pod)?;
+        self.ip(&[
+            "rule",
+            "del",
+            "prio",
+            &vpccni::PRIO_VLAN_IIF.to_string(),
+            "iif",
+            &b.vlan_link,
+            "lookup",
+            &b.table.to_string(),
+        ])
+        .map(|_| ())
+    }
+
+    /// Security groups for pods: bring the branch ENI's `vlan.eth.<id>` down (the kernel then
+    /// drops table `100+id`'s routes through it).
+    pub fn fault_vlan_down(&self, pod: usize) -> Result<()> {
+        let b = self.branch(pod)?;
+        self.ip(&["link", "set", &b.vlan_link, "down"]).map(|_| ())
+    }
+
+    fn branch(&self, pod: usize) -> Result<&BranchEni> {
+        let p = self.pod_cfg(pod)?;
+        p.branch
+            .as_ref()
+            .with_context(|| format!("pod {} has no branch ENI", p.name))
+    }
+
+    /// IPv6 mode: delete pod `pod`'s `512: from all to <ipv6> lookup main` (`ip -6 rule`).
+    pub fn fault_delete_to_pod_rule6(&self, pod: usize) -> Result<()> {
+        let ip = self.pod_ipv6(pod)?.to_string();
+        self.ip(&[
+            "-6", "rule", "del", "prio", "512", "to", &ip, "lookup", "main",
+        ])
+        .map(|_| ())
+    }
+
+    /// IPv6 mode: delete pod `pod`'s `<ipv6> dev eni…` route from main.
+    pub fn fault_delete_pod_route6(&self, pod: usize) -> Result<()> {
+        let p = self.pod_cfg(pod)?;
+        let ip = self.pod_ipv6(pod)?.to_string();
+        self.ip(&["-6", "route", "del", &ip, "dev", &p.veth])
+            .map(|_| ())
+    }
+
+    fn pod_ipv6(&self, pod: usize) -> Result<Ipv6Addr> {
+        let p = self.pod_cfg(pod)?;
+        p.ipv6
+            .with_context(|| format!("pod {} has no IPv6 address", p.name))
     }
 
     /// `net.ipv4.ip_forward=0`.

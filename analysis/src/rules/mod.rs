@@ -13,6 +13,7 @@ mod connmark_bits;
 mod conntrack;
 mod ipamd_config;
 mod ipamd_logs;
+mod route_branch_eni;
 mod route_common;
 mod route_dangling;
 mod route_duplicate;
@@ -63,6 +64,7 @@ pub(crate) static NODE_RULES: &[(&str, Check)] = &[
     (route_dangling::ID, route_dangling::check),
     (route_duplicate::ID, route_duplicate::check),
     (route_eni_table::ID, route_eni_table::check),
+    (route_branch_eni::ID, route_branch_eni::check),
     (route_subnet_main::ID, route_subnet_main::check),
     (route_foreign::ID, route_foreign::check),
     (sysctl::RP_ID, sysctl::check_rp),
@@ -106,6 +108,7 @@ pub(crate) static CATALOGUE: &[RuleInfo] = &[
     info!("route.dangling", Warning, "Stale pod rule or route", "512/1536 rules and host routes for IPs ipamd does not assign, or whose veth/table is gone", ["rules", "routes", "links"]),
     info!("route.duplicate-rule", Warning, "Duplicate pod policy rules", "At most one 512 and one 1536 rule per pod IP", ["rules"]),
     info!("route.eni-table-broken", Error, "Secondary ENI route table broken", "Table d+1 holds `default via <gw> dev <ethN>` and the gateway link route", ["routes", "node"]),
+    info!("route.branch-eni", Error, "Branch ENI (security groups for pods) routing broken", "Each vlan.eth.<id> is up, has `10: iif vlan.eth.<id> lookup <100+id>` and a default route in table 100+id; each branch pod's `iif vlan<hash>` table routes to its veth", ["rules", "routes", "links"]),
     info!("route.subnet-route-in-main", Warning, "Secondary ENI subnet route in main", "No main-table subnet route via a secondary ENI (the CNI deletes it)", ["routes", "node"]),
     info!("route.nm-cloud-setup", Warning, "nm-cloud-setup manages ENI routing", "No nm-cloud-setup routing tables 30200/30400 (it deletes the CNI's rules)", ["routes", "rules"]),
     info!("sysctl.rp-filter-strict", Error, "Strict rp_filter on an ENI", "effective max(all, <if>) rp_filter is not 1 on the primary/secondary ENIs", ["sysctls"]),

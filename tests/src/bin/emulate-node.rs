@@ -84,6 +84,18 @@ enum Cmd {
         /// The doubles and listeners exit after this many seconds.
         #[arg(long, default_value_t = 4 * 3600)]
         ttl_secs: u64,
+        /// Prefix delegation: /28 prefixes on the ENIs, pods drawn from them.
+        #[arg(long)]
+        prefix_delegation: bool,
+        /// Custom networking with the pods' ENI in this secondary VPC CIDR (e.g. 100.64.0.0/16).
+        #[arg(long)]
+        custom_networking: Option<String>,
+        /// Security groups for pods (strict): this many branch-ENI pods on a trunk ENI.
+        #[arg(long, default_value_t = 0)]
+        branch_pods: usize,
+        /// IPv6 mode: pods get IPv6 addresses from the primary ENI's /80 prefix.
+        #[arg(long)]
+        ipv6: bool,
     },
     /// Remove a node created by `up`.
     Down {
@@ -125,6 +137,10 @@ fn main() -> Result<()> {
             exclude_snat,
             no_traffic,
             ttl_secs,
+            prefix_delegation,
+            custom_networking,
+            branch_pods,
+            ipv6,
         } => {
             if name.is_empty()
                 || name.len() > 40
@@ -136,8 +152,15 @@ fn main() -> Result<()> {
                 eprintln!("removed an older node named {name}");
             }
             let secondary = usize::from(pods >= 2);
-            let mut n = EksNode::builder()
+            let mut b = EksNode::builder()
                 .name(&name)
+                .prefix_delegation(prefix_delegation)
+                .security_groups_for_pods(branch_pods)
+                .ipv6(ipv6);
+            if let Some(c) = &custom_networking {
+                b = b.custom_networking(c);
+            }
+            let mut n = b
                 .layout(match layout {
                     LayoutArg::Current => Layout::Current,
                     LayoutArg::Chained => Layout::Chained,
