@@ -40,6 +40,7 @@ async fn run_ssm<A: SsmApi + 'static>(
                 index,
                 outcome,
                 snapshot,
+                ..
             } => {
                 assert!(out[index].is_none(), "node {index} finished twice");
                 on_done(&outcome);

@@ -304,6 +304,7 @@ impl LiveFleet {
                     index,
                     outcome: o,
                     snapshot,
+                    ..
                 } => {
                     let r = NodeResult {
                         name: names.get(index).cloned().unwrap_or_else(|| o.name.clone()),
