@@ -127,6 +127,21 @@ impl Remote {
         Ok(r)
     }
 
+    /// The same targets, running `node-agent ARGS...` raw (the daemon's change log for the
+    /// TUI's Changes tab); None unless the agent is installed on the nodes.
+    pub fn raw_twin(&self, agent_args: Vec<String>) -> Option<Remote> {
+        if !matches!(self.spec.mode, fleet::runner::AgentMode::Installed { .. }) {
+            return None;
+        }
+        let mut spec = self.spec.clone();
+        spec.agent_args = agent_args;
+        spec.raw_output = true;
+        Some(Remote {
+            spec,
+            targets: self.targets.clone(),
+        })
+    }
+
     /// The targets: resolved on the first call, then reused unless discovery is dynamic.
     pub async fn targets(&mut self) -> anyhow::Result<Vec<Target>> {
         if let Some(t) = &self.targets {
