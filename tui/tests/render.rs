@@ -218,6 +218,7 @@ fn only_visible_rows_are_built_at_1000_nodes() {
     assert_eq!(s.matches("ip-10-1-").count(), 21, "{s}");
 }
 
+#[allow(clippy::unwrap_used)]
 fn change(at: &str, kind: &str, op: &str, subject: &str, content: &str) -> model::diff::Change {
     serde_json::from_value(serde_json::json!({
         "at": at, "kind": kind, "op": op, "subject": subject, "content": content
