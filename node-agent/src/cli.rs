@@ -165,6 +165,16 @@ struct ServeArgs {
     #[arg(long, value_name = "N")]
     rounds: Option<u64>,
 
+    /// Collect the expensive sections (iptables, conntrack) at most once per DUR; the rounds
+    /// in between carry their last collection forward. Default: every round.
+    #[arg(long, value_parser = parse_interval, env = "NODE_AGENT_SLOW_INTERVAL", value_name = "DUR")]
+    slow_interval: Option<Duration>,
+
+    /// Also write the metrics every round to DIR/eks-diag.prom for node_exporter's textfile
+    /// collector (temporary file + rename).
+    #[arg(long, env = "NODE_AGENT_TEXTFILE_DIR", value_name = "DIR")]
+    textfile_dir: Option<PathBuf>,
+
     #[command(flatten)]
     source: SourceArgs,
 }
@@ -307,9 +317,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     keep_snapshots: args.keep_snapshots,
                 },
                 rounds: args.rounds,
+                textfile_dir: args.textfile_dir,
             };
             let rt = runtime()?;
-            let r = rt.block_on(serve::run(serve::AgentSource { opts }, cfg, budget));
+            let r = rt.block_on(serve::run(
+                serve::AgentSource::new(opts, args.slow_interval),
+                cfg,
+                budget,
+            ));
             rt.shutdown_background();
             r.context("node-agent serve")
         }
