@@ -266,6 +266,15 @@ pub struct CheckArgs {
     #[arg(long, value_name = "FILE", env = "DIAG_POLICY", value_hint = ValueHint::FilePath)]
     pub policy: Option<PathBuf>,
 
+    /// Assert on the state after each node's last CNI change: the node daemon's latest
+    /// snapshot, which must be collected at or after the newest `cni-env`/`cni-version`
+    /// change in its change log (else that node is an input error: exit 2, and --wait
+    /// waits for it). Remote targets with `node-agent serve` only; a node without a daemon
+    /// is an input error; a node whose log has no CNI change is checked on its latest
+    /// snapshot, said so in the message.
+    #[arg(long, conflicts_with = "no_daemon")]
+    pub since_change: bool,
+
     #[command(flatten)]
     pub input: InputOpts,
 }

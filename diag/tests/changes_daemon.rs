@@ -204,6 +204,73 @@ fn diag_reads_the_daemon_over_ssh() {
         n["collected_at"].as_str().unwrap() > latest,
         "a fresh collection"
     );
+    // check --since-change: without a CNI change in the log, the latest snapshot, said so.
+    let check = |agent_path: &str| -> (Option<i32>, Value) {
+        let o = diag(
+            agent_path,
+            &[
+                "-o",
+                "json",
+                "check",
+                "--since-change",
+                "--expect",
+                "external-snat=false",
+            ],
+        );
+        (o.status.code(), serde_json::from_slice(&o.stdout).unwrap())
+    };
+    let (code, r) = check(&with_daemon);
+    assert_eq!(code, Some(0), "{r:#}");
+    assert!(
+        r["message"]
+            .as_str()
+            .unwrap()
+            .contains("no CNI env/version change"),
+        "{r:#}"
+    );
+    // A CNI env change (the aws-node env the node reports): the state after it is checked.
+    let env_file = cfg.cni_env_file();
+    let mut env = std::fs::read_to_string(&env_file).unwrap();
+    env.push_str("AWS_VPC_K8S_CNI_EXCLUDE_SNAT_CIDRS=10.99.0.0/16\n");
+    std::fs::write(&env_file, env).unwrap();
+    let t0 = Instant::now();
+    let cni_change = loop {
+        let v: Value = serde_json::from_str(&serve.api("/v1/changes").unwrap()).unwrap();
+        if let Some(c) = v["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["kind"] == "cni-env")
+        {
+            break c.clone();
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "no cni-env change: {v:#}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let (code, r) = check(&with_daemon);
+    assert_eq!(code, Some(0), "{r:#}");
+    let msg = r["message"].as_str().unwrap();
+    assert!(
+        msg.contains(&format!(
+            "state after the CNI change at {}",
+            cni_change["at"].as_str().unwrap()
+        )),
+        "{r:#}"
+    );
+    assert!(msg.contains("AWS_VPC_K8S_CNI_EXCLUDE_SNAT_CIDRS"), "{msg}");
+    // No daemon: that node cannot be checked "after the change" (exit 2, says why).
+    let (code, r) = check(&no_daemon);
+    assert_eq!(code, Some(2), "{r:#}");
+    assert!(
+        r["input_errors"]
+            .to_string()
+            .contains("no daemon on this node"),
+        "{r:#}"
+    );
+
     // No daemon on the node: analyze falls back to a fresh collection.
     let o = diag(&no_daemon, &["-o", "json", "analyze"]);
     let a: Value = serde_json::from_slice(&o.stdout).unwrap();

@@ -135,6 +135,37 @@ fn rfc3339(t: jiff::Timestamp) -> String {
         .to_string()
 }
 
+/// Each node's newest `cni-env`/`cni-version` change (None: none in its log), or why the
+/// node's log could not be read; by node name. For `diag check --since-change`.
+pub fn newest_cni_changes(
+    targets: &TargetArgs,
+) -> anyhow::Result<std::collections::BTreeMap<String, Result<Option<Change>, String>>> {
+    use model::diff::ChangeKind;
+    let remote = Remote::from_args_raw(targets, api_args(jiff::Timestamp::UNIX_EPOCH))?
+        .context("--since-change reads the daemons of remote targets: give --hosts, --ssh-config with --host, --ec2-cluster or --instance-ids")?;
+    let nodes = runtime()?.block_on(remote_nodes(remote, false))?;
+    Ok(nodes
+        .into_iter()
+        .map(|(n, list)| {
+            let v = match n.status {
+                NodeStatus::Ok => Ok(list
+                    .into_iter()
+                    .filter(|c| matches!(c.kind, ChangeKind::CniEnv | ChangeKind::CniVersion))
+                    .max_by_key(|c| c.at.parse::<jiff::Timestamp>().ok())),
+                NodeStatus::NoDaemon => Err(
+                    "--since-change needs node-agent serve on the node: no daemon on this node"
+                        .to_string(),
+                ),
+                NodeStatus::Failed => Err(format!(
+                    "--since-change could not read the daemon's change log: {}",
+                    n.error.as_deref().unwrap_or("failed")
+                )),
+            };
+            (n.node, v)
+        })
+        .collect())
+}
+
 /// Classify one node's raw `node-agent api` run.
 pub fn node_changes(
     name: &str,
@@ -286,7 +317,7 @@ fn report_node(progress: bool, n: &NodeChanges) {
 }
 
 /// Every remote node, reported on stderr as it finishes; results in target order.
-async fn remote_nodes(
+pub async fn remote_nodes(
     mut remote: Remote,
     progress: bool,
 ) -> anyhow::Result<Vec<(NodeChanges, Vec<Change>)>> {
