@@ -20,14 +20,15 @@ use crate::input::{Input, InputError, Loaded};
 
 use super::changes;
 use super::remote::Remote;
+use super::{Out, EXIT_BAD_INPUT, EXIT_OK};
 
 /// How far back the Changes tab reads each node daemon's change log.
 const CHANGES_WINDOW: jiff::SignedDuration = jiff::SignedDuration::from_hours(24);
-use super::{Out, EXIT_BAD_INPUT, EXIT_OK};
 
 pub const TUI_HELP: &str = "\
-Keys: j/k move, Enter open a node, Esc back, Tab/1-5 node tabs (Findings, SNAT, Routing,
-Conntrack, Logs), / filter (regex over node and finding text; /! inverts), O sort column,
+Keys: j/k move, Enter open a node, Esc back, Tab/1-6 node tabs (Findings, SNAT, Routing,
+Conntrack, Logs, Changes: the node daemon's change log of the last 24 h, live targets
+only), / filter (regex over node and finding text; /! inverts), O sort column,
 I invert, f findings across the fleet, r/ctrl-r re-collect the node, R the fleet, space or
 ctrl-f freeze, y copy evidence (OSC 52 and a file), : commands (node NAME, findings, q),
 ? help, q/ctrl-c quit.
