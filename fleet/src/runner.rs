@@ -240,8 +240,10 @@ pub fn classify_agent_output(out: &ExecOutput, agent: &str) -> Classified {
 }
 
 /// The failures every agent run shares (cut output, a signal, the timeout, a missing
-/// agent), or None when the agent ran to an exit status of its own.
-fn classify_failure(out: &AgentRun<'_>, agent: &str) -> Option<Classified> {
+/// agent), or None when the agent ran to an exit status of its own. `guess_missing` also
+/// takes "not found"/"no such file" on stderr naming the agent as a missing agent; a raw run
+/// does not (`node-agent api` says "No such file" about a missing daemon socket).
+fn classify_failure(out: &AgentRun<'_>, agent: &str, guess_missing: bool) -> Option<Classified> {
     let stderr = if out.stderr.is_empty() {
         None
     } else {
@@ -282,7 +284,8 @@ fn classify_failure(out: &AgentRun<'_>, agent: &str) -> Option<Classified> {
     }
     let missing = code == Some(127)
         || (code == Some(126) && err_text.contains("no such file"))
-        || (code.is_some_and(|c| c != 0)
+        || (guess_missing
+            && code.is_some_and(|c| c != 0)
             && out.stdout.is_empty()
             && (err_text.contains("not found") || err_text.contains("no such file"))
             && err_text.contains(&agent.to_lowercase()));
@@ -298,7 +301,7 @@ fn classify_failure(out: &AgentRun<'_>, agent: &str) -> Option<Classified> {
 /// Maps a raw agent run (see [`RunOptions::raw_output`]): the shared failures, else `ok`
 /// with what it printed (`agent-error` with it when the exit status is not 0).
 pub fn classify_raw_run(out: &AgentRun<'_>, agent: &str) -> (Classified, Option<RawOutput>) {
-    if let Some(c) = classify_failure(out, agent) {
+    if let Some(c) = classify_failure(out, agent, false) {
         return (c, None);
     }
     let raw = RawOutput {
@@ -326,7 +329,7 @@ pub fn classify_raw_run(out: &AgentRun<'_>, agent: &str) -> (Classified, Option<
 
 /// Maps an agent's exit status, stdout and stderr to an outcome.
 pub fn classify_agent_run(out: &AgentRun<'_>, agent: &str) -> Classified {
-    if let Some(c) = classify_failure(out, agent) {
+    if let Some(c) = classify_failure(out, agent, true) {
         return c;
     }
     let stderr = if out.stderr.is_empty() {
