@@ -610,7 +610,7 @@ async fn raw_runs_carry_the_agent_arguments_and_output() {
     let targets = vec![target("i-one"), target("i-nod")];
     let t = Arc::new(SsmTransport::new(fake.clone(), opts));
     let mut run = fleet::run(t, targets);
-    let mut raws = vec![None, None];
+    let mut raws = [None, None];
     while let Some(ev) = run.next_event().await {
         if let FleetEvent::Finished {
             index,
