@@ -19,5 +19,5 @@ flag=()
 [ "$PROFILE" = release ] && flag=(--release)
 cargo build -q "${flag[@]}" -p node-agent
 cargo build -q "${flag[@]}" -p diag --bin diag-fleet
-FLEET_BENCH_N="$SIZES" cargo test -q "${flag[@]}" -p fleet --test ssh_fleet bench_child -- --exact --nocapture 2>/dev/null \
+FLEET_BENCH_N="$SIZES" cargo test -q "${flag[@]}" -p fleet --test ssh_fleet bench_child -- --exact --ignored --nocapture 2>/dev/null \
   | grep '^BENCH'

@@ -47,9 +47,10 @@ fn cannot_run() -> Option<String> {
         .find_map(|b| b.err().map(|e| format!("{e:#}")))
 }
 
-/// Scenarios must run (never skip) with `EKD_SCENARIOS=require` or on CI (`CI` set).
+/// Scenarios must run (never skip) with `EKD_SCENARIOS=require` or on CI (`CI` set): the one
+/// CI-aware rule, `e2e::prereq::required`.
 fn require() -> bool {
-    std::env::var("EKD_SCENARIOS").as_deref() == Ok("require") || std::env::var_os("CI").is_some()
+    e2e::prereq::required()
 }
 
 /// Build a node, or `None` (with the reason printed) when this environment cannot. With

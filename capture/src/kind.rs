@@ -142,6 +142,25 @@ pub fn classify_capture(name: &str) -> Option<Kind> {
     if n.starts_with("ip6tables") {
         return None;
     }
+    // The `.out` files of aws-cni-support.sh (CNI v1.0–v1.6, /var/log/aws-routed-eni), as users
+    // paste them: `less iprule.out`, `cat iptables-nat.out`, … (read at v1.5.5).
+    let support = match n {
+        "eni.out" => Some(Kind::Enis),
+        "networkutils-env.out" => Some(Kind::NetworkutilsEnv),
+        "ipamd-env.out" => Some(Kind::IpamdEnv),
+        "eni-configs.out" => Some(Kind::EniConfigs),
+        "ifconfig.out" => Some(Kind::Ifconfig),
+        "iprule.out" => Some(Kind::IpRule),
+        "route.out" => Some(Kind::IpRoute),
+        "iptables-save.out" => Some(Kind::IptablesSave(Backend::Unknown)),
+        "iptables.out" => Some(Kind::IptablesList("filter")),
+        "iptables-nat.out" => Some(Kind::IptablesList("nat")),
+        "iptables-mangle.out" => Some(Kind::IptablesList("mangle")),
+        _ => None,
+    };
+    if support.is_some() {
+        return support;
+    }
     if n.starts_with("iptables") && n.contains("save") && n.ends_with(".txt") {
         let backend = if n.contains("nft") {
             Backend::Nft
@@ -158,6 +177,11 @@ pub fn classify_capture(name: &str) -> Option<Kind> {
     {
         // iptables-S.txt, iptables-nat-S.txt, iptables-t-nat-S.txt, iptables-nat-L.txt
         let rest = rest.strip_prefix("t-").unwrap_or(rest);
+        // eks-log-collector's own names: `networking/iptables-nat.txt`, `iptables-mangle.txt`,
+        // `iptables-filter.txt` hold `iptables -nvL -t <table>` (a paste of one is saved so).
+        if let Some(t) = TABLES.iter().find(|t| **t == rest) {
+            return Some(Kind::IptablesList(t));
+        }
         let (table, flag) = match rest.rsplit_once('-') {
             Some((t, f)) => (t, f),
             None => ("nat", rest),
@@ -187,7 +211,10 @@ pub fn classify_capture(name: &str) -> Option<Kind> {
         "conntrack-l.txt" => return Some(Kind::ConntrackList),
         "conntrack-s.txt" => return Some(Kind::ConntrackStats),
         "conntrack.txt" => return Some(Kind::ConntrackBoth),
-        "sysctl.txt" | "sysctl-a.txt" | "sysctl_all.txt" => return Some(Kind::Sysctl),
+        // `sysctls.out`: aws-cni-support.sh (v1.3–v1.6) in /var/log/aws-routed-eni.
+        "sysctl.txt" | "sysctl-a.txt" | "sysctl_all.txt" | "sysctls.out" => {
+            return Some(Kind::Sysctl)
+        }
         "cni-env" | "cni-env.txt" | "aws-node.env" => return Some(Kind::CniEnv),
         "cni-configuration-variables-containerd.json" => return Some(Kind::ContainerInfo),
         "enis.json" => return Some(Kind::Enis),
@@ -354,6 +381,28 @@ mod tests {
             Some(Kind::IptablesList("nat"))
         );
         assert_eq!(classify_capture("ip6tables-save.txt"), None);
+        assert_eq!(classify_capture("sysctls.out"), Some(Kind::Sysctl));
+        // aws-cni-support.sh (≤ v1.6) names.
+        assert_eq!(classify_capture("iprule.out"), Some(Kind::IpRule));
+        assert_eq!(classify_capture("route.out"), Some(Kind::IpRoute));
+        assert_eq!(
+            classify_capture("iptables-nat.out"),
+            Some(Kind::IptablesList("nat"))
+        );
+        assert_eq!(
+            classify_capture("iptables-save.out"),
+            Some(Kind::IptablesSave(Backend::Unknown))
+        );
+        assert_eq!(classify_capture("eni.out"), Some(Kind::Enis));
+        // eks-log-collector names (eks-ami-547-elc-iptables-mangle-nvL).
+        assert_eq!(
+            classify_capture("iptables-mangle.txt"),
+            Some(Kind::IptablesList("mangle"))
+        );
+        assert_eq!(
+            classify_capture("iptables-nat.txt"),
+            Some(Kind::IptablesList("nat"))
+        );
         assert_eq!(classify_capture("IP-RULE.txt"), Some(Kind::IpRule));
         assert_eq!(
             classify_capture("ip-route-table-2.txt"),

@@ -39,11 +39,9 @@ fn validate(schema: &Path, doc: &str) -> Option<Result<(), String>> {
         .args(["-c", "import jsonschema"])
         .output();
     if !probe.is_ok_and(|o| o.status.success()) {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "python3 jsonschema is required (scripts/install-deps.sh installs python3-jsonschema)"
+        e2e::prereq::skip(
+            "python3 jsonschema is required (scripts/install-deps.sh installs python3-jsonschema)",
         );
-        eprintln!("SKIP: python3 jsonschema not installed");
         return None;
     }
     let script = r#"

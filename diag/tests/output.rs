@@ -164,16 +164,51 @@ fn colour_follows_flag_env_and_no_color() {
     assert!(!esc(&diag(&json)));
 }
 
+/// node-a (healthy) plus one SNAT exclusion RETURN that nothing configured: the only finding
+/// is `snat.exclusion-unexpected` (info), so the exit code depends on `--fail-on` alone.
+fn info_only_capture(tmp: &std::path::Path) -> std::path::PathBuf {
+    let dir = tmp.join("node-info");
+    std::fs::create_dir_all(&dir).unwrap();
+    for e in std::fs::read_dir(fixtures().join("captures/node-a")).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), dir.join(e.file_name())).unwrap();
+    }
+    let save = dir.join("iptables-save.txt");
+    let text = std::fs::read_to_string(&save).unwrap();
+    let anchor = "[1:84] -A AWS-SNAT-CHAIN-0 -d 172.20.0.0/16";
+    assert!(text.contains(anchor), "node-a's exclusion rule moved");
+    let extra = "[0:0] -A AWS-SNAT-CHAIN-0 -d 10.77.0.0/16 -m comment --comment \
+                 \"AWS SNAT CHAIN EXCLUSION\" -j RETURN\n";
+    std::fs::write(&save, text.replacen(anchor, &format!("{extra}{anchor}"), 1)).unwrap();
+    dir
+}
+
 #[test]
 fn fail_on_and_quiet() {
-    let r = diag(&["analyze", "captures/node-b", "--fail-on", "info"]);
+    let tmp = tempfile::tempdir().unwrap();
+    let info = info_only_capture(tmp.path());
+    let info = info.to_str().unwrap();
+    // Precondition, checked against literals (not derived from the output under test).
     let v: serde_json::Value =
-        serde_json::from_str(&diag(&["analyze", "captures/node-b", "-o", "json"]).stdout).unwrap();
-    let any = !v["nodes"][0]["report"]["findings"]
+        serde_json::from_str(&diag(&["analyze", info, "-o", "json"]).stdout).unwrap();
+    let found: Vec<(&str, &str)> = v["nodes"][0]["report"]["findings"]
         .as_array()
         .unwrap()
-        .is_empty();
-    assert_eq!(r.code, if any { 1 } else { 0 }, "{}", r.all());
+        .iter()
+        .map(|f| (f["rule"].as_str().unwrap(), f["severity"].as_str().unwrap()))
+        .collect();
+    assert_eq!(found, [("snat.exclusion-unexpected", "info")]);
+    for (level, code) in [("info", 1), ("warning", 0), ("error", 0)] {
+        let r = diag(&["analyze", info, "--fail-on", level]);
+        assert_eq!(r.code, code, "--fail-on {level}: {}", r.all());
+    }
+    assert_eq!(
+        diag(&["analyze", info]).code,
+        0,
+        "default --fail-on is error"
+    );
+    let r = diag(&["analyze", "captures/node-b", "--fail-on", "info"]);
+    assert_eq!(r.code, 1, "{}", r.all());
     let q = diag(&["-q", "analyze", "captures/node-b"]);
     assert!(q.stdout.len() <= r.stdout.len());
     assert!(!q.stdout.contains("skipped checks"));

@@ -6,8 +6,11 @@
 //! capture is adding files:
 //!
 //! ```toml
+//! evaluated = ["snat.stale-chains"]    # REQUIRED: rule ids that must run (not be skipped) on
+//!                                      # every node; `[]` says no rule can run on this input
 //! fires = ["snat.stale-chains"]        # these rule ids must be reported (any severity)
-//! not_fires = ["snat.chain-missing"]   # these rule ids must not be reported at all
+//! not_fires = ["snat.chain-missing"]   # these rule ids must not be reported at all, and must
+//!                                      # have been evaluated (a skipped rule reports nothing)
 //! healthy = true                       # no finding at warning or error
 //! max_exit = 2                         # highest acceptable exit code of `analyze`
 //! nodes = 3                            # number of node reports (loop captures)
@@ -18,7 +21,8 @@
 //! ```
 //!
 //! Always checked: no panic (exit 101) or signal, no hang, valid JSON whose `exit_code` is the
-//! process's, and every input problem / parse warning names the file it is about.
+//! process's, and every input problem / parse warning names the file it is about. `healthy`
+//! needs a non-empty `evaluated`: absence of findings means nothing if no rule ran.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeSet;
@@ -35,6 +39,8 @@ fn root() -> PathBuf {
 
 #[derive(Debug, Default)]
 struct Expect {
+    /// `None` only in the checker's own unit tests; every expect.toml must have it.
+    evaluated: Option<Vec<String>>,
     fires: Vec<String>,
     not_fires: Vec<String>,
     healthy: bool,
@@ -44,7 +50,6 @@ struct Expect {
     clean: bool,
     map: Vec<String>,
     known_issue: Option<String>,
-    evaluated: Vec<String>,
 }
 
 fn strings(v: &toml::Value, key: &str) -> Result<Vec<String>, String> {
@@ -67,11 +72,11 @@ fn parse_expect(text: &str) -> Result<Expect, String> {
     };
     for (k, v) in &table {
         match k.as_str() {
+            "evaluated" => e.evaluated = Some(strings(v, k)?),
             "fires" => e.fires = strings(v, k)?,
             "not_fires" => e.not_fires = strings(v, k)?,
             "problem_names" => e.problem_names = strings(v, k)?,
             "map" => e.map = strings(v, k)?,
-            "evaluated" => e.evaluated = strings(v, k)?,
             "healthy" => e.healthy = v.as_bool().ok_or("healthy must be a bool")?,
             "clean" => e.clean = v.as_bool().ok_or("clean must be a bool")?,
             "max_exit" => e.max_exit = v.as_integer().ok_or("max_exit must be an integer")? as i32,
@@ -202,14 +207,38 @@ fn check_report(
     }
     let mut fired: Vec<(String, String, String)> = Vec::new();
     let mut messages: Vec<String> = Vec::new();
-    let mut evaluated: BTreeSet<String> = BTreeSet::new();
     for n in nodes {
         let report = n.get("report").cloned().unwrap_or_default();
-        evaluated.extend(
-            arr(&report, "evaluated")
+        if let Some(want) = &exp.evaluated {
+            let ran: BTreeSet<&str> = arr(&report, "evaluated")
                 .iter()
-                .filter_map(|e| e.as_str().map(String::from)),
-        );
+                .filter_map(|r| r.as_str())
+                .collect();
+            let node = n["node"].as_str().unwrap_or("?");
+            let skipped = |id: &str| {
+                arr(&report, "skipped")
+                    .iter()
+                    .find(|s| s["rule"] == id)
+                    .map(|s| s["reason"].as_str().unwrap_or("").to_string())
+                    .unwrap_or_else(|| "not in evaluated or skipped".into())
+            };
+            for id in want {
+                if !ran.contains(id.as_str()) {
+                    bad.push(format!("{node}: {id} was not evaluated: {}", skipped(id)));
+                }
+            }
+            for id in &exp.not_fires {
+                if !ran.contains(id.as_str()) {
+                    bad.push(format!(
+                        "{node}: not_fires {id} is vacuous, the rule was not evaluated: {}",
+                        skipped(id)
+                    ));
+                }
+            }
+            if exp.healthy && want.is_empty() {
+                bad.push("healthy = true with evaluated = []: asserts nothing".into());
+            }
+        }
         for f in arr(&report, "findings") {
             fired.push((
                 f["rule"].as_str().unwrap_or("?").to_string(),
@@ -235,11 +264,6 @@ fn check_report(
     for want in &exp.fires {
         if !ids.contains(want.as_str()) {
             bad.push(format!("expected {want} to fire; fired: {fired:?}"));
-        }
-    }
-    for want in &exp.evaluated {
-        if !evaluated.contains(want) {
-            bad.push(format!("{want} must be evaluated, not skipped"));
         }
     }
     for not in &exp.not_fires {
@@ -292,6 +316,12 @@ fn check_dir(dir: &Path) -> Result<Vec<String>, String> {
             .map_err(|e| format!("{slug}: expect.toml: {e}"))?,
     )
     .map_err(|e| format!("{slug}: {e}"))?;
+    if exp.evaluated.is_none() {
+        return Err(format!(
+            "{slug}: expect.toml must list `evaluated = [...]` (rule ids that must run on this \
+             capture; `[]` if none can)"
+        ));
+    }
     let source = std::fs::read_to_string(dir.join("SOURCE.md"))
         .map_err(|e| format!("{slug}: SOURCE.md: {e}"))?;
     let mut bad = Vec::new();
@@ -425,6 +455,42 @@ fn checker_reports_warnings_on_a_clean_capture() {
         serde_json::json!(["x/ip-rule.txt: line 1: not a rule"]),
     );
     let bad = check_report(&v, Some(1), &exp, &["ip-rule.txt".to_string()]);
+    assert_eq!(bad.len(), 1, "{bad:?}");
+}
+
+fn evaluated_report(evaluated: serde_json::Value, skipped: serde_json::Value) -> serde_json::Value {
+    serde_json::json!({"exit_code": 0, "nodes": [{"node": "n", "input_problems": [],
+        "sections": [], "report": {"findings": [], "evaluated": evaluated, "skipped": skipped}}],
+        "input_errors": []})
+}
+
+#[test]
+fn checker_reports_a_skipped_rule_and_a_vacuous_not_fires() {
+    let exp = parse_expect(
+        "evaluated = [\"snat.chain-missing\"]\nnot_fires = [\"route.dangling\"]\nhealthy = true",
+    )
+    .unwrap();
+    let v = evaluated_report(
+        serde_json::json!([]),
+        serde_json::json!([{"rule": "snat.chain-missing", "reason": "EXTERNALSNAT is unknown"}]),
+    );
+    let bad = check_report(&v, Some(0), &exp, &[]);
+    assert_eq!(bad.len(), 2, "{bad:?}");
+    assert!(bad[0].contains("snat.chain-missing") && bad[0].contains("EXTERNALSNAT is unknown"));
+    assert!(bad[1].contains("route.dangling"));
+    // Both evaluated: nothing to report.
+    let v = evaluated_report(
+        serde_json::json!(["snat.chain-missing", "route.dangling"]),
+        serde_json::json!([]),
+    );
+    assert!(check_report(&v, Some(0), &exp, &[]).is_empty());
+}
+
+#[test]
+fn checker_rejects_healthy_with_nothing_evaluated() {
+    let exp = parse_expect("evaluated = []\nhealthy = true").unwrap();
+    let v = evaluated_report(serde_json::json!([]), serde_json::json!([]));
+    let bad = check_report(&v, Some(0), &exp, &[]);
     assert_eq!(bad.len(), 1, "{bad:?}");
 }
 

@@ -39,7 +39,6 @@ fn write_fleet(dir: &std::path::Path) {
 #[test]
 fn tui_in_tmux_browse_filter_drill_copy_refresh_quit() {
     if !have("tmux") {
-        eprintln!("SKIPPED: tmux not installed");
         not_on_ci("tmux");
         return;
     }
@@ -162,7 +161,6 @@ fn tui_without_a_terminal_says_what_to_use_instead() {
 #[test]
 fn sigterm_restores_the_terminal() {
     if !have("tmux") {
-        eprintln!("SKIPPED: tmux not installed");
         not_on_ci("tmux");
         return;
     }

@@ -1,10 +1,14 @@
 //! EC2 discovery: running instances of an EKS cluster (by tag), extra filters, instance ids.
 
+#[cfg(feature = "aws")]
 use std::collections::BTreeMap;
 
+#[cfg(feature = "aws")]
 use aws_sdk_ec2::types::Filter;
 
-use crate::targets::{Target, TargetError};
+use crate::targets::TargetError;
+#[cfg(feature = "aws")]
+use crate::targets::Target;
 
 /// What to ask DescribeInstances for.
 #[derive(Debug, Clone, Default)]
@@ -43,6 +47,7 @@ pub fn parse_filters(specs: &[String]) -> Result<Vec<(String, Vec<String>)>, Tar
         .collect()
 }
 
+#[cfg(feature = "aws")]
 /// The standard AWS config chain (env, profile, SSO, IMDS), with optional region/profile.
 /// `AWS_ENDPOINT_URL` is honoured by the SDK (used with moto in tests).
 pub async fn aws_config(region: Option<String>, profile: Option<String>) -> aws_config::SdkConfig {
@@ -56,6 +61,7 @@ pub async fn aws_config(region: Option<String>, profile: Option<String>) -> aws_
     loader.load().await
 }
 
+#[cfg(feature = "aws")]
 fn filter(name: &str, values: &[String]) -> Filter {
     Filter::builder()
         .name(name)
@@ -63,6 +69,7 @@ fn filter(name: &str, values: &[String]) -> Filter {
         .build()
 }
 
+#[cfg(feature = "aws")]
 /// The filter sets to query: one per cluster tag convention (EC2 ANDs filters, so the two
 /// conventions need two queries), each with `instance-state-name=running` and the extras.
 pub fn filter_sets(q: &Ec2Query) -> Vec<Vec<Filter>> {
@@ -82,6 +89,7 @@ pub fn filter_sets(q: &Ec2Query) -> Vec<Vec<Filter>> {
     }
 }
 
+#[cfg(feature = "aws")]
 /// Lists the matching running instances as targets (private IP as host, private DNS name as
 /// display name), de-duplicated by instance id, sorted by name.
 pub async fn discover(client: &aws_sdk_ec2::Client, q: &Ec2Query) -> Result<Vec<Target>, Ec2Error> {
@@ -130,7 +138,7 @@ pub async fn discover(client: &aws_sdk_ec2::Client, q: &Ec2Query) -> Result<Vec<
     Ok(v)
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "aws"))]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;

@@ -191,6 +191,9 @@ pub enum FleetError {
     Ec2(#[from] crate::ec2::Ec2Error),
     #[error("{0}")]
     Usage(String),
+    /// This build has no AWS SDK (the `aws` cargo feature is off).
+    #[error("{0} needs the AWS SDK, and this build has none (built without the `aws` feature, as scripts/demo.sh does); rebuild with default features")]
+    NoAws(&'static str),
     #[error("no targets selected (give --hosts, --ssh-config with --host, --ec2-cluster or --instance-ids; check --only/--exclude)")]
     NoTargets,
     #[error("--push-agent and --agentless are SSH-only; over SSM the agent must be installed on the nodes")]
@@ -308,9 +311,19 @@ impl FleetSpec {
                     instance_ids: t.instance_ids.clone(),
                     page_size: None,
                 };
-                let conf = crate::ec2::aws_config(t.region.clone(), t.profile.clone()).await;
-                let client = aws_sdk_ec2::Client::new(&conf);
-                all.extend(crate::ec2::discover(&client, &q).await?);
+                #[cfg(feature = "aws")]
+                {
+                    let conf = crate::ec2::aws_config(t.region.clone(), t.profile.clone()).await;
+                    let client = aws_sdk_ec2::Client::new(&conf);
+                    all.extend(crate::ec2::discover(&client, &q).await?);
+                }
+                #[cfg(not(feature = "aws"))]
+                {
+                    let _ = q;
+                    return Err(FleetError::NoAws(
+                        "EC2 discovery (--ec2-cluster, --ec2-filter, --instance-ids over SSH)",
+                    ));
+                }
             }
         }
         let only = match &t.only {
@@ -332,6 +345,7 @@ impl FleetSpec {
     /// loaded, the AWS config is read).
     pub async fn transport(&self) -> Result<AnyTransport, FleetError> {
         match self.effective_transport() {
+            #[cfg(feature = "aws")]
             TransportKind::Ssm => {
                 let opts = self.ssm_options()?;
                 let conf = crate::ec2::aws_config(
@@ -344,6 +358,8 @@ impl FleetSpec {
                     opts,
                 )))
             }
+            #[cfg(not(feature = "aws"))]
+            TransportKind::Ssm => Err(FleetError::NoAws("the SSM transport")),
             _ => {
                 let client = Arc::new(SshClient::new(self.ssh_options()?)?);
                 let pushed = match &self.mode {

@@ -13,6 +13,7 @@ use std::future::Future;
 use std::io::Read;
 use std::time::{Duration, Instant};
 
+#[cfg(feature = "aws")]
 use aws_sdk_ssm::error::ProvideErrorMetadata;
 use base64::Engine;
 use model::{NodeOutcome, Outcome, Snapshot};
@@ -780,12 +781,14 @@ impl<A: SsmApi> SsmApi for std::sync::Arc<A> {
     }
 }
 
+#[cfg(feature = "aws")]
 /// [`SsmApi`] on the AWS SDK.
 pub struct AwsSsm {
     ssm: aws_sdk_ssm::Client,
     s3: aws_sdk_s3::Client,
 }
 
+#[cfg(feature = "aws")]
 impl AwsSsm {
     pub fn new(conf: &aws_config::SdkConfig) -> AwsSsm {
         AwsSsm {
@@ -795,6 +798,7 @@ impl AwsSsm {
     }
 }
 
+#[cfg(feature = "aws")]
 fn map_err<E, R>(e: aws_sdk_ssm::error::SdkError<E, R>) -> SsmError
 where
     E: aws_sdk_ssm::error::ProvideErrorMetadata + std::error::Error + 'static,
@@ -812,6 +816,7 @@ where
     }
 }
 
+#[cfg(feature = "aws")]
 impl SsmApi for AwsSsm {
     async fn send_command(&self, req: &SendRequest) -> Result<String, SsmError> {
         let mut b = self
@@ -913,5 +918,27 @@ impl SsmApi for AwsSsm {
             .await
             .map_err(|e| SsmError::Other(format!("s3://{bucket}/{key}: reading body: {e}")))?;
         Ok(body.into_bytes().to_vec())
+    }
+}
+
+/// Without the `aws` feature there is no SDK client: the type exists (so [`crate::AnyTransport`]
+/// keeps one shape) but no value of it can be made.
+#[cfg(not(feature = "aws"))]
+#[derive(Debug)]
+pub enum AwsSsm {}
+
+#[cfg(not(feature = "aws"))]
+impl SsmApi for AwsSsm {
+    async fn send_command(&self, _: &SendRequest) -> Result<String, SsmError> {
+        match *self {}
+    }
+    async fn get_invocation(&self, _: &str, _: &str) -> Result<Invocation, SsmError> {
+        match *self {}
+    }
+    async fn list_invocations(&self, _: &str) -> Result<Vec<Invocation>, SsmError> {
+        match *self {}
+    }
+    async fn get_object(&self, _: &str, _: &str) -> Result<Vec<u8>, SsmError> {
+        match *self {}
     }
 }

@@ -34,12 +34,10 @@ fn moto() -> Option<Moto> {
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|s| s.success());
-    if !found {
-        eprintln!("SKIPPED: moto_server is not installed (pip install 'moto[server]')");
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "moto_server missing on CI (scripts/install-deps.sh --ci installs it)"
-        );
+    if e2e::prereq::missing(
+        !found,
+        "moto_server is not installed (scripts/install-deps.sh installs moto[server])",
+    ) {
         return None;
     }
     let port = std::net::TcpListener::bind("127.0.0.1:0")

@@ -23,24 +23,13 @@ fn fleet_bin() -> std::path::PathBuf {
     .unwrap()
 }
 
-/// On CI (`CI` set) a missing prerequisite is a failure, so a green run means the fleet
-/// tests really ran.
-fn not_on_ci(what: &str) {
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "prerequisite missing on CI: {what}"
-    );
-}
-
+/// Missing prerequisites go through `e2e::prereq`: a skip locally, a failure on CI, so a
+/// green CI run means the fleet tests really ran.
 fn skip_without_sshd() -> bool {
-    if !sshd_available() {
-        eprintln!(
-            "SKIPPED: /usr/sbin/sshd or ssh-keygen not installed (apt-get install openssh-server)"
-        );
-        not_on_ci("sshd");
-        return true;
-    }
-    false
+    e2e::prereq::missing(
+        !sshd_available(),
+        "/usr/sbin/sshd or ssh-keygen not installed (apt-get install openssh-server)",
+    )
 }
 
 /// The node-agent binary: $NODE_AGENT_BIN, next to this test's target dir, or the workspace
@@ -129,13 +118,14 @@ fn hosts_for(fleet: &SshFleet, which: impl IntoIterator<Item = usize>) -> String
         .collect()
 }
 
-/// Child mode: a userland TCP relay that delays every chunk (the kernel here has no netem).
-/// Runs only when FLEET_TEST_RELAY="listen_addr|target_addr|delay_ms" is set.
+/// Child mode, not a test: a userland TCP relay that delays every chunk (the kernel here has
+/// no netem). `start_relay` runs it with `--ignored --exact relay_child` and
+/// FLEET_TEST_RELAY="listen_addr|target_addr|delay_ms"; without that variable it fails.
 #[test]
+#[ignore = "child process of the latency tests (start_relay), not a test"]
 fn relay_child() {
-    let Ok(spec) = std::env::var("FLEET_TEST_RELAY") else {
-        return;
-    };
+    let spec = std::env::var("FLEET_TEST_RELAY")
+        .expect("relay_child is a child mode: set FLEET_TEST_RELAY=listen|target|delay_ms");
     let parts: Vec<&str> = spec.split('|').collect();
     let (listen, target, delay) = (
         parts[0].to_string(),
@@ -195,6 +185,7 @@ fn start_relay(fleet: &mut SshFleet, listen: &str, target: &str, delay_ms: u64) 
     cmd.args([
         "relay_child",
         "--exact",
+        "--ignored",
         "--nocapture",
         "--test-threads",
         "1",
@@ -230,9 +221,8 @@ fn fleet_of_sshds_end_to_end() {
     if skip_without_sshd() {
         return;
     }
-    let Some(agent) = node_agent() else {
-        eprintln!("SKIPPED fleet_of_sshds_end_to_end: needs node-agent");
-        not_on_ci("node-agent");
+    let Some(agent) = e2e::prereq::need(node_agent(), "fleet_of_sshds_end_to_end needs node-agent")
+    else {
         return;
     };
     let mut fleet = SshFleet::new(23).unwrap();
@@ -485,14 +475,18 @@ fn push_agent_and_agentless() {
     if skip_without_sshd() {
         return;
     }
-    let Some(agent) = node_agent() else {
-        eprintln!("SKIPPED push_agent_and_agentless: needs node-agent");
-        not_on_ci("node-agent");
+    let Some(agent) = e2e::prereq::need(node_agent(), "push_agent_and_agentless needs node-agent")
+    else {
         return;
     };
+    if e2e::prereq::missing(
+        e2e::prereq::which("iptables").is_none(),
+        "iptables not installed: the SNAT comparison would compare [] with []",
+    ) {
+        return;
+    }
     let fleet = SshFleet::new(3).unwrap();
-    // A VPC-CNI-like SNAT rule in each node's namespace (iptables-nft where available).
-    let mut have_iptables = true;
+    // A VPC-CNI-like SNAT rule in each node's namespace.
     for n in &fleet.nodes {
         let ok = Command::new("ip")
             .args([
@@ -517,7 +511,7 @@ fn push_agent_and_agentless() {
             .args(["-j", "SNAT", "--to-source", &n.addr])
             .status()
             .is_ok_and(|s| s.success());
-        have_iptables &= ok;
+        assert!(ok, "adding the SNAT rule in {} failed", n.ns);
     }
     let kh = fleet
         .write("known_hosts", &fleet.known_hosts_lines(0..3))
@@ -594,7 +588,15 @@ fn push_agent_and_agentless() {
                 .get()
                 .unwrap()
                 .iter()
-                .map(|r| (r.priority, format!("{:?}", r.family)))
+                .map(|r| {
+                    (
+                        r.priority,
+                        format!(
+                            "{:?} {:?} {:?} {:?} {}",
+                            r.family, r.table, r.fwmark, r.fwmask, r.action
+                        ),
+                    )
+                })
                 .collect();
             v.sort();
             v
@@ -616,9 +618,28 @@ fn push_agent_and_agentless() {
             v
         };
         assert_eq!(snat(&a), snat(&b), "SNAT rules");
-        if have_iptables {
-            assert_eq!(snat(&b).len(), 1, "the SNAT rule was collected");
-        }
+        // The one rule added above, as added (not just "both sides agree").
+        let snat_rules: Vec<&model::IptRule> = b
+            .iptables
+            .get()
+            .unwrap()
+            .backends
+            .iter()
+            .flat_map(|d| d.tables.iter().filter(|t| t.name == "nat"))
+            .flat_map(|t| t.chains.iter().flat_map(|c| c.rules.iter()))
+            .filter(|r| r.target.as_deref() == Some("SNAT"))
+            .collect();
+        assert_eq!(snat_rules.len(), 1, "the SNAT rule was collected");
+        let r = snat_rules[0];
+        assert_eq!(r.chain, "POSTROUTING");
+        assert_eq!(r.comment(), Some("AWS SNAT CHAIN"));
+        assert_eq!(r.value("-d"), Some("10.0.0.0/8"));
+        assert!(r.arg("-d").is_some_and(|a| a.negated), "! -d");
+        assert_eq!(
+            r.target_arg("--to-source").map(|a| a.values.clone()),
+            Some(vec![name.clone()]),
+            "--to-source"
+        );
         let (sya, syb) = (a.sysctls.get().unwrap(), b.sysctls.get().unwrap());
         for key in ["net.ipv4.ip_forward", "net.ipv4.conf.all.rp_filter"] {
             assert_eq!(sya.get(key), syb.get(key), "{key}");
@@ -640,15 +661,15 @@ fn push_agent_and_agentless() {
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
 
-/// Benchmark mode for bench/fleet.sh (not a test): runs only when FLEET_BENCH_N is set
-/// (comma-separated fleet sizes). For each size it builds a fleet, then collects it with
+/// Benchmark mode for bench/fleet.sh (not a test): `--ignored --exact bench_child` with
+/// FLEET_BENCH_N set (comma-separated fleet sizes); without it, it fails. For each size it builds a fleet, then collects it with
 /// diag-fleet and with parallel-ssh (raw `node-agent collect` output), both in the ops
 /// namespace under /usr/bin/time, and prints one result line per tool.
 #[test]
+#[ignore = "benchmark driver for bench/fleet.sh, not a test"]
 fn bench_child() {
-    let Ok(sizes) = std::env::var("FLEET_BENCH_N") else {
-        return;
-    };
+    let sizes = std::env::var("FLEET_BENCH_N")
+        .expect("bench_child is bench/fleet.sh's driver: set FLEET_BENCH_N=10,30,60");
     let agent = node_agent().expect("node-agent binary (cargo build -p node-agent)");
     let pssh = ["parallel-ssh", "pssh"].into_iter().find(|p| {
         Command::new("sh")
@@ -768,16 +789,16 @@ fn agentless_matches_agent_on_emulated_eks_node() {
     if skip_without_sshd() {
         return;
     }
-    let Some(agent) = node_agent() else {
-        eprintln!("SKIPPED agentless_matches_agent_on_emulated_eks_node: needs node-agent");
-        not_on_ci("node-agent");
+    let Some(agent) = e2e::prereq::need(
+        node_agent(),
+        "agentless_matches_agent_on_emulated_eks_node needs node-agent",
+    ) else {
         return;
     };
     let node = match e2e::node::EksNode::builder().build() {
         Ok(n) => n,
         Err(e) => {
-            eprintln!("SKIPPED: cannot build an emulated EKS node: {e:#}");
-            not_on_ci("an emulated EKS node");
+            e2e::prereq::skip(&format!("cannot build an emulated EKS node: {e:#}"));
             return;
         }
     };
@@ -875,7 +896,23 @@ fn agentless_matches_agent_on_emulated_eks_node() {
             .get()
             .unwrap()
             .iter()
-            .map(|r| format!("{} {:?} {:?} {:?}", r.priority, r.family, r.src, r.dst))
+            .map(|r| {
+                format!(
+                    "{} {:?} not={} from={:?} to={:?} iif={:?} oif={:?} fwmark={:?}/{:?} \
+                     table={:?} {}",
+                    r.priority,
+                    r.family,
+                    r.not,
+                    r.src,
+                    r.dst,
+                    r.iif,
+                    r.oif,
+                    r.fwmark,
+                    r.fwmask,
+                    r.table,
+                    r.action
+                )
+            })
             .collect();
         v.sort();
         v
@@ -924,7 +961,16 @@ fn agentless_matches_agent_on_emulated_eks_node() {
         v
     };
     assert_eq!(key(&fa), key(&fb), "findings agent vs agentless");
-    eprintln!("findings on the faulted node: {:?}", key(&fa));
+    // Equal is not enough ([] == [] if both miss it): the injected fault is seen, in both.
+    for (mode, r) in [("agent", &fa), ("agentless", &fb)] {
+        assert!(
+            r.findings
+                .iter()
+                .any(|f| f.rule == "snat.chain-missing" && f.severity == model::Severity::Error),
+            "{mode}: the deleted SNAT rule must raise snat.chain-missing; findings: {:?}",
+            key(r)
+        );
+    }
 }
 
 /// Authentication through ssh-agent (no -i): an agent started here on a socket in the

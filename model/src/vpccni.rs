@@ -230,42 +230,61 @@ pub fn default_random_flag(v: (u32, u32, u32)) -> Option<&'static str> {
     }
 }
 
-/// ipamd's pool debug lines showing no free address, in every wording since v1.5:
-/// * `IP pool stats: total = 14, used = 14, c.maxIPsPerENI = 14` (v1.5–v1.9 `logPoolStats`),
-/// * `IP pool stats: total = 14, used = 14, IPs in Cooldown = 0, c.maxIPsPerENI = 14` (v1.10),
+/// ipamd's pool statistics lines showing no free address, in every wording since v1.0 (read
+/// from `ipamd/ipamd.go` and `datastore/data_store.go` at each release tag):
+/// * `IP pool stats: total = 42, used = 42, c.currentMaxAddrsPerENI = 15, …` (v1.0–v1.4),
+///   `IP pool stats: total = 14, used = 14, c.maxIPsPerENI = 14` (v1.5–v1.9 `logPoolStats`),
+///   `…, IPs in Cooldown = 0, …` (v1.10–v1.11), `Prefix pool stats: …` under prefix delegation;
+/// * `IP Address Pool stats: total: 9, assigned: 9` (v1.0–v1.8), `Datastore Pool stats:
+///   total(/32): 9, assigned(/32): 9, …` and `IP/Prefix Address Pool stats: total: 9, assigned: 9,
+///   …` (v1.9–v1.11);
+/// * the datastore's `AssignIPv4Address: IP address pool stats: total:42, assigned 42` (v1.0–v1.3),
+///   `total: 9, assigned 9` (v1.5–v1.15), `AssignPodIPv4Address: … total 9, assigned 9` (v1.16+);
 /// * `IP pool stats: Total IPs/Prefixes = 14/0, AssignedIPs/CooldownIPs: 14/0, c.maxIPsPerENI = 14`
-///   (v1.16 `DataStoreStats.String`), with `Prefix pool stats` under prefix delegation and
-///   ` for network card N` from v1.21,
-/// * `IP pool is too low: available (0) < ENI target (1) * addrsPerENI (14)` (≤ v1.7).
+///   (v1.12+ `DataStoreStats.String`), with ` for network card N` from v1.20;
+/// * `IP stats for Network Card 0 - total IPs: 28, assigned IPs: 28, cooldown IPs: 0` (v1.20+);
+/// * `IP pool is too low: available (0) < ENI target (1) * addrsPerENI (14)` (v1.5+, ` for Network
+///   Card N` from v1.20).
+///
+/// The `free N addresses` lines of an ENI being removed are not pressure: the pool shrank on purpose.
 pub fn pool_exhausted(msg: &str) -> bool {
-    fn num_after(msg: &str, key: &str) -> Option<(u64, Option<u64>)> {
-        let rest = &msg[msg.find(key)? + key.len()..];
-        let rest = rest.trim_start_matches([' ', '=', ':', '(']);
+    fn num_after(hay: &str, key: &str) -> Option<u64> {
+        let rest = &hay[hay.find(key)? + key.len()..];
+        let rest = rest.trim_start_matches([' ', '\t', '=', ':', '(', ')']);
         let end = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '/'))
+            .find(|c: char| !c.is_ascii_digit())
             .unwrap_or(rest.len());
-        let tok = &rest[..end];
-        let mut it = tok.split('/');
-        let a = it.next()?.parse().ok()?;
-        let b = it.next().and_then(|x| x.parse().ok());
-        Some((a, b))
+        rest[..end].parse().ok()
     }
-    if msg.contains("pool is too low") {
-        return num_after(msg, "available").is_some_and(|(a, _)| a == 0);
+    fn first_num(hay: &str, keys: &[&str]) -> Option<u64> {
+        keys.iter()
+            .find(|k| hay.contains(**k))
+            .and_then(|k| num_after(hay, k))
     }
-    if !msg.contains("pool stats") {
+    let m = msg.to_ascii_lowercase();
+    if m.contains("pool is too low") {
+        return num_after(&m, "available").is_some_and(|a| a == 0);
+    }
+    if m.contains("free ") && m.contains(" addresses") {
         return false;
     }
-    if let (Some((total, _)), Some((used, _))) =
-        (num_after(msg, "total ="), num_after(msg, "used ="))
-    {
-        return total > 0 && used >= total;
+    if !(m.contains("pool stats") || m.contains("ip stats for network card")) {
+        return false;
     }
-    if let (Some((total, _)), Some((assigned, _))) = (
-        num_after(msg, "Total IPs/Prefixes"),
-        num_after(msg, "AssignedIPs/CooldownIPs"),
-    ) {
-        return total > 0 && assigned >= total;
-    }
-    false
+    // Most specific key first: `total ips/prefixes` before `total ips` before `total`.
+    let total = first_num(
+        &m,
+        &["total ips/prefixes", "total(/32)", "total ips", "total"],
+    );
+    let used = first_num(
+        &m,
+        &[
+            "assignedips/cooldownips",
+            "assigned(/32)",
+            "assigned ips",
+            "assigned",
+            "used",
+        ],
+    );
+    matches!((total, used), (Some(t), Some(u)) if t > 0 && u >= t)
 }

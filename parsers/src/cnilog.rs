@@ -17,7 +17,13 @@ use crate::util::{ParseWarning, Parsed};
 const RULES: &[(LogEventKind, &[&str])] = &[
     (
         LogEventKind::Startup,
-        &["Starting L-IPAMD", "IP pool manager - max pods"],
+        &[
+            "Starting L-IPAMD",
+            "IP pool manager - max pods",
+            // The aws-node entrypoint got through its ipamd wait (v1.7–v1.15 entrypoint.sh).
+            "Successfully copied CNI plugin binary",
+            "Foregrounding IPAM daemon",
+        ],
     ),
     (LogEventKind::PodAdd, &["Received CNI add request"]),
     (LogEventKind::PodDel, &["Received CNI del request"]),
@@ -68,7 +74,14 @@ const RULES: &[(LogEventKind, &[&str])] = &[
     ),
     (
         LogEventKind::EniConfigMissing,
-        &["No ENIConfig could be found", "eniconfig is not available"],
+        &[
+            "No ENIConfig could be found",
+            "eniconfig is not available",
+            // v1.3–v1.12 `tryAllocateENI` with custom networking (issue-611, pr1082 captures).
+            "Failed to get pod ENI config",
+            // v1.9+ `eniconfig.MyENIConfig` when the named ENIConfig cannot be read.
+            "error while retrieving eniconfig",
+        ],
     ),
     (
         LogEventKind::NotReady,
@@ -80,6 +93,9 @@ const RULES: &[(LogEventKind, &[&str])] = &[
             "timed out waiting for IPAM daemon to start",
             "wrong client version",
             "Prefix datastore not initialized",
+            // One per health probe of the v1.10–v1.15 entrypoint; the rule decides how many
+            // make ipamd unreachable.
+            "Retrying waiting for IPAM-D",
             "failed ipam state recovery",
         ],
     ),
@@ -570,6 +586,57 @@ mod pool_tests {
             "IP pool is NOT too low: available (9) >= ENI target (1) * addrsPerENI (14)"
         ));
     }
+
+    /// The other pool-statistics wordings, as printed in public ipamd.log pastes (see the
+    /// real-world captures named in each comment) and read from ipamd's source at each tag.
+    #[test]
+    fn pool_statistics_wordings_of_v1_0_to_v1_23() {
+        // v1.0–v1.4 ipamd (k8s-73790-seelog-pool-exhausted-max-eni).
+        assert!(pool_exhausted("IP pool stats: total = 42, used = 42, c.currentMaxAddrsPerENI = 15, c.maxAddrsPerENI = 15"));
+        // v1.0–v1.3 datastore, no space after `total:` (same capture).
+        assert!(pool_exhausted(
+            "AssignIPv4Address: IP address pool stats: total:42, assigned 42"
+        ));
+        // v1.5–v1.15 datastore (issue-1077-v1.6-seelog-datastore-no-ip).
+        assert!(pool_exhausted(
+            "AssignIPv4Address: IP address pool stats: total: 9, assigned 9"
+        ));
+        // v1.16+ datastore: neither `=` nor `:`.
+        assert!(pool_exhausted(
+            "AssignPodIPv4Address: IP address pool stats: total 14, assigned 14"
+        ));
+        // An empty datastore is not a full one (issue-2045-sgp-datastore-empty).
+        assert!(!pool_exhausted(
+            "AssignIPv4Address: IP address pool stats: total: 0, assigned 0"
+        ));
+        // v1.0–v1.8 `IP Address Pool stats` (capital P).
+        assert!(pool_exhausted(
+            "IP Address Pool stats: total: 9, assigned: 9"
+        ));
+        // v1.9–v1.11 (pr1621-pool-stats-cooldown-v1.9).
+        assert!(!pool_exhausted("IP/Prefix Address Pool stats: total: 18, assigned: 1, cooldownIPs: 0, total prefixes: 0"));
+        assert!(pool_exhausted("IP/Prefix Address Pool stats: total: 16, assigned: 16, cooldownIPs: 0, total prefixes: 1"));
+        assert!(pool_exhausted("Datastore Pool stats: total(/32): 14, assigned(/32): 14, cooldownIPs(/32): 0, total prefixes(/28): 0"));
+        assert!(!pool_exhausted(
+            "Datastore Pool stats: total(/32): 14, assigned(/32): 2, total prefixes(/28): 0"
+        ));
+        // v1.12–v1.19 (issue-2203-pool-stats-88-of-78).
+        assert!(!pool_exhausted("IP pool stats: Total IPs/Prefixes = 88/0, AssignedIPs/CooldownIPs: 78/3, c.maxIPsPerENI = 29"));
+        // v1.20+ per network card (issue-3494-ip-stats-network-card-sgp).
+        assert!(!pool_exhausted(
+            "IP stats for Network Card 0 - total IPs: 28, assigned IPs: 3, cooldown IPs: 0"
+        ));
+        assert!(pool_exhausted(
+            "IP stats for Network Card 0 - total IPs: 28, assigned IPs: 28, cooldown IPs: 0"
+        ));
+        assert!(pool_exhausted("IP pool is too low for Network Card 0: available (0) < ENI target (1) * addrsPerENI (14)"));
+        // An ENI being removed frees addresses on purpose.
+        assert!(!pool_exhausted("RemoveUnusedENIFromStore eni-1: IP/Prefix address pool stats: free 14 addresses, total: 14, assigned: 14, total prefixes: 0"));
+        // IPv6 prefix stats carry no IPv4 total.
+        assert!(!pool_exhausted(
+            "Datastore Pool stats: total v6 prefixes(/80): 1"
+        ));
+    }
 }
 
 #[cfg(test)]
@@ -588,6 +655,15 @@ mod tests {
         );
         assert_eq!(
             classify("No ENIConfig could be found for this node%!(EXTRA *errors.errorString=eniconfig: eniconfig is not available)"),
+            Some(LogEventKind::EniConfigMissing)
+        );
+        // The v1.3–v1.12 wording (ipamd `tryAllocateENI`) and the v1.9+ retrieval error.
+        assert_eq!(
+            classify("Failed to get pod ENI config"),
+            Some(LogEventKind::EniConfigMissing)
+        );
+        assert_eq!(
+            classify("error while retrieving eniconfig: ENIConfig.crd.k8s.amazonaws.com \"us-east-1a\" not found"),
             Some(LogEventKind::EniConfigMissing)
         );
         assert_eq!(

@@ -43,11 +43,16 @@ pub fn parse(text: &str) -> Result<Parsed<Sysctls>, ParseError> {
         if t.starts_with("* Applying ") {
             continue;
         }
+        // aws-cni-support.sh (v1.3–v1.6) heads its `sysctls.out` with a banner line.
+        if t.starts_with("===") && t.trim_end().ends_with("===") {
+            continue;
+        }
         let Some((k, v)) = t.split_once('=') else {
             warnings.push(ParseWarning::new(line.no, t, "not `key = value`"));
             continue;
         };
-        let key = k.trim();
+        let key = proc_path_to_key(k.trim());
+        let key = key.as_str();
         if !valid_key(key) {
             warnings.push(ParseWarning::new(
                 line.no,
@@ -95,6 +100,15 @@ pub fn parse(text: &str) -> Result<Parsed<Sysctls>, ParseError> {
         value: out,
         warnings,
     })
+}
+
+/// `aws-cni-support.sh` (v1.3–v1.6 `sysctls.out`) prints `/proc/sys/net/ipv4/conf/eth0/rp_filter
+/// = 2`: the /proc path of a key is the key with `/` for `.`.
+fn proc_path_to_key(k: &str) -> String {
+    match k.strip_prefix("/proc/sys/") {
+        Some(rest) if !rest.is_empty() => rest.replace('/', "."),
+        _ => k.to_string(),
+    }
 }
 
 /// Dotted names of printable ASCII, no spaces; at least one dot (every `sysctl -a` key has
@@ -165,6 +179,15 @@ mod tests {
         // A line that is neither still warns.
         let p = parse("* Applied x\nnet.ipv4.ip_forward = 1\n").unwrap();
         assert_eq!(p.warnings.len(), 1);
+    }
+
+    /// The `sysctls.out` of aws-cni-support.sh v1.3–v1.6 (issue-591 capture).
+    #[test]
+    fn aws_cni_support_proc_paths_and_banner() {
+        let p = parse("================== sysctls ==================\n/proc/sys/net/ipv4/conf/all/rp_filter = 1\n/proc/sys/net/ipv4/conf/eth0/rp_filter = 2\n").unwrap();
+        assert!(p.warnings.is_empty(), "{:?}", p.warnings);
+        assert_eq!(p.value.rp_filter("all"), Some(1));
+        assert_eq!(p.value.rp_filter("eth0"), Some(2));
     }
 
     #[test]

@@ -41,7 +41,7 @@ fn is_root() -> bool {
 }
 
 fn require() -> bool {
-    std::env::var("EKD_SCENARIOS").as_deref() == Ok("require") || std::env::var_os("CI").is_some()
+    e2e::prereq::required()
 }
 
 fn cannot_run() -> Option<String> {

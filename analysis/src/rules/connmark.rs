@@ -14,7 +14,7 @@ pub(crate) fn check(ctx: &Ctx<'_>) -> RuleResult {
     ctx.skip_if_ipv6()?;
     let nat = ctx.need_nat()?;
     let Some(ext) = &ctx.f.external_snat else {
-        return Err("EXTERNALSNAT unknown: cannot tell which connmark rules are required".into());
+        return Err("EXTERNALSNAT unknown: cannot tell which connmark rules are required; cni-env (the aws-node container env) or iptables-save.txt with the nat table would let it run".into());
     };
     let ext = ext.value;
     let nps = ctx.f.node_port_support.as_ref().map(|k| k.value);

@@ -177,16 +177,53 @@ pub(crate) fn check_attach(ctx: &Ctx<'_>) -> RuleResult {
     )
 }
 
+/// The aws-node entrypoint of v1.10–v1.15 (`scripts/entrypoint.sh` `wait_for_ipam`) logs this
+/// before every health probe of 127.0.0.1:50051 and loops forever: no "Timed out" line follows,
+/// the liveness probe kills the container instead.
+const IPAMD_WAIT_RETRY: &str = "Retrying waiting for IPAM-D";
+/// Fewer retries than this are a normal start (ipamd needs a few seconds).
+const IPAMD_WAIT_RETRIES_STUCK: usize = 6;
+
 pub(crate) fn check_not_ready(ctx: &Ctx<'_>) -> RuleResult {
-    let logs = log_finding(
-        ctx,
-        NOT_READY_ID,
-        LogEventKind::NotReady,
-        Severity::Error,
-        "ipamd not ready or unreachable",
-        "The CNI plugin reaches ipamd on 127.0.0.1:50051 for every pod ADD/DEL. While ipamd is down or not ready the kubelet reports NetworkPluginNotReady or pod sandboxes fail (`failed to connect to backend server`), and DELs leave rules behind. `wrong client version` means plugin and ipamd versions differ.",
-        "`kubectl -n kube-system logs <aws-node pod> -c aws-node` and ipamd.log for the cause (IMDS/API server reachability, IAM, a crash loop); restart aws-node; make sure the plugin binary and the aws-node image come from the same release.",
-    );
+    const EXPLAIN: &str = "The CNI plugin reaches ipamd on 127.0.0.1:50051 for every pod ADD/DEL. While ipamd is down or not ready the kubelet reports NetworkPluginNotReady or pod sandboxes fail (`failed to connect to backend server`), and DELs leave rules behind. `wrong client version` means plugin and ipamd versions differ.";
+    const REMEDY: &str = "`kubectl -n kube-system logs <aws-node pod> -c aws-node` and ipamd.log for the cause (IMDS/API server reachability, IAM, a crash loop); restart aws-node; make sure the plugin binary and the aws-node image come from the same release.";
+    let logs = events(ctx, LogEventKind::NotReady).map(|all| {
+        let (retries, direct): (Vec<&LogEvent>, Vec<&LogEvent>) = all
+            .into_iter()
+            .partition(|e| e.msg.contains(IPAMD_WAIT_RETRY));
+        if !direct.is_empty() {
+            return vec![ctx
+                .finding(NOT_READY_ID, Severity::Error, format!("ipamd not ready or unreachable: {}", summary_of(&direct)))
+                .evs(samples(&direct).into_iter().map(log_ev))
+                .explain(EXPLAIN)
+                .remedy(REMEDY)
+                .done()];
+        }
+        // Only the entrypoint's wait loop: stuck when it retried many times and nothing says
+        // it got through afterwards ("Successfully copied CNI plugin binary…", "Foregrounding").
+        let last = retries.last().map(|e| (e.file.clone(), e.line));
+        let got_through = events(ctx, LogEventKind::Startup)
+            .unwrap_or_default()
+            .iter()
+            .any(|e| {
+                (e.msg.contains("Successfully copied CNI plugin") || e.msg.contains("Foregrounding IPAM daemon"))
+                    && last.as_ref().is_some_and(|(f, l)| e.file == *f && e.line > *l)
+            });
+        if retries.len() < IPAMD_WAIT_RETRIES_STUCK || got_through {
+            return vec![];
+        }
+        let mut f = ctx
+            .finding(NOT_READY_ID, Severity::Warning, format!("aws-node kept waiting for ipamd: {} \"{IPAMD_WAIT_RETRY}\" lines, {}", retries.len(), summary_of(&retries)))
+            .evs(samples(&retries).into_iter().map(log_ev))
+            .explain(EXPLAIN)
+            .remedy(REMEDY)
+            .done();
+        f.inferred.push(format!(
+            "ipamd not reachable on 127.0.0.1:50051 (from {} consecutive health-probe retries of the aws-node entrypoint with no success line after them)",
+            retries.len()
+        ));
+        vec![f]
+    });
     let logs_missing = logs.is_err();
     let mut out = logs.unwrap_or_default();
     // The introspection endpoint was unreachable at collection time.

@@ -71,7 +71,7 @@ pub(crate) fn snat_expected(ctx: &Ctx<'_>) -> Result<bool, String> {
     ctx.skip_if_ipv6()?;
     match &ctx.f.external_snat {
         Some(k) => Ok(!k.value),
-        None => Err("EXTERNALSNAT is unknown: no CNI env in the snapshot and no AWS SNAT rule to infer it from".into()),
+        None => Err("EXTERNALSNAT is unknown: no CNI env in the snapshot and no AWS SNAT rule to infer it from; cni-env (the aws-node container env) or an unfiltered iptables-save.txt would let it run".into()),
     }
 }
 

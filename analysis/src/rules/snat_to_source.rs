@@ -15,7 +15,7 @@ pub(crate) fn check(ctx: &Ctx<'_>) -> RuleResult {
     }
     let nat = ctx.need_nat()?;
     let Some(primary) = &ctx.f.primary_ipv4 else {
-        return Err("primary IPv4 unknown (no IMDS local-ipv4 and no default route src)".into());
+        return Err("primary IPv4 unknown (no IMDS local-ipv4 and no default route src); imds.json or ip-route.txt would let it run".into());
     };
     let mut out = Vec::new();
     for r in reachable_snat_rules(nat) {

@@ -9,10 +9,22 @@ pub(crate) const FWD_ID: &str = "sysctl.ip-forward-disabled";
 
 pub(crate) fn check_rp(ctx: &Ctx<'_>) -> RuleResult {
     let sys = ctx.need_sysctls()?;
-    let Some(primary) = &ctx.f.primary_interface else {
-        return Err("primary interface unknown".into());
+    let (primary, inferred) = match &ctx.f.primary_interface {
+        Some(p) => (
+            p.value.clone(),
+            ctx.f.inferred_names(&["primary_interface"]),
+        ),
+        None => {
+            match primary_from_sysctl_names(sys)? {
+                Pick::One(i) => {
+                    let why = format!("primary interface {i} (the only ENI-named interface in the sysctl capture)");
+                    (i, vec![why])
+                }
+                Pick::NoneStrict => return Ok(vec![]),
+            }
+        }
     };
-    let mut ifaces: Vec<(String, bool)> = vec![(primary.value.clone(), true)];
+    let mut ifaces: Vec<(String, bool)> = vec![(primary, true)];
     for e in ctx.f.enis.iter().filter(|e| !e.is_primary) {
         if let Some(i) = &e.interface {
             if !ifaces.iter().any(|(x, _)| x == i) {
@@ -20,6 +32,55 @@ pub(crate) fn check_rp(ctx: &Ctx<'_>) -> RuleResult {
             }
         }
     }
+    judge_rp(ctx, sys, ifaces, inferred)
+}
+
+enum Pick {
+    /// The only ENI-named interface: it is the primary.
+    One(String),
+    /// Several ENI-named interfaces, none of them strict: whichever is primary, it passes.
+    NoneStrict,
+}
+
+/// A kernel name an ENI gets on EC2 (`eth0`, `ens5`, `enp39s0`, `enX0`); not a pod veth (`eni…`).
+fn eni_like(name: &str) -> bool {
+    let digits_after = |p: &str| {
+        name.strip_prefix(p)
+            .is_some_and(|r| !r.is_empty() && r.chars().next().is_some_and(|c| c.is_ascii_digit()))
+    };
+    digits_after("eth") || digits_after("ens") || digits_after("enp") || digits_after("enX")
+}
+
+/// Without node facts, a `sysctl -a` paste still names the interfaces: one ENI-named interface
+/// is the primary; several that are all non-strict pass whichever is primary.
+fn primary_from_sysctl_names(sys: &model::Sysctls) -> Result<Pick, String> {
+    let cands: Vec<String> = sys
+        .rp_filter_interfaces()
+        .into_iter()
+        .filter(|i| eni_like(i))
+        .collect();
+    match cands.as_slice() {
+        [] => Err("primary interface unknown (no imds.json / ip addr, and no eth*/ens* rp_filter entry in the sysctl capture)".into()),
+        [one] => Ok(Pick::One(one.clone())),
+        many => {
+            if many.iter().all(|i| determined_rp_filter(sys, i).is_some_and(|v| v != 1)) {
+                Ok(Pick::NoneStrict)
+            } else {
+                Err(format!(
+                    "primary interface unknown and not all of {} are loose; add imds.json or ip-addr.txt",
+                    many.join(", ")
+                ))
+            }
+        }
+    }
+}
+
+fn judge_rp(
+    ctx: &Ctx<'_>,
+    sys: &model::Sysctls,
+    ifaces: Vec<(String, bool)>,
+    inferred: Vec<String>,
+) -> RuleResult {
     let mut out = Vec::new();
     for (iface, is_primary) in ifaces {
         let Some(eff) = determined_rp_filter(sys, &iface) else {
@@ -56,7 +117,7 @@ pub(crate) fn check_rp(ctx: &Ctx<'_>) -> RuleResult {
                     "Strict reverse-path filtering on a secondary ENI. The CNI does not manage rp_filter there and its policy rules usually keep the reverse path on the same ENI, so this is only a problem if traffic for pods on this ENI arrives on another interface."
                 })
                 .remedy(format!("`sysctl -w net.ipv4.conf.{iface}.rp_filter=2` and make sure net.ipv4.conf.all.rp_filter is not 1 (fix the sysctl.d file that sets it), or restart aws-node so the init container sets it again."))
-                .inferred(ctx.f.inferred_names(&["primary_interface"]))
+                .inferred(inferred.clone())
                 .done(),
         );
     }
@@ -94,4 +155,55 @@ pub(crate) fn check_forward(ctx: &Ctx<'_>) -> RuleResult {
         .explain("Pod traffic is routed by the node between the host veths and the ENIs; with forwarding off every packet from and to pods that is not for the node itself is dropped: pods have no connectivity beyond the node.")
         .remedy(format!("`sysctl -w {key}=1` and persist it (the EKS AMI ships /etc/sysctl.d/99-kubernetes-cri.conf); find what reset it."))
         .done()])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sys(pairs: &[(&str, &str)]) -> model::Sysctls {
+        let mut s = model::Sysctls::default();
+        for (k, v) in pairs {
+            s.values.insert((*k).into(), (*v).into());
+        }
+        s
+    }
+
+    #[test]
+    fn eni_names_are_not_veths() {
+        assert!(eni_like("eth0") && eni_like("ens5") && eni_like("enp39s0") && eni_like("enX0"));
+        assert!(!eni_like("eni2bc5020d5a5") && !eni_like("ethx") && !eni_like("lo"));
+        assert!(!eni_like("lxc_health") && !eni_like("cilium_host"));
+    }
+
+    #[test]
+    fn primary_from_a_grepped_sysctl_paste() {
+        // cilium-19761-sysctl-grep-rp-filter: one ENI-named interface.
+        let s = sys(&[
+            ("net.ipv4.conf.all.rp_filter", "0"),
+            ("net.ipv4.conf.eth0.rp_filter", "0"),
+            ("net.ipv4.conf.lxc_health.rp_filter", "0"),
+        ]);
+        assert!(matches!(primary_from_sysctl_names(&s), Ok(Pick::One(i)) if i == "eth0"));
+        // Two ENIs, both loose: passes whichever is primary.
+        let s = sys(&[
+            ("net.ipv4.conf.all.rp_filter", "1"),
+            ("net.ipv4.conf.eth0.rp_filter", "2"),
+            ("net.ipv4.conf.eth1.rp_filter", "2"),
+        ]);
+        assert!(matches!(
+            primary_from_sysctl_names(&s),
+            Ok(Pick::NoneStrict)
+        ));
+        // Two ENIs, one strict: which one is primary decides, so the check cannot run.
+        let s = sys(&[
+            ("net.ipv4.conf.all.rp_filter", "1"),
+            ("net.ipv4.conf.eth0.rp_filter", "2"),
+            ("net.ipv4.conf.eth1.rp_filter", "1"),
+        ]);
+        assert!(primary_from_sysctl_names(&s).is_err());
+        // No ENI-named interface at all.
+        let s = sys(&[("net.ipv4.conf.all.rp_filter", "1")]);
+        assert!(primary_from_sysctl_names(&s).is_err());
+    }
 }
