@@ -94,6 +94,9 @@ pub enum Command {
     /// Collect a snapshot from every node over SSH or SSM into a directory (+ fleet.json).
     #[command(after_help = COLLECT_HELP)]
     Collect(CollectArgs),
+    /// The change log of every node's `node-agent serve`, merged by time.
+    #[command(after_help = crate::commands::changes::CHANGES_HELP)]
+    Changes(crate::commands::changes::ChangesArgs),
     /// Live terminal UI over every node: worst first, drill into SNAT/routing/conntrack.
     #[command(after_help = crate::commands::tui::TUI_HELP)]
     Tui(crate::commands::tui::TuiArgs),
@@ -262,6 +265,15 @@ pub struct CheckArgs {
     /// TOML policy with per-node expectations.
     #[arg(long, value_name = "FILE", env = "DIAG_POLICY", value_hint = ValueHint::FilePath)]
     pub policy: Option<PathBuf>,
+
+    /// Assert on the state after each node's last CNI change: the node daemon's latest
+    /// snapshot, which must be collected at or after the newest `cni-env`/`cni-version`
+    /// change in its change log (else that node is an input error: exit 2, and --wait
+    /// waits for it). Remote targets with `node-agent serve` only; a node without a daemon
+    /// is an input error; a node whose log has no CNI change is checked on its latest
+    /// snapshot, said so in the message.
+    #[arg(long, conflicts_with = "no_daemon")]
+    pub since_change: bool,
 
     #[command(flatten)]
     pub input: InputOpts,
@@ -442,6 +454,11 @@ pub struct TargetArgs {
     /// Run standard commands instead of the agent and parse them here.
     #[arg(long)]
     pub agentless: bool,
+    /// Collect afresh on every node even where `node-agent serve` runs (by default
+    /// analyze/snat/routes/check take the daemon's latest snapshot and say how old it
+    /// is; `diag collect` always collects afresh).
+    #[arg(long, env = "DIAG_NO_DAEMON")]
+    pub no_daemon: bool,
 
     /// SSM: S3 bucket for full command output (needed for snapshots over 24,000 characters
     /// unless chunked retrieval is used).
@@ -540,6 +557,8 @@ impl TargetArgs {
             sudo: self.sudo,
             command_timeout: secs(self.command_timeout, "--command-timeout")?,
             jobs: self.jobs.max(1),
+            agent_args: fleet::runner::default_agent_args(),
+            raw_output: false,
         })
     }
 }

@@ -23,7 +23,7 @@ pub mod targets;
 use std::sync::Arc;
 
 pub use quote::{shell_join, shell_quote};
-pub use runner::{run, EventSink, FleetEvent, FleetRun, NodeResult, Transport};
+pub use runner::{run, EventSink, FleetEvent, FleetRun, NodeResult, RawOutput, Transport};
 pub use spec::{AnyTransport, FleetError, FleetSpec, TargetSpec, TransportKind};
 
 /// Resolves the targets of `spec` and collects every one; results in target order. Fails

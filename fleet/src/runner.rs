@@ -54,6 +54,25 @@ pub struct RunOptions {
     pub command_timeout: Duration,
     /// Nodes in flight at once.
     pub concurrency: usize,
+    /// The installed agent's arguments: `collect` by default; `diag changes` runs
+    /// `api /v1/changes?since=…`, `diag analyze` `collect --from-daemon`.
+    pub agent_args: Vec<String>,
+    /// Hand the agent's stdout back as it is ([`RawOutput`] in [`FleetEvent::Finished`])
+    /// instead of parsing a snapshot (the daemon's API answers are not snapshots).
+    pub raw_output: bool,
+}
+
+/// The default agent arguments.
+pub fn default_agent_args() -> Vec<String> {
+    vec!["collect".to_string()]
+}
+
+/// What a raw run of the agent printed (see [`RunOptions::raw_output`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RawOutput {
+    pub exit_status: Option<u32>,
+    pub stdout: String,
+    pub stderr: String,
 }
 
 impl Default for RunOptions {
@@ -65,6 +84,8 @@ impl Default for RunOptions {
             sudo: false,
             command_timeout: Duration::from_secs(60),
             concurrency: 64,
+            agent_args: default_agent_args(),
+            raw_output: false,
         }
     }
 }
@@ -101,6 +122,17 @@ fn timeout_secs(d: Duration) -> String {
 
 /// The exec string for `<agent> collect`, as fixed argv quoted for the remote shell.
 pub fn agent_command(path: &str, sudo: bool, user: &str, timeout: Duration) -> String {
+    agent_command_with(path, &default_agent_args(), sudo, user, timeout)
+}
+
+/// The exec string for `<agent> ARGS...`, as fixed argv quoted for the remote shell.
+pub fn agent_command_with(
+    path: &str,
+    args: &[String],
+    sudo: bool,
+    user: &str,
+    timeout: Duration,
+) -> String {
     let mut argv = sudo_prefix(sudo, user);
     let script = WITH_TIMEOUT.replace("KILL", &KILL_AFTER_SECS.to_string());
     argv.extend([
@@ -110,8 +142,8 @@ pub fn agent_command(path: &str, sudo: bool, user: &str, timeout: Duration) -> S
         "sh".to_string(),
         timeout_secs(timeout),
         path.to_string(),
-        "collect".to_string(),
     ]);
+    argv.extend(args.iter().cloned());
     shell_join(&argv)
 }
 
@@ -207,8 +239,11 @@ pub fn classify_agent_output(out: &ExecOutput, agent: &str) -> Classified {
     classify_agent_run(&AgentRun::from(out), agent)
 }
 
-/// Maps an agent's exit status, stdout and stderr to an outcome.
-pub fn classify_agent_run(out: &AgentRun<'_>, agent: &str) -> Classified {
+/// The failures every agent run shares (cut output, a signal, the timeout, a missing
+/// agent), or None when the agent ran to an exit status of its own. `guess_missing` also
+/// takes "not found"/"no such file" on stderr naming the agent as a missing agent; a raw run
+/// does not (`node-agent api` says "No such file" about a missing daemon socket).
+fn classify_failure(out: &AgentRun<'_>, agent: &str, guess_missing: bool) -> Option<Classified> {
     let stderr = if out.stderr.is_empty() {
         None
     } else {
@@ -222,43 +257,94 @@ pub fn classify_agent_run(out: &AgentRun<'_>, agent: &str) -> Classified {
         snapshot: None,
     };
     if out.stdout_truncated {
-        return mk(
+        return Some(mk(
             Outcome::Truncated,
             format!(
                 "agent output exceeded {} bytes and was cut",
                 crate::ssh::MAX_STDOUT
             ),
-        );
+        ));
     }
     let code = out.exit_status;
     let err_text = String::from_utf8_lossy(out.stderr).to_lowercase();
     if let Some(sig) = out.exit_signal {
-        return mk(
+        return Some(mk(
             Outcome::AgentError,
             format!("{agent} was killed by signal {sig}"),
-        );
+        ));
     }
     if code == Some(124) || code == Some(137) {
-        return mk(
+        return Some(mk(
             Outcome::Timeout,
             format!(
                 "{agent} exceeded the command timeout and was killed on the node (exit {})",
                 code.unwrap_or(0)
             ),
-        );
+        ));
     }
     let missing = code == Some(127)
         || (code == Some(126) && err_text.contains("no such file"))
-        || (code.is_some_and(|c| c != 0)
+        || (guess_missing
+            && code.is_some_and(|c| c != 0)
             && out.stdout.is_empty()
             && (err_text.contains("not found") || err_text.contains("no such file"))
             && err_text.contains(&agent.to_lowercase()));
     if missing {
-        return mk(
+        return Some(mk(
             Outcome::AgentMissing,
             format!("{agent} is not installed on the node (exit {}); install it or use --push-agent / --agentless", code.map_or("?".to_string(), |c| c.to_string())),
-        );
+        ));
     }
+    None
+}
+
+/// Maps a raw agent run (see [`RunOptions::raw_output`]): the shared failures, else `ok`
+/// with what it printed (`agent-error` with it when the exit status is not 0).
+pub fn classify_raw_run(out: &AgentRun<'_>, agent: &str) -> (Classified, Option<RawOutput>) {
+    if let Some(c) = classify_failure(out, agent, false) {
+        return (c, None);
+    }
+    let raw = RawOutput {
+        exit_status: out.exit_status,
+        stdout: String::from_utf8_lossy(out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(out.stderr).into_owned(),
+    };
+    let (outcome, error) = match out.exit_status {
+        Some(0) => (Outcome::Ok, None),
+        Some(c) => (Outcome::AgentError, Some(format!("{agent} exited {c}"))),
+        None => (
+            Outcome::AgentError,
+            Some(format!("{agent} ended without an exit status")),
+        ),
+    };
+    let c = Classified {
+        outcome,
+        error,
+        stderr: (!out.stderr.is_empty()).then(|| excerpt(out.stderr)),
+        failed_sections: Vec::new(),
+        snapshot: None,
+    };
+    (c, Some(raw))
+}
+
+/// Maps an agent's exit status, stdout and stderr to an outcome.
+pub fn classify_agent_run(out: &AgentRun<'_>, agent: &str) -> Classified {
+    if let Some(c) = classify_failure(out, agent, true) {
+        return c;
+    }
+    let stderr = if out.stderr.is_empty() {
+        None
+    } else {
+        Some(excerpt(out.stderr))
+    };
+    let mk = |outcome, error: String| Classified {
+        outcome,
+        error: Some(error),
+        stderr: stderr.clone(),
+        failed_sections: Vec::new(),
+        snapshot: None,
+    };
+    let code = out.exit_status;
     if !out.stdout.is_empty() {
         match decode_stdout(out.stdout)
             .and_then(|t| Snapshot::from_json(&t).map_err(|e| e.to_string()))
@@ -345,12 +431,24 @@ pub async fn collect_node(
     opts: &RunOptions,
     pushed: Option<&AgentBinary>,
 ) -> NodeResult {
+    let (o, s, _) = run_node(client, target, opts, pushed).await;
+    (o, s)
+}
+
+/// [`collect_node`], with the raw output when [`RunOptions::raw_output`] is set.
+pub async fn run_node(
+    client: &SshClient,
+    target: &Target,
+    opts: &RunOptions,
+    pushed: Option<&AgentBinary>,
+) -> (NodeOutcome, Option<Snapshot>, Option<RawOutput>) {
     let started = Instant::now();
     let session = match client.connect(target).await {
         Ok(s) => s,
         Err(e) => {
             return (
                 outcome_from_ssh_error(target, &e, started, ms(started.elapsed())),
+                None,
                 None,
             )
         }
@@ -364,7 +462,13 @@ pub async fn collect_node(
     let (label, command, stdin) = match &opts.mode {
         AgentMode::Installed { path } => (
             path.clone(),
-            agent_command(path, opts.sudo, &user, opts.command_timeout),
+            agent_command_with(
+                path,
+                &opts.agent_args,
+                opts.sudo,
+                &user,
+                opts.command_timeout,
+            ),
             None,
         ),
         AgentMode::Push { local } => match pushed {
@@ -388,6 +492,7 @@ pub async fn collect_node(
                         failed_sections: Vec::new(),
                     },
                     None,
+                    None,
                 );
             }
         },
@@ -405,13 +510,16 @@ pub async fn collect_node(
             return (
                 outcome_from_ssh_error(target, &e, started, connect_ms),
                 None,
+                None,
             )
         }
     };
-    let c = if opts.mode == AgentMode::Agentless {
-        crate::agentless::classify(&out, &target.name)
+    let (c, raw) = if opts.mode == AgentMode::Agentless {
+        (crate::agentless::classify(&out, &target.name), None)
+    } else if opts.raw_output {
+        classify_raw_run(&AgentRun::from(&out), &label)
     } else {
-        classify_agent_output(&out, &label)
+        (classify_agent_output(&out, &label), None)
     };
     (
         NodeOutcome {
@@ -426,6 +534,7 @@ pub async fn collect_node(
             failed_sections: c.failed_sections,
         },
         c.snapshot,
+        raw,
     )
 }
 
@@ -440,6 +549,8 @@ pub enum FleetEvent {
         index: usize,
         outcome: NodeOutcome,
         snapshot: Option<Box<Snapshot>>,
+        /// What the agent printed, in a raw run ([`RunOptions::raw_output`]).
+        raw: Option<Box<RawOutput>>,
     },
 }
 
@@ -473,6 +584,17 @@ impl EventSink {
 
     /// The node at `index` finished. A second report for the same node is dropped.
     pub async fn finished(&self, index: usize, outcome: NodeOutcome, snapshot: Option<Snapshot>) {
+        self.finished_with(index, outcome, snapshot, None).await
+    }
+
+    /// [`EventSink::finished`] with the raw output of a raw run.
+    pub async fn finished_with(
+        &self,
+        index: usize,
+        outcome: NodeOutcome,
+        snapshot: Option<Snapshot>,
+        raw: Option<RawOutput>,
+    ) {
         let first = match self.finished.lock() {
             Ok(mut f) => match f.get_mut(index) {
                 Some(seen) if !*seen => {
@@ -490,6 +612,7 @@ impl EventSink {
                     index,
                     outcome,
                     snapshot: snapshot.map(Box::new),
+                    raw: raw.map(Box::new),
                 })
                 .await;
         }
@@ -560,6 +683,7 @@ impl FleetRun {
                 index,
                 outcome,
                 snapshot,
+                ..
             } = ev
             {
                 if let Some(slot) = out.get_mut(index) {
@@ -640,8 +764,8 @@ impl Transport for SshTransport {
         futures::stream::iter(targets.iter().enumerate())
             .for_each_concurrent(conc, |(i, t)| async move {
                 sink.started(i, t).await;
-                let (o, s) = collect_node(&self.client, t, &self.opts, self.pushed.as_ref()).await;
-                sink.finished(i, o, s).await;
+                let (o, s, raw) = run_node(&self.client, t, &self.opts, self.pushed.as_ref()).await;
+                sink.finished_with(i, o, s, raw).await;
             })
             .await;
     }

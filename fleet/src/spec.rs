@@ -157,6 +157,10 @@ pub struct FleetSpec {
     pub sudo: bool,
     pub command_timeout: Duration,
     pub jobs: usize,
+    /// The installed agent's arguments (`collect`); see [`RunOptions::agent_args`].
+    pub agent_args: Vec<String>,
+    /// Hand back the agent's output as it is; see [`RunOptions::raw_output`].
+    pub raw_output: bool,
 }
 
 impl Default for FleetSpec {
@@ -172,6 +176,8 @@ impl Default for FleetSpec {
             sudo: false,
             command_timeout: DEFAULT_COMMAND_TIMEOUT,
             jobs: DEFAULT_JOBS,
+            agent_args: crate::runner::default_agent_args(),
+            raw_output: false,
         }
     }
 }
@@ -221,6 +227,8 @@ impl FleetSpec {
             sudo: self.sudo,
             command_timeout: self.command_timeout,
             concurrency: self.jobs.max(1),
+            agent_args: self.agent_args.clone(),
+            raw_output: self.raw_output,
         }
     }
 
@@ -261,6 +269,8 @@ impl FleetSpec {
             s3_bucket: self.ssm.s3_bucket.clone(),
             s3_prefix: self.ssm.s3_prefix.clone(),
             sudo: self.sudo,
+            agent_args: self.agent_args.clone(),
+            raw_output: self.raw_output,
             ..Default::default()
         })
     }

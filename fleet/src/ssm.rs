@@ -20,7 +20,10 @@ use model::{NodeOutcome, Outcome, Snapshot};
 use sha2::Digest;
 
 use crate::quote::shell_quote;
-use crate::runner::{classify_agent_run, AgentRun, EventSink, Transport, DEFAULT_AGENT_PATH};
+use crate::runner::{
+    classify_agent_run, classify_raw_run, AgentRun, EventSink, RawOutput, Transport,
+    DEFAULT_AGENT_PATH,
+};
 use crate::targets::Target;
 
 /// SendCommand accepts at most 50 instance ids.
@@ -163,6 +166,10 @@ pub struct SsmOptions {
     pub poll_max: Duration,
     /// Spool directory on the node (see [`SPOOL_DIR`]).
     pub spool_dir: String,
+    /// The agent's arguments (`collect` by default); see [`crate::runner::RunOptions`].
+    pub agent_args: Vec<String>,
+    /// Hand back the agent's output as it is instead of a snapshot.
+    pub raw_output: bool,
 }
 
 impl Default for SsmOptions {
@@ -179,6 +186,8 @@ impl Default for SsmOptions {
             poll_initial: Duration::from_secs(1),
             poll_max: Duration::from_secs(10),
             spool_dir: SPOOL_DIR.to_string(),
+            agent_args: crate::runner::default_agent_args(),
+            raw_output: false,
         }
     }
 }
@@ -202,17 +211,19 @@ pub fn collect_script(opts: &SsmOptions, token: &str) -> Vec<String> {
     let f = format!("{}/{token}", opts.spool_dir);
     // SSM runs the script as root; `sudo` is honoured anyway (a hardened node may run the
     // SSM agent as another user), as over SSH.
+    let mut argv = vec![opts.agent_path.clone()];
+    argv.extend(opts.agent_args.iter().cloned());
     let agent = if opts.sudo {
-        format!("sudo -n {}", shell_quote(&opts.agent_path))
+        format!("sudo -n {}", crate::quote::shell_join(&argv))
     } else {
-        shell_quote(&opts.agent_path)
+        crate::quote::shell_join(&argv)
     };
     vec![
         format!("umask 077; mkdir -p {dir} || exit 70"),
         format!("find {dir} -type f -mmin +120 -delete 2>/dev/null"),
         format!("f={}", shell_quote(&f)),
         format!(
-            "rc=0; if command -v timeout >/dev/null 2>&1; then timeout -k 3 {secs} {a} collect >\"$f.json\" 2>\"$f.err\" || rc=$?; else {a} collect >\"$f.json\" 2>\"$f.err\" || rc=$?; fi",
+            "rc=0; if command -v timeout >/dev/null 2>&1; then timeout -k 3 {secs} {a} >\"$f.json\" 2>\"$f.err\" || rc=$?; else {a} >\"$f.json\" 2>\"$f.err\" || rc=$?; fi",
             a = agent
         ),
         "gzip -c \"$f.json\" | base64 -w0 >\"$f.b64\"".to_string(),
@@ -580,8 +591,8 @@ async fn collect_ssm<A: SsmApi>(api: &A, targets: &[Target], opts: &SsmOptions, 
                 continue;
             }
         };
-        let (o, snap) = finish(t, &env, b64, stderr, started);
-        sink.finished(i, o, snap).await;
+        let (o, snap, raw) = finish(t, &env, b64, stderr, started, opts.raw_output);
+        sink.finished_with(i, o, snap, raw).await;
     }
     // 4. Chunked retrieval, batched across instances per chunk index.
     if !need_chunks.is_empty() {
@@ -609,8 +620,15 @@ async fn collect_ssm<A: SsmApi>(api: &A, targets: &[Target], opts: &SsmOptions, 
             let stderr = done.get(&iid).and_then(|(_, inv)| {
                 (!inv.stderr.trim().is_empty()).then(|| inv.stderr.trim().to_string())
             });
-            let (o, snap) = finish(&targets[i], &env, bufs.remove(&iid), stderr, started);
-            sink.finished(i, o, snap).await;
+            let (o, snap, raw) = finish(
+                &targets[i],
+                &env,
+                bufs.remove(&iid),
+                stderr,
+                started,
+                opts.raw_output,
+            );
+            sink.finished_with(i, o, snap, raw).await;
         }
     }
 }
@@ -621,15 +639,18 @@ fn finish(
     b64: Option<String>,
     stderr: Option<String>,
     started: Instant,
-) -> (NodeOutcome, Option<Snapshot>) {
+    raw_output: bool,
+) -> (NodeOutcome, Option<Snapshot>, Option<RawOutput>) {
     match b64 {
         None => (
             node(t, Outcome::Truncated, Some(format!("snapshot of {} base64 characters exceeds SSM's {SSM_STDOUT_LIMIT}-character output and could not be fetched whole (pass --s3-bucket)", env.bytes)), stderr, started),
+            None,
             None,
         ),
         Some(d) => match decode_payload(&d, env) {
             Err(e) => (
                 node(t, Outcome::Truncated, Some(format!("snapshot did not arrive whole: {e}")), stderr, started),
+                None,
                 None,
             ),
             Ok(json) => {
@@ -641,10 +662,14 @@ fn finish(
                     exit_signal: None,
                     stdout_truncated: false,
                 };
-                let c = classify_agent_run(&run, "node-agent");
+                let (c, raw) = if raw_output {
+                    classify_raw_run(&run, "node-agent")
+                } else {
+                    (classify_agent_run(&run, "node-agent"), None)
+                };
                 let mut o = node(t, c.outcome, c.error, c.stderr, started);
                 o.failed_sections = c.failed_sections;
-                (o, c.snapshot)
+                (o, c.snapshot, raw)
             }
         },
     }

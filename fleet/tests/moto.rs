@@ -202,6 +202,7 @@ async fn ec2_discovery_and_ssm_batches_against_moto() {
             index,
             outcome,
             snapshot,
+            ..
         } = ev
         {
             done.fetch_add(1, Ordering::SeqCst);

@@ -40,6 +40,7 @@ async fn run_ssm<A: SsmApi + 'static>(
                 index,
                 outcome,
                 snapshot,
+                ..
             } => {
                 assert!(out[index].is_none(), "node {index} finished twice");
                 on_done(&outcome);
@@ -577,4 +578,57 @@ async fn sudo_is_honoured_over_ssm() {
         format!("-n {} collect", fake.agent().display()),
         "the agent, and only it, runs under sudo -n"
     );
+}
+
+/// Raw runs (`diag changes`): the agent's own arguments reach it intact through the SSM
+/// script, and its stdout and exit status come back as they are, "no daemon" (3) included.
+#[tokio::test]
+async fn raw_runs_carry_the_agent_arguments_and_output() {
+    let mut b = HashMap::new();
+    b.insert("i-one".to_string(), Behaviour::Run(vec!["InProgress"]));
+    b.insert("i-nod".to_string(), Behaviour::Run(vec![]));
+    let fake = Arc::new(Fake::new(b));
+    let agent = fake.dir.path().join("raw-agent");
+    std::fs::write(
+        &agent,
+        "#!/bin/sh\nif [ \"$FAKE_IID\" = i-nod ]; then echo 'node-agent: connecting: No such file' >&2; exit 3; fi\nprintf '%s\\n' \"$@\"\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&agent, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let args = vec![
+        "api".to_string(),
+        "/v1/changes?since=2026-12-01T14:02:11Z".to_string(),
+        "it's $(not run) `either`".to_string(),
+    ];
+    let opts = SsmOptions {
+        agent_path: agent.display().to_string(),
+        agent_args: args.clone(),
+        raw_output: true,
+        ..fake.opts()
+    };
+    let targets = vec![target("i-one"), target("i-nod")];
+    let t = Arc::new(SsmTransport::new(fake.clone(), opts));
+    let mut run = fleet::run(t, targets);
+    let mut raws = [None, None];
+    while let Some(ev) = run.next_event().await {
+        if let FleetEvent::Finished {
+            index,
+            outcome,
+            snapshot,
+            raw,
+        } = ev
+        {
+            assert!(snapshot.is_none());
+            raws[index] = Some((outcome, raw.expect("raw output in a raw run")));
+        }
+    }
+    let (o, raw) = raws[0].take().unwrap();
+    assert_eq!(o.outcome, Outcome::Ok, "{o:?}");
+    assert_eq!(raw.exit_status, Some(0));
+    assert_eq!(raw.stdout.lines().collect::<Vec<_>>(), args);
+    let (o, raw) = raws[1].take().unwrap();
+    assert_eq!(o.outcome, Outcome::AgentError);
+    assert_eq!(raw.exit_status, Some(3));
+    assert!(raw.stderr.contains("No such file"), "{raw:?}");
 }

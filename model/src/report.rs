@@ -57,6 +57,31 @@ pub struct NodeResult<F> {
     pub report: NodeReport,
     /// The node's expected state with the provenance of every value (`analysis::Facts`).
     pub facts: F,
+    /// Set when the snapshot is the node daemon's latest (`node-agent serve`) rather than a
+    /// fresh collection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub daemon: Option<DaemonSource>,
+}
+
+/// Where a daemon-served snapshot came from and how old it was when read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct DaemonSource {
+    /// The daemon's unix socket on the node.
+    pub socket: String,
+    /// Seconds between the snapshot's `collected_at` and the time diag read it.
+    pub age_seconds: i64,
+}
+
+impl DaemonSource {
+    /// For a snapshot served by a daemon (see [`crate::Snapshot::daemon_source`]), its age
+    /// at `now`.
+    pub fn of(snap: &crate::Snapshot, now_unix: i64, collected_unix: Option<i64>) -> Option<Self> {
+        let socket = snap.daemon_source()?;
+        Some(DaemonSource {
+            socket: socket.to_string(),
+            age_seconds: collected_unix.map_or(-1, |c| (now_unix - c).max(0)),
+        })
+    }
 }
 
 /// A section whose status is not `ok`.

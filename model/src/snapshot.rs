@@ -78,7 +78,20 @@ pub struct Snapshot {
     pub cni_logs: Section<CniLogs>,
 }
 
+/// Prefix of the `agent.inputs` entry that `node-agent collect --from-daemon` adds when it
+/// printed the running daemon's latest snapshot instead of collecting: `daemon:<socket>`.
+pub const DAEMON_INPUT_PREFIX: &str = "daemon:";
+
 impl Snapshot {
+    /// The daemon socket this snapshot was read from, when `node-agent collect
+    /// --from-daemon` served the daemon's latest snapshot (see [`DAEMON_INPUT_PREFIX`]).
+    pub fn daemon_source(&self) -> Option<&str> {
+        self.agent
+            .inputs
+            .iter()
+            .find_map(|i| i.strip_prefix(DAEMON_INPUT_PREFIX))
+    }
+
     /// An empty snapshot of the current schema version; every section `skipped`.
     pub fn new(agent: AgentInfo) -> Self {
         Snapshot {

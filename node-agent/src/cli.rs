@@ -68,7 +68,7 @@ enum Command {
     #[command(after_help = SERVE_HELP)]
     Serve(ServeArgs),
     /// Ask a running `node-agent serve` over its unix socket (no curl needed on the node):
-    /// prints the body; exit 1 unless the answer is 2xx.
+    /// prints the body; exit 1 unless the answer is 2xx, 3 when no daemon listens.
     Api {
         /// Path and query, e.g. /v1/changes?since=2026-12-01T14:00:00Z
         #[arg(value_name = "PATH")]
@@ -107,6 +107,16 @@ struct CollectArgs {
     /// Pretty-print the JSON.
     #[arg(long, env = "NODE_AGENT_PRETTY")]
     pretty: bool,
+
+    /// Print the running daemon's latest snapshot (asked on --socket) instead of
+    /// collecting, marked `daemon:<socket>` in agent.inputs; collect afresh when no daemon
+    /// answers with one. `diag` uses this over SSH/SSM unless given --no-daemon.
+    #[arg(long)]
+    from_daemon: bool,
+
+    /// The daemon's socket, for --from-daemon.
+    #[arg(long, default_value = serve::DEFAULT_SOCKET, env = "NODE_AGENT_SOCKET", value_name = "PATH")]
+    socket: PathBuf,
 
     #[command(flatten)]
     source: SourceArgs,
@@ -154,6 +164,16 @@ struct ServeArgs {
     /// Stop after N rounds (benchmarks, tests).
     #[arg(long, value_name = "N")]
     rounds: Option<u64>,
+
+    /// Collect the expensive sections (iptables, conntrack) at most once per DUR; the rounds
+    /// in between carry their last collection forward. Default: every round.
+    #[arg(long, value_parser = parse_interval, env = "NODE_AGENT_SLOW_INTERVAL", value_name = "DUR")]
+    slow_interval: Option<Duration>,
+
+    /// Also write the metrics every round to DIR/eks-diag.prom for node_exporter's textfile
+    /// collector (temporary file + rename).
+    #[arg(long, env = "NODE_AGENT_TEXTFILE_DIR", value_name = "DIR")]
+    textfile_dir: Option<PathBuf>,
 
     #[command(flatten)]
     source: SourceArgs,
@@ -249,7 +269,11 @@ pub fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("node-agent: {e:#}");
-            ExitCode::from(1)
+            let no_daemon = matches!(
+                e.downcast_ref::<serve::api::ClientError>(),
+                Some(serve::api::ClientError::Connect { .. })
+            );
+            ExitCode::from(if no_daemon { EXIT_NO_DAEMON } else { 1 })
         }
     }
 }
@@ -263,6 +287,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Collect(args) => {
             let opts = options(&args.source);
             let rt = runtime()?;
+            if args.from_daemon {
+                match rt.block_on(daemon_snapshot(&args.socket)) {
+                    Ok(snap) => {
+                        rt.shutdown_background();
+                        return write_json(&snap, args.pretty);
+                    }
+                    Err(why) => eprintln!("node-agent: {why}; collecting afresh"),
+                }
+            }
             let snap = rt.block_on(collect::collect(&opts));
             // Do not wait for blocking readers that a timeout abandoned.
             rt.shutdown_background();
@@ -284,9 +317,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     keep_snapshots: args.keep_snapshots,
                 },
                 rounds: args.rounds,
+                textfile_dir: args.textfile_dir,
             };
             let rt = runtime()?;
-            let r = rt.block_on(serve::run(serve::AgentSource { opts }, cfg, budget));
+            let r = rt.block_on(serve::run(
+                serve::AgentSource::new(opts, args.slow_interval),
+                cfg,
+                budget,
+            ));
             rt.shutdown_background();
             r.context("node-agent serve")
         }
@@ -311,6 +349,30 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
     }
 }
+
+/// The daemon's latest snapshot, marked with where it came from.
+async fn daemon_snapshot(socket: &std::path::Path) -> Result<model::Snapshot, String> {
+    let (status, body) = serve::api::get_unix(socket, "/v1/snapshot", Duration::from_secs(5))
+        .await
+        .map_err(|e| format!("no daemon snapshot: {e}"))?;
+    if status != 200 {
+        return Err(format!(
+            "no daemon snapshot: {} answered HTTP {status}",
+            socket.display()
+        ));
+    }
+    let mut snap: model::Snapshot = serde_json::from_slice(&body)
+        .map_err(|e| format!("the daemon's snapshot does not parse: {e}"))?;
+    snap.agent.inputs.push(format!(
+        "{}{}",
+        model::snapshot::DAEMON_INPUT_PREFIX,
+        socket.display()
+    ));
+    Ok(snap)
+}
+
+/// Exit status of `node-agent api` when no daemon answers on the socket (not running).
+pub const EXIT_NO_DAEMON: u8 = 3;
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()

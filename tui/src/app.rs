@@ -49,15 +49,18 @@ pub enum Tab {
     Routing,
     Conntrack,
     Logs,
+    /// The node daemon's change log.
+    Changes,
 }
 
 impl Tab {
-    pub const ALL: [Tab; 5] = [
+    pub const ALL: [Tab; 6] = [
         Tab::Findings,
         Tab::Snat,
         Tab::Routing,
         Tab::Conntrack,
         Tab::Logs,
+        Tab::Changes,
     ];
 
     pub fn title(self) -> &'static str {
@@ -67,6 +70,7 @@ impl Tab {
             Tab::Routing => "Routing",
             Tab::Conntrack => "Conntrack",
             Tab::Logs => "Logs",
+            Tab::Changes => "Changes",
         }
     }
 
@@ -267,6 +271,8 @@ pub struct NodeEntry {
     pub appeared: HashSet<String>,
     /// Findings that were there in the previous round and are gone now.
     pub cleared: Vec<Finding>,
+    /// The daemon's change log, once asked (None: not asked, e.g. offline input).
+    pub changes: Option<crate::event::ChangeLog>,
     /// What `/` matches against: name, zone, outcome, error, every finding's text.
     haystack: String,
 }
@@ -298,6 +304,7 @@ impl NodeEntry {
             rounds: 0,
             appeared: HashSet::new(),
             cleared: Vec::new(),
+            changes: None,
         }
     }
 
@@ -585,6 +592,10 @@ impl App {
                 let i = self.entry(&r.name);
                 let now = self.now;
                 self.nodes[i].apply(*r, now);
+            }
+            Event::Node(NodeUpdate::Changes { name, log }) => {
+                let i = self.entry(&name);
+                self.nodes[i].changes = Some(log);
             }
             Event::Progress { done, total } => self.progress = Some((done, total)),
             Event::Message(m) => self.status = Some(sanitize::owned(&m)),

@@ -4,6 +4,7 @@
 //! `--from`) sends [`Event`]s; the TUI drains them without ever blocking and sends
 //! [`Request`]s back when the operator asks for a re-collection.
 
+use model::diff::Change;
 use model::{NodeReport, Outcome, Snapshot};
 
 /// One message from the producer.
@@ -24,6 +25,19 @@ pub enum NodeUpdate {
     Started { name: String },
     /// The node's collection ended.
     Finished(Box<NodeResult>),
+    /// The node daemon's change log (the Changes tab).
+    Changes { name: String, log: ChangeLog },
+}
+
+/// What the node's `node-agent serve` said about its changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChangeLog {
+    /// The daemon's changes, oldest first, since `since` (RFC 3339).
+    Changes { since: String, changes: Vec<Change> },
+    /// Nothing listens on the daemon's socket.
+    NoDaemon,
+    /// The node or its daemon could not be asked.
+    Failed(String),
 }
 
 /// A finished collection of one node.

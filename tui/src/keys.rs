@@ -30,7 +30,7 @@ pub fn help_lines(readonly: bool) -> Vec<(&'static str, &'static str)> {
         ),
         ("Esc", "back (at the top: clear the filter)"),
         (
-            "Tab/shift-Tab, l/h, 1-5",
+            "Tab/shift-Tab, l/h, 1-6",
             "node view: next / previous / pick tab",
         ),
         (
@@ -224,7 +224,7 @@ fn normal_key(app: &mut App, key: KeyEvent, ctrl: bool) -> Vec<Effect> {
         (KeyCode::BackTab, _) | (KeyCode::Left, _) | (KeyCode::Char('h'), false) => {
             set_tab(app, |t| t.prev())
         }
-        (KeyCode::Char(c @ '1'..='5'), false) => {
+        (KeyCode::Char(c @ '1'..='6'), false) => {
             let i = (c as usize) - ('1' as usize);
             set_tab(app, |_| Tab::ALL[i]);
         }

@@ -17,5 +17,5 @@ pub mod term;
 pub mod ui;
 
 pub use app::{App, Options};
-pub use event::{Event, NodeResult, NodeUpdate, Request};
+pub use event::{ChangeLog, Event, NodeResult, NodeUpdate, Request};
 pub use term::{run, TuiError};

@@ -217,3 +217,65 @@ fn only_visible_rows_are_built_at_1000_nodes() {
     // 80x24: one header, 21 rows, one footer; the first rows are scrolled away.
     assert_eq!(s.matches("ip-10-1-").count(), 21, "{s}");
 }
+
+#[allow(clippy::unwrap_used)]
+fn change(at: &str, kind: &str, op: &str, subject: &str, content: &str) -> model::diff::Change {
+    serde_json::from_value(serde_json::json!({
+        "at": at, "kind": kind, "op": op, "subject": subject, "content": content
+    }))
+    .unwrap()
+}
+
+#[test]
+fn node_changes_tab_shows_the_daemon_log_newest_first() {
+    let mut app = mixed_fleet(true);
+    app.handle_event(tui::Event::Node(tui::NodeUpdate::Changes {
+        name: "ip-192-168-1-10".into(),
+        log: tui::ChangeLog::Changes {
+            since: "2026-12-01T13:00:00Z".into(),
+            changes: vec![
+                change(
+                    "2026-12-01T14:02:11Z",
+                    "iptables-rule",
+                    "removed",
+                    "nat/AWS-SNAT-CHAIN-0",
+                    "-A AWS-SNAT-CHAIN-0 -d 100.64.0.0/16 -j RETURN",
+                ),
+                change(
+                    "2026-12-01T14:05:00Z",
+                    "cni-env",
+                    "changed",
+                    "AWS_VPC_K8S_CNI_EXTERNALSNAT",
+                    "false -> true",
+                ),
+            ],
+        },
+    }));
+    open(&mut app, "ip-192-168-1-10");
+    tui::keys::handle(&mut app, key('6'));
+    let t = render(&mut app, 120, 24);
+    let s = text(&t);
+    assert!(s.contains("2 change(s) since 2026-12-01T13:00:00Z"), "{s}");
+    let newer = s
+        .find("AWS_VPC_K8S_CNI_EXTERNALSNAT: ~false -> true")
+        .unwrap();
+    let older = s
+        .find("nat/AWS-SNAT-CHAIN-0: --A AWS-SNAT-CHAIN-0 -d 100.64.0.0/16 -j RETURN")
+        .unwrap();
+    assert!(newer < older, "newest first: {s}");
+    insta::assert_snapshot!(s);
+}
+
+#[test]
+fn node_changes_tab_without_a_daemon() {
+    let mut app = mixed_fleet(false);
+    app.handle_event(tui::Event::Node(tui::NodeUpdate::Changes {
+        name: "ip-192-168-1-10".into(),
+        log: tui::ChangeLog::NoDaemon,
+    }));
+    open(&mut app, "ip-192-168-1-10");
+    tui::keys::handle(&mut app, key('6'));
+    let s = text(&render(&mut app, 80, 24));
+    assert!(s.contains("no daemon on this node"), "{s}");
+    insta::assert_snapshot!(s);
+}

@@ -50,6 +50,16 @@ pub fn run(args: AnalyzeArgs, out: Out) -> anyhow::Result<i32> {
     Ok(report.exit_code)
 }
 
+/// How old a daemon-served snapshot is now (None for a fresh collection).
+pub fn daemon_source(snap: &model::Snapshot) -> Option<model::report::DaemonSource> {
+    let collected = snap
+        .collected_at
+        .parse::<jiff::Timestamp>()
+        .ok()
+        .map(|t| t.as_second());
+    model::report::DaemonSource::of(snap, jiff::Timestamp::now().as_second(), collected)
+}
+
 /// Analyse every loaded snapshot; the fleet summary when there are several.
 pub fn build(loaded: Vec<crate::input::Loaded>, fail_on: model::Severity) -> AnalyzeReport {
     let sp = split(loaded);
@@ -71,6 +81,7 @@ pub fn build(loaded: Vec<crate::input::Loaded>, fail_on: model::Severity) -> Ana
             input_problems: problems.clone(),
             report,
             facts,
+            daemon: daemon_source(snap),
         });
     }
     let fleet = if sp.nodes.len() > 1 {

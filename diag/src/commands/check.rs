@@ -87,6 +87,75 @@ fn progress_line(r: &CheckReport) -> String {
     )
 }
 
+/// `--since-change`: keep each node's snapshot only when it is its daemon's and was collected
+/// at or after the node's newest CNI env/version change; the others become input errors.
+fn since_change(
+    sp: &mut super::Split,
+    args: &CheckArgs,
+    notes: &mut Vec<String>,
+) -> Result<(), String> {
+    if args.source.local || !args.source.from.is_empty() {
+        return Err(
+            "--since-change reads each node's daemon over SSH/SSM: it cannot be combined with \
+             --local or --from"
+                .into(),
+        );
+    }
+    let newest =
+        super::changes::newest_cni_changes(&args.input.targets).map_err(|e| format!("{e:#}"))?;
+    let mut kept = Vec::new();
+    for (label, snap, problems) in std::mem::take(&mut sp.nodes) {
+        let bad = |why: String| crate::render::analyze::InputProblem {
+            input: label.clone(),
+            error: why,
+        };
+        let verdict = match newest.get(&label) {
+            None => Err("--since-change: the node's change log was not read".to_string()),
+            Some(Err(why)) => Err(why.clone()),
+            Some(Ok(_)) if snap.daemon_source().is_none() => Err(
+                "--since-change: the snapshot is not the daemon's (the daemon did not answer \
+                 /v1/snapshot)"
+                    .to_string(),
+            ),
+            Some(Ok(None)) => {
+                notes.push(format!(
+                    "{label}: no CNI env/version change in the daemon's log; checked its latest \
+                     snapshot ({})",
+                    snap.collected_at
+                ));
+                Ok(())
+            }
+            Some(Ok(Some(c))) => {
+                let at = c.at.parse::<jiff::Timestamp>().ok();
+                let taken = snap.collected_at.parse::<jiff::Timestamp>().ok();
+                if at.is_some() && taken >= at {
+                    notes.push(format!(
+                        "{label}: state after the CNI change at {} ({}), snapshot {}",
+                        c.at,
+                        c.describe(),
+                        snap.collected_at
+                    ));
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "--since-change: the daemon's latest snapshot ({}) predates the last \
+                         CNI change at {} ({})",
+                        snap.collected_at,
+                        c.at,
+                        c.describe()
+                    ))
+                }
+            }
+        };
+        match verdict {
+            Ok(()) => kept.push((label, snap, problems)),
+            Err(why) => sp.errors.push(bad(why)),
+        }
+    }
+    sp.nodes = kept;
+    Ok(())
+}
+
 pub fn build(args: &CheckArgs, out: Out, remote: &mut Option<Remote>) -> CheckReport {
     // Assertions are validated before anything is collected.
     let mut cli = Vec::new();
@@ -113,7 +182,13 @@ pub fn build(args: &CheckArgs, out: Out, remote: &mut Option<Remote>) -> CheckRe
         Err(e) => return usage_error(format!("{e:#}")),
     };
     let fleet_findings = sources.unreachable();
-    let sp = split(load(sources.inputs, &args.input));
+    let mut sp = split(load(sources.inputs, &args.input));
+    let mut notes = Vec::new();
+    if args.since_change {
+        if let Err(m) = since_change(&mut sp, args, &mut notes) {
+            return usage_error(m);
+        }
+    }
     let mut results = Vec::new();
     let mut errors = sp.errors;
     let mut summary = CheckSummary {
@@ -161,6 +236,13 @@ pub fn build(args: &CheckArgs, out: Out, remote: &mut Option<Remote>) -> CheckRe
             "no assertion applies to node(s) {}",
             unchecked_nodes.join(", ")
         ));
+    }
+    if !notes.is_empty() {
+        let n = notes.join("; ");
+        message = Some(match message {
+            Some(m) => format!("{m}; {n}"),
+            None => n,
+        });
     }
     let exit_code = if summary.errors > 0 || !errors.is_empty() || results.is_empty() {
         EXIT_BAD_INPUT

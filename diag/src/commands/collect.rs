@@ -55,6 +55,7 @@ async fn collect(args: &TargetArgs, out_dir: &Path, progress: bool) -> anyhow::R
             index,
             outcome,
             snapshot,
+            ..
         } = ev
         {
             // Written now and dropped: the snapshot is not kept for the report.

@@ -1,6 +1,7 @@
 //! One module per subcommand; each returns the process exit code.
 
 pub mod analyze;
+pub mod changes;
 pub mod check;
 pub mod collect;
 pub mod misc;
@@ -44,6 +45,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Trace(a) => trace::run(a, out),
         Command::Check(a) => check::run(a, out),
         Command::Collect(a) => collect::run(&a.targets, &a.out_dir, a.no_progress),
+        Command::Changes(a) => changes::run(a, out),
         Command::Tui(a) => tui::run(a, out),
         Command::Rules => misc::rules(out),
         Command::Completions { shell } => misc::completions(shell),
@@ -104,7 +106,7 @@ pub fn remote_inputs(opts: &InputOpts, out: Out, remote: &mut Option<remote::Rem
         let r = match remote {
             Some(r) => r,
             None => remote.insert(
-                remote::Remote::from_args(&opts.targets)?
+                remote::Remote::from_args_daemon(&opts.targets)?
                     .context("remote targets were given but none were built")?,
             ),
         };
@@ -117,6 +119,16 @@ pub fn remote_inputs(opts: &InputOpts, out: Out, remote: &mut Option<remote::Rem
                 eprintln!("diag: {}", fleet::report::summary_line(&outcomes));
             }
             for (outcome, snapshot) in results {
+                if let (false, Some(d)) = (
+                    out.quiet,
+                    snapshot.as_ref().and_then(analyze::daemon_source),
+                ) {
+                    eprintln!(
+                        "diag: {}: snapshot {}",
+                        model::sanitize::terminal(&outcome.name),
+                        crate::render::analyze::daemon_note(&d)
+                    );
+                }
                 sources.inputs.push(Input::from_fleet(&outcome, snapshot));
                 sources.outcomes.push(outcome);
             }

@@ -27,6 +27,11 @@ pub fn runtime() -> anyhow::Result<&'static tokio::runtime::Runtime> {
     Ok(RUNTIME.get_or_init(|| rt))
 }
 
+/// `node-agent collect --from-daemon`: the daemon's latest snapshot, else a fresh one.
+pub fn daemon_collect_args() -> Vec<String> {
+    vec!["collect".to_string(), "--from-daemon".to_string()]
+}
+
 /// A progress bar on stderr when wanted and stderr is a terminal.
 pub struct Progress(Option<indicatif::ProgressBar>);
 
@@ -75,7 +80,8 @@ pub struct Remote {
 }
 
 impl Remote {
-    /// None when no remote target option was given.
+    /// None when no remote target option was given. The nodes are collected afresh (`diag
+    /// collect`); see [`Remote::from_args_daemon`] for the commands that read a daemon.
     pub fn from_args(args: &TargetArgs) -> anyhow::Result<Option<Remote>> {
         if !args.has_targets() {
             return Ok(None);
@@ -84,6 +90,56 @@ impl Remote {
             spec: args.to_spec()?,
             targets: None,
         }))
+    }
+
+    /// [`Remote::from_args`], taking the latest snapshot of a running `node-agent serve`
+    /// where there is one (`node-agent collect --from-daemon`, which collects afresh when no
+    /// daemon answers) unless `--no-daemon`. Only the installed agent is asked: a pushed
+    /// agent or the agentless script always collect.
+    pub fn from_args_daemon(args: &TargetArgs) -> anyhow::Result<Option<Remote>> {
+        let mut r = Remote::from_args(args)?;
+        if let Some(r) = &mut r {
+            if !args.no_daemon && matches!(r.spec.mode, fleet::runner::AgentMode::Installed { .. })
+            {
+                r.spec.agent_args = daemon_collect_args();
+            }
+        }
+        Ok(r)
+    }
+
+    /// A remote that runs `node-agent ARGS...` on every node and hands back what it printed
+    /// (`diag changes`: `api /v1/changes?since=…`). Needs the installed agent.
+    pub fn from_args_raw(
+        args: &TargetArgs,
+        agent_args: Vec<String>,
+    ) -> anyhow::Result<Option<Remote>> {
+        let mut r = Remote::from_args(args)?;
+        if let Some(r) = &mut r {
+            if !matches!(r.spec.mode, fleet::runner::AgentMode::Installed { .. }) {
+                anyhow::bail!(
+                    "the daemon's change log is read with the agent installed on the nodes \
+                     (node-agent api): --push-agent and --agentless cannot ask it"
+                );
+            }
+            r.spec.agent_args = agent_args;
+            r.spec.raw_output = true;
+        }
+        Ok(r)
+    }
+
+    /// The same targets, running `node-agent ARGS...` raw (the daemon's change log for the
+    /// TUI's Changes tab); None unless the agent is installed on the nodes.
+    pub fn raw_twin(&self, agent_args: Vec<String>) -> Option<Remote> {
+        if !matches!(self.spec.mode, fleet::runner::AgentMode::Installed { .. }) {
+            return None;
+        }
+        let mut spec = self.spec.clone();
+        spec.agent_args = agent_args;
+        spec.raw_output = true;
+        Some(Remote {
+            spec,
+            targets: self.targets.clone(),
+        })
     }
 
     /// The targets: resolved on the first call, then reused unless discovery is dynamic.

@@ -13,17 +13,22 @@ use std::time::Duration;
 use clap::{Args, ValueHint};
 use fleet::FleetEvent;
 use model::Outcome;
-use tui::{Event, NodeResult, NodeUpdate, Request};
+use tui::{ChangeLog, Event, NodeResult, NodeUpdate, Request};
 
 use crate::cli::{InputOpts, SourceArgs};
 use crate::input::{Input, InputError, Loaded};
 
+use super::changes;
 use super::remote::Remote;
 use super::{Out, EXIT_BAD_INPUT, EXIT_OK};
 
+/// How far back the Changes tab reads each node daemon's change log.
+const CHANGES_WINDOW: jiff::SignedDuration = jiff::SignedDuration::from_hours(24);
+
 pub const TUI_HELP: &str = "\
-Keys: j/k move, Enter open a node, Esc back, Tab/1-5 node tabs (Findings, SNAT, Routing,
-Conntrack, Logs), / filter (regex over node and finding text; /! inverts), O sort column,
+Keys: j/k move, Enter open a node, Esc back, Tab/1-6 node tabs (Findings, SNAT, Routing,
+Conntrack, Logs, Changes: the node daemon's change log of the last 24 h, live targets
+only), / filter (regex over node and finding text; /! inverts), O sort column,
 I invert, f findings across the fleet, r/ctrl-r re-collect the node, R the fleet, space or
 ctrl-f freeze, y copy evidence (OSC 52 and a file), : commands (node NAME, findings, q),
 ? help, q/ctrl-c quit.
@@ -279,6 +284,7 @@ impl LiveFleet {
             .collect();
         let total = targets.len();
         let names: Vec<String> = targets.iter().map(|t| t.name.clone()).collect();
+        let ran = targets.clone();
         let _ = tx.send(Event::Progress { done: 0, total });
         let mut run = match self.remote.start(targets).await {
             Ok((run, _)) => run,
@@ -304,6 +310,7 @@ impl LiveFleet {
                     index,
                     outcome: o,
                     snapshot,
+                    ..
                 } => {
                     let r = NodeResult {
                         name: names.get(index).cloned().unwrap_or_else(|| o.name.clone()),
@@ -318,6 +325,48 @@ impl LiveFleet {
                     done += 1;
                     let _ = tx.send(Event::Progress { done, total });
                 }
+            }
+        }
+        self.changes(&ran, tx).await;
+    }
+
+    /// The Changes tab: each node daemon's change log of the last [`CHANGES_WINDOW`]
+    /// (`node-agent api /v1/changes`), or "no daemon on this node".
+    async fn changes(&mut self, targets: &[fleet::targets::Target], tx: &Sender<Event>) {
+        let since = jiff::Timestamp::now()
+            .checked_sub(CHANGES_WINDOW)
+            .unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+        let Some(twin) = self.remote.raw_twin(changes::api_args(since)) else {
+            return;
+        };
+        let Ok((mut run, _)) = twin.start(targets.to_vec()).await else {
+            return;
+        };
+        let since = since.round(jiff::Unit::Second).unwrap_or(since).to_string();
+        while let Some(ev) = run.next_event().await {
+            if let FleetEvent::Finished {
+                index,
+                outcome,
+                raw,
+                ..
+            } = ev
+            {
+                let name = targets
+                    .get(index)
+                    .map(|t| t.name.clone())
+                    .unwrap_or_else(|| outcome.name.clone());
+                let (n, list) = changes::node_changes(&name, &outcome, raw.as_deref());
+                let log = match n.status {
+                    changes::NodeStatus::Ok => ChangeLog::Changes {
+                        since: since.clone(),
+                        changes: list,
+                    },
+                    changes::NodeStatus::NoDaemon => ChangeLog::NoDaemon,
+                    changes::NodeStatus::Failed => {
+                        ChangeLog::Failed(n.error.unwrap_or_else(|| n.outcome.clone()))
+                    }
+                };
+                send_node(tx, NodeUpdate::Changes { name, log });
             }
         }
     }

@@ -20,6 +20,18 @@ pub fn report_schema() -> serde_json::Value {
     model::schema::report_schema_for::<analysis::Facts>()
 }
 
+/// `from the node's daemon (/run/eks-diag/agent.sock), 42s old`.
+pub fn daemon_note(d: &model::report::DaemonSource) -> String {
+    if d.age_seconds < 0 {
+        format!("from the node's daemon ({}), age unknown", d.socket)
+    } else {
+        format!(
+            "from the node's daemon ({}), {}s old",
+            d.socket, d.age_seconds
+        )
+    }
+}
+
 fn counts_line(r: &NodeReport) -> String {
     let c = |s| r.findings.iter().filter(|f| f.severity == s).count();
     let plural = |n: usize, w: &str| {
@@ -156,6 +168,9 @@ fn text_node(n: &NodeResult, st: Style, quiet: bool) -> String {
     let mut meta = format!("  input: {} ({})", n.input, n.agent);
     if !n.collected_at.is_empty() {
         meta.push_str(&format!(", collected {}", n.collected_at));
+    }
+    if let Some(d) = &n.daemon {
+        meta.push_str(&format!(", {}", daemon_note(d)));
     }
     out.push_str(&st.dim(&meta));
     out.push('\n');
@@ -346,7 +361,11 @@ fn markdown_raw(r: &AnalyzeReport) -> String {
                 String::new()
             } else {
                 format!(", collected {}", n.collected_at)
-            },
+            } + &n
+                .daemon
+                .as_ref()
+                .map(|d| format!(", {}", daemon_note(d)))
+                .unwrap_or_default(),
             counts_line(&n.report)
         ));
         if !n.input_problems.is_empty() {

@@ -6,11 +6,13 @@
 //! are tested without root with scripted snapshots; the real source is
 //! [`crate::collect::collect`], tested in network namespaces.
 //!
-//! Cadence: every section runs every round. The expensive ones on big nodes are bounded by
-//! their own budgets rather than a slower cadence: conntrack entries are streamed into a
-//! bounded summary plus a `--conntrack-sample` sample, and CNI logs are read backwards
-//! within byte budgets; the iptables dump is the one cost that grows with the rule count
-//! (see bench/README.md).
+//! Cadence: every section runs every round, except `iptables` and `conntrack` with
+//! `--slow-interval DUR` ([`SLOW_SECTIONS`]): those two (the dumps that grow with a big
+//! node's 100k rules and 250k flows) are then collected at most once per DUR, and the rounds
+//! in between carry the last collection of them forward (with a warning saying from when),
+//! so they are neither diffed as "gone" nor re-dumped every 30 s. Conntrack entries are also
+//! streamed into a bounded summary plus a `--conntrack-sample` sample, and CNI logs are read
+//! backwards within byte budgets (see bench/README.md).
 
 pub mod api;
 pub mod findings;
@@ -35,14 +37,77 @@ pub trait SnapshotSource {
     fn snapshot(&self) -> impl Future<Output = Snapshot>;
 }
 
+/// The sections `--slow-interval` puts on their own cadence.
+pub const SLOW_SECTIONS: [&str; 2] = ["iptables", "conntrack"];
+
+/// The last collection of the slow sections, carried into the rounds in between.
+#[derive(Debug, Clone)]
+struct SlowCarry {
+    at: std::time::Instant,
+    collected_at: String,
+    iptables: model::Section<model::IptablesSection>,
+    conntrack: model::Section<model::ConntrackSection>,
+}
+
 /// The real collectors.
 pub struct AgentSource {
     pub opts: Options,
+    /// Collect [`SLOW_SECTIONS`] at most once per this (None: every round).
+    pub slow_interval: Option<Duration>,
+    slow: Mutex<Option<SlowCarry>>,
+}
+
+impl AgentSource {
+    pub fn new(opts: Options, slow_interval: Option<Duration>) -> Self {
+        AgentSource {
+            opts,
+            slow_interval,
+            slow: Mutex::new(None),
+        }
+    }
+
+    fn carry(&self) -> std::sync::MutexGuard<'_, Option<SlowCarry>> {
+        self.slow.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 impl SnapshotSource for AgentSource {
-    fn snapshot(&self) -> impl Future<Output = Snapshot> {
-        crate::collect::collect(&self.opts)
+    async fn snapshot(&self) -> Snapshot {
+        let Some(every) = self.slow_interval else {
+            return crate::collect::collect(&self.opts).await;
+        };
+        let carried = self.carry().clone().filter(|c| c.at.elapsed() < every);
+        let Some(c) = carried else {
+            let snap = crate::collect::collect(&self.opts).await;
+            *self.carry() = Some(SlowCarry {
+                at: std::time::Instant::now(),
+                collected_at: snap.collected_at.clone(),
+                iptables: snap.iptables.clone(),
+                conntrack: snap.conntrack.clone(),
+            });
+            return snap;
+        };
+        let mut opts = self.opts.clone();
+        let wanted = |s: &str| self.opts.sections.contains(s);
+        let (ipt, ct) = (wanted("iptables"), wanted("conntrack"));
+        for s in SLOW_SECTIONS {
+            opts.sections.remove(s);
+        }
+        let mut snap = crate::collect::collect(&opts).await;
+        let note = format!(
+            "carried over from the collection at {} (--slow-interval {})",
+            c.collected_at,
+            crate::duration::format(every)
+        );
+        if ipt {
+            snap.iptables = c.iptables;
+            snap.iptables.warnings.push(note.clone());
+        }
+        if ct {
+            snap.conntrack = c.conntrack;
+            snap.conntrack.warnings.push(note);
+        }
+        snap
     }
 }
 
@@ -60,7 +125,13 @@ pub struct ServeConfig {
     pub caps: history::Caps,
     /// Stop after this many rounds (benchmarks and tests); `None` runs until SIGTERM.
     pub rounds: Option<u64>,
+    /// Also write the metrics to `DIR/eks-diag.prom` every round (node_exporter's textfile
+    /// collector), atomically (temporary file + rename).
+    pub textfile_dir: Option<PathBuf>,
 }
+
+/// File name under `--textfile-dir`.
+pub const TEXTFILE: &str = "eks-diag.prom";
 
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(30);
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/eks-diag";
@@ -178,6 +249,11 @@ pub async fn run<S: SnapshotSource>(
             _ = int.recv() => break,
         };
         round(&shared, &mut hold, &mut previous, snap);
+        if let Some(dir) = &cfg.textfile_dir {
+            if let Err(e) = write_textfile(dir, &ctx.registry) {
+                eprintln!("node-agent serve: textfile: {e}");
+            }
+        }
         let done = {
             let st = shared.lock();
             cfg.rounds.is_some_and(|n| st.rounds >= n)
@@ -204,6 +280,15 @@ pub async fn run<S: SnapshotSource>(
         st.history.len()
     );
     Ok(())
+}
+
+/// The metrics as `DIR/eks-diag.prom`, replaced atomically.
+pub fn write_textfile(
+    dir: &std::path::Path,
+    registry: &prometheus_client::registry::Registry,
+) -> Result<(), String> {
+    let text = metrics::render(registry).map_err(|e| format!("encoding the metrics: {e}"))?;
+    history::write_atomic(&dir.join(TEXTFILE), text.as_bytes()).map_err(|e| e.to_string())
 }
 
 /// One round: diff, history, findings, publish.
@@ -293,7 +378,9 @@ mod tests {
             hold: 2,
             caps: history::Caps::default(),
             rounds: Some(5),
+            textfile_dir: Some(dir.path().join("textfile")),
         };
+        std::fs::create_dir_all(dir.path().join("textfile")).unwrap();
         let source = Scripted {
             forward: vec!["1", "0", "0", "1", "1"],
             next: Cell::new(0),
@@ -302,6 +389,13 @@ mod tests {
             .await
             .unwrap();
         assert!(!cfg.socket.exists(), "socket removed on exit");
+        let prom = std::fs::read_to_string(dir.path().join("textfile").join(TEXTFILE)).unwrap();
+        assert!(prom.contains("eksdiag_rounds_total 5"), "{prom}");
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path().join("textfile"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(leftovers.len(), 1, "no temporary files left: {leftovers:?}");
         let text = std::fs::read_to_string(cfg.state_dir.join(history::CHANGES_FILE)).unwrap();
         let changes: Vec<model::diff::Change> = text
             .lines()

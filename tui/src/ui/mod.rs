@@ -188,7 +188,7 @@ fn footer_keys(app: &App) -> String {
             if app.reverse { "↑" } else { "" }
         ),
         View::Node { .. } => format!(
-            "Esc back  Tab/1-5 tabs  j/k move  y copy  v log level{rc}  space freeze  ? help  q quit"
+            "Esc back  Tab/1-6 tabs  j/k move  y copy  v log level{rc}  space freeze  ? help  q quit"
         ),
         View::Findings => format!("Enter nodes  Esc back  / filter  y copy  ? help  q quit{filter}"),
     }

@@ -46,12 +46,13 @@ pub fn draw(f: &mut Frame<'_>, area: Rect, app: &mut App, theme: Theme, node: us
             }
             lines
         }
+        (Tab::Changes, _, _) => tabs::changes(n.changes.as_ref(), theme),
         (_, Some(s), Some(r)) => match tab {
             Tab::Snat => tabs::snat(s, r, theme),
             Tab::Routing => tabs::routing(s, r, theme),
             Tab::Conntrack => tabs::conntrack(s, r, theme),
             Tab::Logs => tabs::logs(s, app.log_level, theme),
-            Tab::Findings => Vec::new(),
+            Tab::Findings | Tab::Changes => Vec::new(),
         },
         _ => vec![Line::from(Span::styled(
             "no snapshot from this node yet",

@@ -537,3 +537,46 @@ fn kind_name(k: model::LogEventKind) -> &'static str {
         K::ReconcileDrift => "reconcile-drift",
     }
 }
+
+/// The Changes tab: the node daemon's change log, newest first, by content.
+pub fn changes(log: Option<&crate::event::ChangeLog>, theme: Theme) -> Vec<Line<'static>> {
+    use crate::event::ChangeLog;
+    use model::diff::ChangeOp;
+    let dim = |t: String| vec![Line::from(Span::styled(t, theme.dim()))];
+    match log {
+        None => {
+            dim("no change log: not read from a node (live targets with node-agent serve)".into())
+        }
+        Some(ChangeLog::NoDaemon) => {
+            dim("no daemon on this node (node-agent serve keeps the change log)".into())
+        }
+        Some(ChangeLog::Failed(why)) => dim(format!("change log unavailable: {}", clean(why))),
+        Some(ChangeLog::Changes { since, changes }) => {
+            let mut out = vec![Line::from(Span::styled(
+                format!(
+                    "{} change(s) since {}   newest first   from the node's daemon",
+                    changes.len(),
+                    clean(since)
+                ),
+                theme.dim(),
+            ))];
+            if changes.is_empty() {
+                out.push(Line::from(Span::styled("(no changes)", theme.dim())));
+            }
+            for c in changes.iter().rev() {
+                let (sign, style) = match c.op {
+                    ChangeOp::Added => ("+", theme.good()),
+                    ChangeOp::Removed => ("-", theme.bad()),
+                    ChangeOp::Changed => ("~", theme.health(crate::app::Health::Warning)),
+                };
+                out.push(Line::from(vec![
+                    Span::styled(format!("{} ", clean(&c.at)), theme.dim()),
+                    Span::styled(format!("{:<18} ", c.kind.as_str()), theme.title()),
+                    Span::raw(format!("{}: ", clean(&c.subject))),
+                    Span::styled(format!("{sign}{}", clean(&c.content)), style),
+                ]));
+            }
+            out
+        }
+    }
+}
