@@ -1,6 +1,7 @@
 //! One module per subcommand; each returns the process exit code.
 
 pub mod analyze;
+pub mod bundle;
 pub mod check;
 pub mod collect;
 pub mod misc;
@@ -44,6 +45,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Trace(a) => trace::run(a, out),
         Command::Check(a) => check::run(a, out),
         Command::Collect(a) => collect::run(&a.targets, &a.out_dir, a.no_progress),
+        Command::Bundle(a) => bundle::run(a, out),
         Command::Tui(a) => tui::run(a, out),
         Command::Rules => misc::rules(out),
         Command::Completions { shell } => misc::completions(shell),
