@@ -23,3 +23,25 @@ pub use manifest::Manifest;
 pub use redact::{PrivateMap, Redactor};
 pub use render::{RawFile, Source};
 pub use writer::{write, BundleError, NodeInput, Options, Written};
+
+/// `50M`, `1G`, `512K`, `1000` (bytes; K/M/G are powers of 1024).
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let (num, mult) = match t.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => {
+            let m = match c.to_ascii_uppercase() {
+                'K' => 1u64 << 10,
+                'M' => 1 << 20,
+                'G' => 1 << 30,
+                _ => return Err(format!("{s}: unknown unit (use K, M or G)")),
+            };
+            (&t[..i], m)
+        }
+        _ => (t, 1),
+    };
+    let n: u64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s}: expected a size such as 50M"))?;
+    n.checked_mul(mult).ok_or_else(|| format!("{s}: too large"))
+}

@@ -207,7 +207,19 @@ const ID_PREFIXES: &[&str] = &[
 ];
 
 /// Host names and words never treated as identifying (they name formats, not nodes).
-const NOT_A_HOSTNAME: &[&str] = &["localhost", "localhost.localdomain", "unknown", "node"];
+const NOT_A_HOSTNAME: &[&str] = &[
+    "localhost",
+    "localhost.localdomain",
+    "unknown",
+    "node",
+    "ip",
+    "lo",
+    "eth0",
+    "ens5",
+    "all",
+    "nat",
+    "raw",
+];
 
 /// Entries of each kind rewritten, for the manifest (sos: `parsers.<name>.entries`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -338,17 +350,17 @@ impl Redactor {
 
     /// A host name of the node (the snapshot's hostname, IMDS local-hostname, private DNS
     /// name). Names that embed the IP (`ip-10-1-2-3…`) need no entry: the dashed address is
-    /// rewritten with the address map. Generic names (`localhost`) and names under 3 characters
-    /// are refused (they would rewrite the formats themselves).
+    /// rewritten with the address map. Generic names (`localhost`, `eth0`)
+    /// (and names under 2 characters) are refused: they would rewrite the formats themselves.
     pub fn add_hostname(&mut self, name: &str) {
         let n = name.trim().trim_end_matches('.').to_ascii_lowercase();
-        if n.len() < 3 || NOT_A_HOSTNAME.contains(&n.as_str()) || dashed_host(&n) {
+        if n.len() < 2 || NOT_A_HOSTNAME.contains(&n.as_str()) || dashed_host(&n) {
             return;
         }
         // The short name too: logs print `myhost`, the FQDN is `myhost.corp.example`.
         let short = n.split('.').next().unwrap_or("").to_string();
         for v in [n.clone(), short] {
-            if v.len() < 3 || NOT_A_HOSTNAME.contains(&v.as_str()) {
+            if v.len() < 2 || NOT_A_HOSTNAME.contains(&v.as_str()) {
                 continue;
             }
             if !self.map.hostname_map.contains_key(&v) {

@@ -61,7 +61,7 @@ pub struct BundleArgs {
 
     /// Cap on the bundle's content before compression (e.g. 50M, 1G): CNI logs lose their
     /// oldest lines first; every cut is listed in manifest.json.
-    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    #[arg(long, value_name = "SIZE", value_parser = bundle::parse_size)]
     pub max_size: Option<u64>,
 
     /// Drop CNI log lines older than this (e.g. 2h, 1d).
@@ -78,28 +78,6 @@ pub struct BundleArgs {
 
     #[command(flatten)]
     pub input: InputOpts,
-}
-
-/// `50M`, `1G`, `512K`, `1000` (bytes; K/M/G are powers of 1024).
-pub fn parse_size(s: &str) -> Result<u64, String> {
-    let t = s.trim();
-    let (num, mult) = match t.char_indices().last() {
-        Some((i, c)) if c.is_ascii_alphabetic() => {
-            let m = match c.to_ascii_uppercase() {
-                'K' => 1u64 << 10,
-                'M' => 1 << 20,
-                'G' => 1 << 30,
-                _ => return Err(format!("{s}: unknown unit (use K, M or G)")),
-            };
-            (&t[..i], m)
-        }
-        _ => (t, 1),
-    };
-    let n: u64 = num
-        .trim()
-        .parse()
-        .map_err(|_| format!("{s}: expected a size such as 50M"))?;
-    n.checked_mul(mult).ok_or_else(|| format!("{s}: too large"))
 }
 
 pub fn run(args: BundleArgs, out: Out) -> anyhow::Result<i32> {
