@@ -902,7 +902,8 @@ fn learn_json(v: &Value, seen: &mut Learned) {
 // ---- the scanner -------------------------------------------------------------------------
 
 /// Walk `text`, offering every identifier to `f`; `Some(replacement)` rewrites it. Returns the
-/// new text, or `None` when nothing was rewritten (no copy).
+/// new text, or `None` when nothing was rewritten (no copy). `_` separates like any
+/// punctuation (`eks_i-0abc_2026…`).
 fn scan(text: &str, f: &mut dyn FnMut(Tok<'_>) -> Option<String>) -> Option<String> {
     let b = text.as_bytes();
     let n = b.len();
@@ -918,7 +919,7 @@ fn scan(text: &str, f: &mut dyn FnMut(Tok<'_>) -> Option<String>) -> Option<Stri
         let prev = if i == 0 { b' ' } else { b[i - 1] };
         // `\n10.0.0.1` inside a JSON log line: the escape is a boundary.
         let escaped = i >= 2 && b[i - 2] == b'\\' && matches!(prev, b'n' | b't' | b'r');
-        if (prev.is_ascii_alphanumeric() || prev == b'_') && !escaped {
+        if prev.is_ascii_alphanumeric() && !escaped {
             i += 1;
             continue;
         }
@@ -936,7 +937,7 @@ fn scan(text: &str, f: &mut dyn FnMut(Tok<'_>) -> Option<String>) -> Option<Stri
             None => {
                 // Skip the rest of this word: nothing inside it starts an identifier.
                 i += 1;
-                while i < n && (b[i].is_ascii_alphanumeric() || b[i] == b'_') {
+                while i < n && b[i].is_ascii_alphanumeric() {
                     i += 1;
                 }
             }
@@ -1017,7 +1018,7 @@ fn match_at<'a>(
                     .take_while(|x| x.is_ascii_digit() || (b'a'..=b'f').contains(x))
                     .count();
                 let next = r.as_bytes().get(hexlen).copied().unwrap_or(b' ');
-                if (8..=17).contains(&hexlen) && !(next.is_ascii_alphanumeric() || next == b'_') {
+                if (8..=17).contains(&hexlen) && !next.is_ascii_alphanumeric() {
                     let s = i + p.len() + 1;
                     return Some((Tok::Id(p, &text[s..s + hexlen]), s + hexlen));
                 }
@@ -1043,7 +1044,7 @@ fn parse_mac(b: &[u8], i: usize) -> Option<usize> {
     }
     let end = i + 17;
     match b.get(end) {
-        Some(c) if c.is_ascii_alphanumeric() || *c == b':' || *c == b'_' => None,
+        Some(c) if c.is_ascii_alphanumeric() || *c == b':' => None,
         _ => Some(end),
     }
 }
@@ -1060,7 +1061,7 @@ fn parse_v6(text: &str, b: &[u8], i: usize) -> Option<(Ipv6Addr, Option<u8>, usi
     if colons < 2 {
         return None;
     }
-    if j < b.len() && (b[j].is_ascii_alphanumeric() || b[j] == b'_') {
+    if j < b.len() && b[j].is_ascii_alphanumeric() {
         return None;
     }
     let mut end = j;
@@ -1099,7 +1100,7 @@ fn parse_v4(b: &[u8], i: usize) -> Option<(u32, usize)> {
         }
     }
     match b.get(j) {
-        Some(c) if c.is_ascii_alphabetic() || *c == b'_' => None,
+        Some(c) if c.is_ascii_alphabetic() => None,
         Some(b'.') if b.get(j + 1).is_some_and(|c| c.is_ascii_digit()) => None,
         _ => Some((a, j)),
     }
@@ -1148,9 +1149,7 @@ fn parse_dashed(b: &[u8], i: usize) -> Option<(u32, usize)> {
             j += 1;
         }
     }
-    if b.get(j)
-        .is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_')
-    {
+    if b.get(j).is_some_and(|c| c.is_ascii_alphanumeric()) {
         return None;
     }
     Some((a, j - i))

@@ -573,14 +573,14 @@ fn apply_max_size(members: &mut Vec<Member>, max: u64, cuts: &mut Vec<Cut>) {
             left -= len;
             continue;
         }
-        if m.raw.log && left > 0 {
-            let keep = usize::try_from(left).unwrap_or(usize::MAX);
-            let start = m.data.len() - keep.min(m.data.len());
-            // Start at a line boundary.
-            let start = m.data[start..]
-                .iter()
-                .position(|&b| b == b'\n')
-                .map_or(m.data.len(), |p| start + p + 1);
+        // A log keeps its newest lines, from a line boundary, when at least one fits.
+        let keep = usize::try_from(left).unwrap_or(usize::MAX);
+        let start = m.data.len() - keep.min(m.data.len());
+        let start = m.data[start..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(m.data.len(), |p| start + p + 1);
+        if m.raw.log && start < m.data.len() {
             m.data.drain(..start);
             m.raw.truncated = true;
             left -= m.data.len() as u64;
