@@ -94,8 +94,7 @@ pub enum Command {
     /// Collect a snapshot from every node over SSH or SSM into a directory (+ fleet.json).
     #[command(after_help = COLLECT_HELP)]
     Collect(CollectArgs),
-    /// Write an incident bundle (.tar.gz in eks-log-collector's layout, redacted by default)
-    /// for a node, several nodes, or saved input; prints the archive path.
+    /// Write an incident bundle (.tar.gz, eks-log-collector layout, redacted) and print its path.
     #[command(after_help = crate::commands::bundle::BUNDLE_HELP)]
     Bundle(crate::commands::bundle::BundleArgs),
     /// Live terminal UI over every node: worst first, drill into SNAT/routing/conntrack.
