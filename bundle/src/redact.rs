@@ -334,9 +334,27 @@ impl Redactor {
         self.rebuild_words();
     }
 
-    /// The map as it stands (write it after the bundle is done).
-    pub fn map(&self) -> &PrivateMap {
-        &self.map
+    /// The map as it stands (write it after the bundle is done): every address met that got a
+    /// pseudonym comes from the permutation's cache, so rewriting never formats map keys.
+    pub fn map(&self) -> PrivateMap {
+        let mut m = self.map.clone();
+        for (a, p) in &self.v4 {
+            if a != p {
+                m.ip_map.insert(
+                    Ipv4Addr::from(*a).to_string(),
+                    Ipv4Addr::from(*p).to_string(),
+                );
+            }
+        }
+        for (a, p) in &self.v6 {
+            if a != p {
+                m.ipv6_map.insert(
+                    Ipv6Addr::from(*a).to_string(),
+                    Ipv6Addr::from(*p).to_string(),
+                );
+            }
+        }
+        m
     }
 
     pub fn stats(&self) -> &RedactionStats {
@@ -528,12 +546,6 @@ impl Redactor {
         let m = Ipv4Addr::from(self.map_v4(u32::from(a)));
         if m != a {
             self.stats.ip += 1;
-            if self.map.ip_map.len() < 1_000_000 {
-                self.map
-                    .ip_map
-                    .entry(a.to_string())
-                    .or_insert_with(|| m.to_string());
-            }
         }
         m
     }
@@ -546,12 +558,6 @@ impl Redactor {
         let m = Ipv6Addr::from(self.map_v6_raw(u128::from(a)));
         if m != a {
             self.stats.ipv6 += 1;
-            if self.map.ipv6_map.len() < 1_000_000 {
-                self.map
-                    .ipv6_map
-                    .entry(a.to_string())
-                    .or_insert_with(|| m.to_string());
-            }
         }
         m
     }

@@ -460,7 +460,7 @@ pub fn write(dir: &Path, nodes: Vec<NodeInput>, opts: &Options) -> Result<Writte
             let path = dir.join(&map_name);
             write_private(
                 &path,
-                &serde_json::to_vec_pretty(r.map()).unwrap_or_default(),
+                &serde_json::to_vec_pretty(&r.map()).unwrap_or_default(),
             )?;
             Some(path)
         }

@@ -164,7 +164,7 @@ fn one_map_file_gives_the_same_pseudonyms_twice() {
     a.add_hostname("myhost");
     a.preload(&[text], &[], &[]);
     let out_a = a.redact_text(text);
-    let json = serde_json::to_string(a.map()).unwrap();
+    let json = serde_json::to_string(&a.map()).unwrap();
     let map = PrivateMap::from_json(&json).unwrap();
     let mut b = Redactor::from_map(map.clone()).unwrap();
     b.preload(&[text], &[], &[]);
