@@ -97,6 +97,9 @@ pub enum Command {
     /// The change log of every node's `node-agent serve`, merged by time.
     #[command(after_help = crate::commands::changes::CHANGES_HELP)]
     Changes(crate::commands::changes::ChangesArgs),
+    /// Write an incident bundle (.tar.gz, eks-log-collector layout, redacted) and print its path.
+    #[command(after_help = crate::commands::bundle::BUNDLE_HELP)]
+    Bundle(crate::commands::bundle::BundleArgs),
     /// Live terminal UI over every node: worst first, drill into SNAT/routing/conntrack.
     #[command(after_help = crate::commands::tui::TUI_HELP)]
     Tui(crate::commands::tui::TuiArgs),

@@ -80,6 +80,10 @@ enum Command {
         #[arg(long, default_value = "10s", value_parser = parse_timeout, value_name = "DUR")]
         timeout: Duration,
     },
+    /// Collect, then write an incident bundle (.tar.gz in eks-log-collector's layout with
+    /// manifest, report and findings) into DIR and print its path.
+    #[command(after_help = BUNDLE_HELP)]
+    Bundle(BundleArgs),
     /// Write the man pages (node-agent.1 and one per subcommand).
     Man {
         /// Directory to write them to (created); without it, node-agent.1 goes to stdout.
@@ -117,6 +121,45 @@ struct CollectArgs {
     /// The daemon's socket, for --from-daemon.
     #[arg(long, default_value = serve::DEFAULT_SOCKET, env = "NODE_AGENT_SOCKET", value_name = "PATH")]
     socket: PathBuf,
+
+    #[command(flatten)]
+    source: SourceArgs,
+}
+
+const BUNDLE_HELP: &str = "\
+The archive eks-diag_<node>_<YYYY-MM-DD_HHMMSS>-UTC.tar.gz holds the collected sections as the
+commands print them (networking/iptables-save.txt, iprule.txt, iproute.txt, ipaddr.txt,
+conntrack.txt, sysctls/, system/), the CNI log files copied from --log-dir (.gz ones
+decompressed, --since applied), snapshot.json, findings.json, report.md and manifest.json
+(source, bytes, sha256 of every file). Nothing is run beyond `collect`'s read-only set.
+
+--redact replaces addresses (prefix-preserving), MACs, AWS ids, ARNs, account ids and host
+names with consistent pseudonyms and writes the private map beside the archive (mode 0600).
+
+Example:
+  node-agent bundle -d /tmp --redact --since 2h";
+
+#[derive(Args, Debug)]
+struct BundleArgs {
+    /// Directory to write the archive into (created if missing).
+    #[arg(short = 'd', long = "dir", default_value = ".", value_name = "DIR")]
+    dir: PathBuf,
+
+    /// Redact the bundle (pseudonyms; the private map goes beside the archive).
+    #[arg(long)]
+    redact: bool,
+
+    /// Continue this private map (implies --redact).
+    #[arg(long, value_name = "FILE")]
+    map_file: Option<PathBuf>,
+
+    /// Also replace this word (implies --redact); repeatable.
+    #[arg(long = "redact-keyword", value_name = "WORD")]
+    redact_keyword: Vec<String>,
+
+    /// Cap on the content before compression (50M, 1G): CNI logs lose their oldest lines first.
+    #[arg(long, value_name = "SIZE", value_parser = bundle::parse_size)]
+    max_size: Option<u64>,
 
     #[command(flatten)]
     source: SourceArgs,
@@ -328,6 +371,18 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             rt.shutdown_background();
             r.context("node-agent serve")
         }
+        Command::Bundle(args) => {
+            let started = jiff::Timestamp::now();
+            let opts = options(&args.source);
+            let rt = runtime()?;
+            let snap = rt.block_on(collect::collect(&opts));
+            rt.shutdown_background();
+            let path = crate::bundle::write(&args_to_bundle(&args, started)?, &opts, snap)?;
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "{}", path.display())
+                .and_then(|_| out.flush())
+                .context("writing to stdout")
+        }
         Command::Man { out } => man(out),
         Command::Api {
             target,
@@ -373,6 +428,42 @@ async fn daemon_snapshot(socket: &std::path::Path) -> Result<model::Snapshot, St
 
 /// Exit status of `node-agent api` when no daemon answers on the socket (not running).
 pub const EXIT_NO_DAEMON: u8 = 3;
+
+fn args_to_bundle(
+    a: &BundleArgs,
+    started: jiff::Timestamp,
+) -> anyhow::Result<crate::bundle::Request> {
+    let map = match &a.map_file {
+        Some(p) => {
+            let text = std::fs::read_to_string(p)
+                .with_context(|| format!("reading --map-file {}", p.display()))?;
+            Some(
+                bundle::PrivateMap::from_json(&text)
+                    .with_context(|| format!("--map-file {}", p.display()))?,
+            )
+        }
+        None => None,
+    };
+    let mut o = bundle::Options::new(env!("CARGO_PKG_VERSION"), std::env::args().collect());
+    o.redact = a.redact || map.is_some() || !a.redact_keyword.is_empty();
+    o.map = map;
+    o.keywords = a.redact_keyword.clone();
+    o.max_size = a.max_size;
+    o.started = started;
+    if let Some(d) = a.source.since {
+        let d = jiff::SignedDuration::try_from(d).context("--since")?;
+        if let Ok(cutoff) = started.checked_sub(d) {
+            o.since = Some((
+                cutoff,
+                crate::duration::format(a.source.since.unwrap_or_default()),
+            ));
+        }
+    }
+    Ok(crate::bundle::Request {
+        dir: a.dir.clone(),
+        options: o,
+    })
+}
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()

@@ -9,6 +9,7 @@
 //! is the HTTP/1 client (hyper) for IMDS and ipamd; [`duration`] parses `--since`/`--timeout`
 //! and formats timestamps (jiff); [`cli`] is the command line.
 
+pub mod bundle;
 pub mod cli;
 pub mod collect;
 pub mod duration;

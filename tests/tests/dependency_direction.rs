@@ -1,7 +1,7 @@
 //! The architecture's dependency rules, enforced on the resolved graph (`cargo tree`):
 //! the agent never links the AWS SDK, russh or a TUI (it may link the pure `analysis`, for
 //! the findings of `node-agent serve`); analysis depends on the model only;
-//! the model is a leaf of our crates.
+//! the model is a leaf of our crates; the bundle writer is pure (no tokio, clap, SDK, ssh, TUI).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -118,4 +118,21 @@ fn parsers_do_not_reach_up_or_out() {
 #[test]
 fn the_check_sees_the_sdk_where_it_is() {
     assert!(deps("fleet").iter().any(|n| n == "aws-sdk-ec2"));
+}
+
+#[test]
+fn bundle_is_pure_so_the_agent_can_link_it() {
+    let bad = forbidden("bundle", |n| {
+        ["node-agent", "fleet", "diag", "e2e", "tui", "capture"].contains(&n)
+            || n.starts_with("aws-")
+            || n == "tokio"
+            || n == "clap"
+            || n == "russh"
+            || n == "ratatui"
+            || n == "crossterm"
+    });
+    assert!(
+        bad.is_empty(),
+        "bundle must stay pure (node-agent links it); it links {bad:?}"
+    );
 }

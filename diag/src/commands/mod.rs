@@ -1,6 +1,7 @@
 //! One module per subcommand; each returns the process exit code.
 
 pub mod analyze;
+pub mod bundle;
 pub mod changes;
 pub mod check;
 pub mod collect;
@@ -46,6 +47,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Check(a) => check::run(a, out),
         Command::Collect(a) => collect::run(&a.targets, &a.out_dir, a.no_progress),
         Command::Changes(a) => changes::run(a, out),
+        Command::Bundle(a) => bundle::run(a, out),
         Command::Tui(a) => tui::run(a, out),
         Command::Rules => misc::rules(out),
         Command::Completions { shell } => misc::completions(shell),

@@ -5,6 +5,7 @@
 //! reason it could not be read, so one bad input never hides the others. Snapshots produced
 //! elsewhere (the fleet runner) plug in as [`Input::Provided`].
 
+pub mod bundle;
 pub mod capture;
 pub mod elc;
 pub mod local;
@@ -198,7 +199,12 @@ fn load_path(path: &Path, opts: &LoadOptions, out: &mut Vec<Loaded>, depth: usiz
     }
     let lower = file_name(path).to_ascii_lowercase();
     if lower.ends_with(".tar.gz") || lower.ends_with(".tgz") {
-        out.push(elc::load(path, opts));
+        // An eks-diag bundle (manifest.json first) carries its snapshots; anything else is
+        // read as an eks-log-collector bundle.
+        match bundle::load(path) {
+            Some(nodes) => out.extend(nodes),
+            None => out.push(elc::load(path, opts)),
+        }
     } else if lower == "fleet.json" {
         let dir = path.parent().unwrap_or_else(|| Path::new("."));
         out.extend(snapshot_json::load_collect_dir(dir));
