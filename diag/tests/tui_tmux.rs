@@ -115,7 +115,9 @@ fn tui_in_tmux_browse_filter_drill_copy_refresh_quit() {
 
     // Help lists the keys.
     t.keys(&["?"]);
-    t.wait_for("help", limit, |p| p.contains("re-collect the whole fleet"));
+    t.wait_for("help", limit, |p| {
+        p.contains("re-collect the selected node / the fleet")
+    });
     t.keys(&["Escape"]);
 
     // A node turns bad on disk; `R` re-reads the inputs and it is marked.

@@ -26,6 +26,8 @@ pub struct Options {
     pub copy_file: PathBuf,
     /// What the data is (`3 hosts`, `--from out/`), shown in the header.
     pub source: String,
+    /// Where `b` writes the selected node's (redacted) bundle and its private map.
+    pub bundle_dir: PathBuf,
 }
 
 impl Default for Options {
@@ -37,6 +39,7 @@ impl Default for Options {
             can_recollect: true,
             copy_file: std::env::temp_dir().join("diag-tui-evidence.txt"),
             source: String::new(),
+            bundle_dir: PathBuf::from("."),
         }
     }
 }

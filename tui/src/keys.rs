@@ -13,6 +13,8 @@ pub enum Effect {
     Request(Request),
     /// Copy this text (OSC 52 + the fallback file).
     Copy(String),
+    /// Write a redacted incident bundle of this node (its latest snapshot).
+    Bundle(String),
 }
 
 /// Rows a page key moves.
@@ -51,8 +53,11 @@ pub fn help_lines(readonly: bool) -> Vec<(&'static str, &'static str)> {
         ("q, ctrl-c", "quit"),
     ];
     if !readonly {
-        v.insert(10, ("r, ctrl-r", "re-collect the selected node"));
-        v.insert(11, ("R", "re-collect the whole fleet"));
+        v.insert(
+            10,
+            ("r/ctrl-r, R", "re-collect the selected node / the fleet"),
+        );
+        v.insert(11, ("b", "redacted bundle of the node (.tar.gz + map)"));
     }
     v
 }
@@ -256,6 +261,11 @@ fn normal_key(app: &mut App, key: KeyEvent, ctrl: bool) -> Vec<Effect> {
                 effects.push(e);
             }
         }
+        (KeyCode::Char('b'), false) => {
+            if let Some(e) = bundle(app) {
+                effects.push(e);
+            }
+        }
         (KeyCode::Char('y'), false) => match app.copy_text() {
             Some(t) => effects.push(Effect::Copy(t)),
             None => app.status = Some("nothing to copy here".into()),
@@ -263,6 +273,27 @@ fn normal_key(app: &mut App, key: KeyEvent, ctrl: bool) -> Vec<Effect> {
         _ => {}
     }
     effects
+}
+
+fn bundle(app: &mut App) -> Option<Effect> {
+    if app.opts.readonly {
+        app.status = Some("read-only: bundles are disabled".into());
+        return None;
+    }
+    let Some(n) = app.current_node().and_then(|i| app.nodes.get(i)) else {
+        app.status = Some("select a node to bundle".into());
+        return None;
+    };
+    if n.snapshot.is_none() {
+        let why = format!("no snapshot of {} to bundle (yet)", n.name);
+        app.status = Some(crate::sanitize::owned(&why));
+        return None;
+    }
+    let name = n.name.clone();
+    app.status = Some(crate::sanitize::owned(&format!(
+        "writing a bundle of {name}…"
+    )));
+    Some(Effect::Bundle(name))
 }
 
 fn recollect(app: &mut App, all: bool) -> Option<Effect> {

@@ -9,6 +9,7 @@
 //! alternate screen, restore on quit, panic and SIGTERM).
 
 pub mod app;
+pub mod bundle;
 pub mod clipboard;
 pub mod event;
 pub mod keys;

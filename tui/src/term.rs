@@ -136,6 +136,9 @@ pub fn run(
                                     }
                                 }
                             }
+                            Effect::Bundle(name) => {
+                                app.status = Some(crate::bundle::write(&app, &name));
+                            }
                             Effect::Copy(text) => {
                                 let mut out = io::stdout();
                                 app.status = Some(crate::clipboard::copy(

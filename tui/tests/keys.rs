@@ -335,3 +335,82 @@ fn unreachable_nodes_keep_their_outcome_and_error() {
     assert_eq!(n.health(), tui::app::Health::Failed);
     assert!(n.top.contains("host key"));
 }
+
+/// `b` on a node: a redacted bundle (the `bundle` crate's writer, as `diag bundle`) in the
+/// bundle dir with its private map beside it; no original address or id of the node in any
+/// byte of the decompressed archive; read back, it gives the same rule ids as the snapshot.
+/// Read-only and a node without a snapshot are refused with a reason.
+#[test]
+fn b_writes_a_redacted_bundle_of_the_selected_node() {
+    use std::io::Read;
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = mixed_fleet(false);
+    app.opts.bundle_dir = dir.path().to_path_buf();
+    app.refresh_derived();
+    // The first row (worst first) has a snapshot: a broken node.
+    let i = app.current_node().unwrap();
+    let name = app.nodes[i].name.clone();
+    let snap = app.nodes[i].snapshot.as_deref().cloned().unwrap();
+    let effects = handle(&mut app, key('b'));
+    assert_eq!(effects, vec![Effect::Bundle(name.clone())]);
+    let status = tui::bundle::write(&app, &name);
+    assert!(status.starts_with("bundle written: "), "{status}");
+    let mut archives = Vec::new();
+    let mut maps = Vec::new();
+    for e in std::fs::read_dir(dir.path()).unwrap() {
+        let p = e.unwrap().path();
+        let n = p.file_name().unwrap().to_string_lossy().into_owned();
+        if n.ends_with(".tar.gz") {
+            archives.push(p);
+        } else {
+            maps.push(p);
+        }
+    }
+    assert_eq!(archives.len(), 1, "{archives:?} {maps:?}");
+    assert_eq!(
+        maps.len(),
+        1,
+        "one private map beside the archive: {maps:?}"
+    );
+    assert!(status.contains(&*archives[0].to_string_lossy()), "{status}");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&maps[0]).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "the map is private");
+    let mut bytes = Vec::new();
+    flate2::read::GzDecoder::new(std::fs::File::open(&archives[0]).unwrap())
+        .read_to_end(&mut bytes)
+        .unwrap();
+    let text = String::from_utf8_lossy(&bytes);
+    let id = snap.node.get().unwrap();
+    let ip = id.primary_ipv4.unwrap().to_string();
+    for secret in [
+        ip.clone(),
+        ip.replace('.', "-"),
+        id.instance_id.clone().unwrap(),
+        id.primary_mac.clone().unwrap(),
+    ] {
+        assert!(!text.contains(&secret), "{secret} leaked into the bundle");
+    }
+    let back = bundle::reader::read(&archives[0]).unwrap();
+    let again = back.nodes[0].snapshot.as_ref().unwrap();
+    let ids = |r: &model::NodeReport| {
+        let mut v: Vec<(String, model::Severity)> = r
+            .findings
+            .iter()
+            .map(|f| (f.rule.clone(), f.severity))
+            .collect();
+        v.sort();
+        v
+    };
+    let want = ids(&analysis::analyze(&snap));
+    assert!(!want.is_empty(), "the selected node is a broken one");
+    assert_eq!(ids(&analysis::analyze(again)), want);
+
+    // Read-only: no bundle, a reason.
+    app.opts.readonly = true;
+    assert!(handle(&mut app, key('b')).is_empty());
+    assert_eq!(
+        app.status.as_deref(),
+        Some("read-only: bundles are disabled")
+    );
+}

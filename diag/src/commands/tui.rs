@@ -58,6 +58,10 @@ pub struct TuiArgs {
     #[arg(long, value_name = "FILE", env = "DIAG_TUI_COPY_FILE", value_hint = ValueHint::FilePath)]
     pub copy_file: Option<PathBuf>,
 
+    /// Directory where `b` writes the selected node's redacted bundle and its private map.
+    #[arg(long, value_name = "DIR", env = "DIAG_TUI_BUNDLE_DIR", default_value = ".", value_hint = ValueHint::DirPath)]
+    pub bundle_dir: PathBuf,
+
     #[command(flatten)]
     pub input: InputOpts,
 }
@@ -93,6 +97,7 @@ pub fn run(a: TuiArgs, out: Out) -> anyhow::Result<i32> {
             .clone()
             .unwrap_or_else(|| std::env::temp_dir().join("diag-tui-evidence.txt")),
         source: what.join(" + "),
+        bundle_dir: a.bundle_dir.clone(),
     };
     // Offline inputs and live targets share one request channel: the offline side re-reads its
     // inputs, the live side re-collects its nodes.
