@@ -196,6 +196,8 @@ fn diag_reads_the_daemon_over_ssh() {
     assert!(text.contains("from the node's daemon ("), "{text}");
     assert!(String::from_utf8_lossy(&o.stderr).contains("snapshot from the node's daemon"));
 
+    // collected_at has whole seconds: let one pass so that a fresh collection is later.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
     let o = diag(&with_daemon, &["-o", "json", "analyze", "--no-daemon"]);
     let a: Value = serde_json::from_slice(&o.stdout).unwrap();
     let n = &a["nodes"][0];

@@ -86,6 +86,8 @@ const NOT_TOOLS: &[&str] = &[
     // diag / node-agent / diag-fleet / cni-doubles subcommands and our own binaries
     "trace",
     "tui",
+    "bundle",
+    "changes",
     "analyze",
     "check",
     "collect",
