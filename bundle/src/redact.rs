@@ -91,6 +91,8 @@ pub enum MapError {
     Format(String),
     #[error("map file key must be 64 hex digits")]
     Key,
+    #[error("reading the map file: {0}")]
+    Io(#[from] std::io::Error),
 }
 
 impl PrivateMap {
@@ -102,6 +104,11 @@ impl PrivateMap {
         }
         parse_key(&m.key)?;
         Ok(m)
+    }
+
+    /// `--map-file PATH` (of `diag bundle`, `node-agent bundle`): the map of an earlier bundle.
+    pub fn read_file(path: &std::path::Path) -> Result<PrivateMap, MapError> {
+        PrivateMap::from_json(&std::fs::read_to_string(path)?)
     }
 }
 

@@ -434,14 +434,10 @@ fn args_to_bundle(
     started: jiff::Timestamp,
 ) -> anyhow::Result<crate::bundle::Request> {
     let map = match &a.map_file {
-        Some(p) => {
-            let text = std::fs::read_to_string(p)
-                .with_context(|| format!("reading --map-file {}", p.display()))?;
-            Some(
-                bundle::PrivateMap::from_json(&text)
-                    .with_context(|| format!("--map-file {}", p.display()))?,
-            )
-        }
+        Some(p) => Some(
+            bundle::PrivateMap::read_file(p)
+                .with_context(|| format!("--map-file {}", p.display()))?,
+        ),
         None => None,
     };
     let mut o = bundle::Options::new(env!("CARGO_PKG_VERSION"), std::env::args().collect());

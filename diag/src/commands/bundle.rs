@@ -94,14 +94,10 @@ pub fn run(args: BundleArgs, out: Out) -> anyhow::Result<i32> {
         None => None,
     };
     let map = match &args.map_file {
-        Some(p) => {
-            let text = std::fs::read_to_string(p)
-                .with_context(|| format!("reading --map-file {}", p.display()))?;
-            Some(
-                bundle::PrivateMap::from_json(&text)
-                    .with_context(|| format!("--map-file {}", p.display()))?,
-            )
-        }
+        Some(p) => Some(
+            bundle::PrivateMap::read_file(p)
+                .with_context(|| format!("--map-file {}", p.display()))?,
+        ),
         None => None,
     };
     let started = jiff::Timestamp::now();
