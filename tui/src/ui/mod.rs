@@ -177,6 +177,7 @@ fn footer_keys(app: &App) -> String {
     } else {
         " r/R re-collect"
     };
+    let bundle = if app.opts.readonly { "" } else { "  b bundle" };
     let filter = match &app.filter {
         Some(fl) => format!(" [/{}]", fl.text),
         None => String::new(),
@@ -188,7 +189,7 @@ fn footer_keys(app: &App) -> String {
             if app.reverse { "↑" } else { "" }
         ),
         View::Node { .. } => format!(
-            "Esc back  Tab/1-6 tabs  j/k move  y copy  v log level{rc}  space freeze  ? help  q quit"
+            "Esc back  Tab/1-6 tabs  j/k move  y copy{bundle}  v log level{rc}  space freeze  ? help  q quit"
         ),
         View::Findings => format!("Enter nodes  Esc back  / filter  y copy  ? help  q quit{filter}"),
     }
