@@ -14,17 +14,6 @@ use std::path::PathBuf;
 use e2e::node::{Backend, EksNode, EksNodeBuilder, Layout, Random};
 use model::{NodeReport, Severity, Snapshot};
 
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .map(|l| l.split_whitespace().nth(1) == Some("0"))
-        })
-        .unwrap_or(false)
-}
-
 fn agent() -> PathBuf {
     e2e::doubles::sibling_bin(
         "node-agent",
@@ -36,7 +25,7 @@ fn agent() -> PathBuf {
 
 /// Why the scenarios cannot run here, if they cannot: not root, or binaries missing.
 fn cannot_run() -> Option<String> {
-    if !is_root() {
+    if !e2e::prereq::is_root() {
         return Some("scenarios need root (network namespaces)".into());
     }
     let bins = [

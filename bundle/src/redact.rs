@@ -1090,8 +1090,9 @@ fn parse_v6(text: &str, b: &[u8], i: usize) -> Option<(Ipv6Addr, Option<u8>, usi
     Some((a, len, end))
 }
 
-/// `a.b.c.d` at `i`; the end must not continue a longer dotted number (`1.2.3.4.5`).
-fn parse_v4(b: &[u8], i: usize) -> Option<(u32, usize)> {
+/// Four decimal octets separated by `sep` at `i`, no octet longer than three digits: the
+/// address and where it ends. Shared by the dotted and the dashed (`ip-10-1-2-3`) forms.
+fn parse_octets(b: &[u8], i: usize, sep: u8) -> Option<(u32, usize)> {
     let mut j = i;
     let mut a: u32 = 0;
     for o in 0..4 {
@@ -1106,12 +1107,18 @@ fn parse_v4(b: &[u8], i: usize) -> Option<(u32, usize)> {
         }
         a = (a << 8) | v;
         if o < 3 {
-            if b.get(j) != Some(&b'.') {
+            if b.get(j) != Some(&sep) {
                 return None;
             }
             j += 1;
         }
     }
+    Some((a, j))
+}
+
+/// `a.b.c.d` at `i`; the end must not continue a longer dotted number (`1.2.3.4.5`).
+fn parse_v4(b: &[u8], i: usize) -> Option<(u32, usize)> {
+    let (a, j) = parse_octets(b, i, b'.')?;
     match b.get(j) {
         Some(c) if c.is_ascii_alphabetic() => None,
         Some(b'.') if b.get(j + 1).is_some_and(|c| c.is_ascii_digit()) => None,
@@ -1142,26 +1149,7 @@ fn parse_len(b: &[u8], end: usize, max: u8) -> (Option<u8>, usize) {
 
 /// `10-1-2-3` (the tail of `ip-10-1-2-3`) at `i`; returns the address and the length used.
 fn parse_dashed(b: &[u8], i: usize) -> Option<(u32, usize)> {
-    let mut j = i;
-    let mut a: u32 = 0;
-    for o in 0..4 {
-        let s = j;
-        let mut v: u32 = 0;
-        while j < b.len() && b[j].is_ascii_digit() && j - s < 3 {
-            v = v * 10 + u32::from(b[j] - b'0');
-            j += 1;
-        }
-        if j == s || v > 255 || (j < b.len() && b[j].is_ascii_digit()) {
-            return None;
-        }
-        a = (a << 8) | v;
-        if o < 3 {
-            if b.get(j) != Some(&b'-') {
-                return None;
-            }
-            j += 1;
-        }
-    }
+    let (a, j) = parse_octets(b, i, b'-')?;
     if b.get(j).is_some_and(|c| c.is_ascii_alphanumeric()) {
         return None;
     }
