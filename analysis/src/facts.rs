@@ -126,6 +126,10 @@ pub struct PodFact {
     pub has_route: bool,
     /// `ipamd` when known from `/v1/enis`, `inferred` when only a host route says so.
     pub source: Provenance,
+    /// Inferred from log: the CNI/ipamd log line that handed this IP to the pod (and no
+    /// later line took it back), `ipamd.log:12 <ts>: Send AddNetworkReply: …`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_log: Option<String>,
 }
 
 /// Expected-state inputs and derived expectations for one node.
@@ -158,6 +162,11 @@ pub struct Facts {
     pub primary_interface: Option<Known<String>>,
     pub enis: Vec<EniFact>,
     pub pods: Vec<PodFact>,
+    /// Pods known only from CNI/ipamd log events (inferred from log; not in `pods`, which
+    /// the other rules read as the node's pods): an ADD with no later DEL for its IP or
+    /// sandbox. The pod may have gone after the log's last line.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub log_pods: Vec<PodFact>,
     pub snat_layout: SnatLayout,
     /// Backends whose dump holds AWS chains or rules.
     pub aws_backends: Vec<Backend>,
@@ -384,6 +393,10 @@ impl Facts {
             None => dump.and_then(infer_era),
         };
 
+        let version = cni_version.as_deref().and_then(parse_version);
+        let mut pods = pods;
+        let log_pods = merge_log_pods(s, &mut pods, version);
+
         Facts {
             env_known,
             ipv6,
@@ -401,6 +414,7 @@ impl Facts {
             primary_interface,
             enis,
             pods,
+            log_pods,
             snat_layout: dump.map(snat_layout).unwrap_or(SnatLayout::None),
             aws_backends,
             kubelet_backend,
@@ -1012,6 +1026,7 @@ fn build_pods(s: &Snapshot, enis: &[EniFact], veth_prefix: &str) -> Vec<PodFact>
                             in_ipamd: true,
                             has_route: false,
                             source: Provenance::Ipamd,
+                            from_log: None,
                         });
                     }
                 }
@@ -1038,11 +1053,70 @@ fn build_pods(s: &Snapshot, enis: &[EniFact], veth_prefix: &str) -> Vec<PodFact>
                 in_ipamd: false,
                 has_route: true,
                 source: Provenance::Inferred,
+                from_log: None,
             });
         }
     }
     pods.sort_by_key(|p| p.ip);
     pods
+}
+
+/// The 1536 table of a pod on ENI `device` as the plugin of that version programs it: the
+/// device number itself up to v1.7.4, `device + 1` from v1.7.5 (the plugin's
+/// `rtTable = deviceNumber + 1`), `main` for the primary ENI.
+fn log_pod_table(p: &crate::podlog::LogPod, version: Option<(u32, u32, u32)>) -> Option<u32> {
+    let d = p.device_number?;
+    if d == 0 && p.network_card.unwrap_or(0) == 0 {
+        return Some(model::net::RT_TABLE_MAIN);
+    }
+    if let Some(t) = p.route_table {
+        return Some(t);
+    }
+    if version.is_some_and(|v| v < (1, 7, 5)) {
+        return Some(d);
+    }
+    Some(vpccni::eni_route_table(d, p.network_card.unwrap_or(0)))
+}
+
+/// Pods from the CNI log events: those already known (ipamd, host routes) get the log's
+/// device number when they have none; the others are returned as log-only pods.
+fn merge_log_pods(
+    s: &Snapshot,
+    pods: &mut [PodFact],
+    version: Option<(u32, u32, u32)>,
+) -> Vec<PodFact> {
+    let Some(logs) = s.cni_logs.get() else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for lp in crate::podlog::live_pods(&logs.events) {
+        let ip = IpAddr::V4(lp.ip);
+        let table = log_pod_table(&lp, version);
+        if let Some(p) = pods.iter_mut().find(|p| p.ip == ip) {
+            if p.table.is_none() && !p.in_ipamd {
+                p.table = table;
+                p.device_number = lp.device_number;
+            }
+            p.namespace = p.namespace.take().or(lp.namespace);
+            p.name = p.name.take().or(lp.name);
+            p.from_log = Some(lp.evidence);
+            continue;
+        }
+        out.push(PodFact {
+            ip,
+            host_veth: None,
+            eni: None,
+            device_number: lp.device_number,
+            table,
+            namespace: lp.namespace,
+            name: lp.name,
+            in_ipamd: false,
+            has_route: false,
+            source: Provenance::Inferred,
+            from_log: Some(lp.evidence),
+        });
+    }
+    out
 }
 
 /// Main-table host routes through a host veth: `<ip> dev <prefix>… scope link`.

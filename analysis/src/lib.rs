@@ -10,6 +10,7 @@ use model::{Finding, NodeReport, Severity, SkippedCheck, Snapshot};
 
 pub mod facts;
 pub mod nat;
+pub mod podlog;
 pub mod programmed;
 pub mod rules;
 pub mod trace;

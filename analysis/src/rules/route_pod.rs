@@ -35,6 +35,17 @@ fn ipamd_ev(p: &PodFact) -> Option<Evidence> {
     })
 }
 
+/// The log line that handed the pod its IP (inferred from log).
+fn log_ev(p: &PodFact) -> Option<Evidence> {
+    p.from_log.as_ref().map(|l| {
+        Evidence::new(EvidenceKind::Log, format!("inferred from log: {l}")).at(l
+            .split(' ')
+            .next()
+            .unwrap_or("cni log")
+            .trim_end_matches(':'))
+    })
+}
+
 fn route_of<'a>(routes: &'a [model::Route], p: &PodFact) -> Option<&'a model::Route> {
     routes.iter().find(|r| {
         r.table == model::net::RT_TABLE_MAIN
@@ -58,14 +69,32 @@ pub(crate) fn check_rule_missing(ctx: &Ctx<'_>) -> RuleResult {
             ctx.s.rules.reason.clone().unwrap_or_default()
         ));
     }
-    let routes = ctx
-        .need_routes()
-        .map_err(|e| format!("{e}; ip-route.txt (`ip route show table all`) would let it run"))?;
-    if ctx.f.pods.is_empty() {
-        return Err("no pods known (no ipamd /v1/enis and no host-veth routes)".into());
+    // Without routes, the pods the CNI logs show handed an IP (and not released) are the
+    // only ones known; with routes, a pod without a host route is route.pod-route-missing's.
+    let routes = match ctx.need_routes() {
+        Ok(r) => r,
+        Err(_) if !ctx.f.log_pods.is_empty() => &[],
+        Err(e) => {
+            return Err(format!(
+                "{e}; ip-route.txt (`ip route show table all`) or /var/log/aws-routed-eni/ipamd.log (pod IPs it hands out) would let it run"
+            ))
+        }
+    };
+    if ctx.f.pods.is_empty() && ctx.f.log_pods.is_empty() {
+        return Err("no pods known (no ipamd /v1/enis, no host-veth routes, no pod IPs in ipamd.log/plugin.log); ip-route.txt or /var/log/aws-routed-eni/ipamd.log would let it run".into());
     }
     let mut out = Vec::new();
-    for p in ctx.f.pods.iter().filter(|p| p.has_route) {
+    let log_only = ctx.s.routes.get().is_none();
+    let candidates: Vec<&PodFact> = if log_only {
+        ctx.f
+            .log_pods
+            .iter()
+            .filter(|p| p.ip.is_ipv4() && p.table.is_some())
+            .collect()
+    } else {
+        ctx.f.pods.iter().filter(|p| p.has_route).collect()
+    };
+    for p in candidates {
         let mut missing = Vec::new();
         if rules_512(rules, &p.ip).is_empty() {
             missing.push(format!(
@@ -87,10 +116,18 @@ pub(crate) fn check_rule_missing(ctx: &Ctx<'_>) -> RuleResult {
             continue;
         }
         let to_missing = missing.iter().any(|m| m.starts_with("512"));
+        let has_some = !rules_512(rules, &p.ip).is_empty() || !rules_1536(rules, &p.ip).is_empty();
+        // A pod known only from the log whose IP has no rule at all may have been deleted
+        // after the log's last line: a warning. Half of its rules present is a fault.
+        let sev = if log_only && !has_some {
+            Severity::Warning
+        } else {
+            Severity::Error
+        };
         let mut f = ctx
             .finding(
                 RULE_MISSING_ID,
-                Severity::Error,
+                sev,
                 format!(
                     "pod {} is missing policy rule(s): {}",
                     pod_label(p),
@@ -98,6 +135,7 @@ pub(crate) fn check_rule_missing(ctx: &Ctx<'_>) -> RuleResult {
                 ),
             )
             .evs(ipamd_ev(p))
+            .evs(log_ev(p))
             .evs(route_of(routes, p).map(route_ev))
             .evs(
                 rules
@@ -114,6 +152,9 @@ pub(crate) fn check_rule_missing(ctx: &Ctx<'_>) -> RuleResult {
         for m in &missing {
             f = f.note(format!("expected: {m}"));
         }
+        if log_only {
+            f = f.note("pod inferred from log: no ip route capture; the CNI log hands this IP to a pod and no later line releases it (ip-route.txt would show whether the pod still exists)".to_string());
+        }
         out.push(
             f.explain(if to_missing {
                 "Rule 512 sends traffic *to* the pod through the main table (its host-veth route) before any ENI table; without it, traffic to the pod from other pods or the node can be looked up in a secondary ENI's table and leave the node instead. Rule 1536 sends the pod's own traffic out through its ENI's table; without it a secondary-ENI pod's VPC traffic leaves via the primary ENI and is dropped by the source/destination check."
@@ -121,7 +162,7 @@ pub(crate) fn check_rule_missing(ctx: &Ctx<'_>) -> RuleResult {
                 "Rule 1536 sends the pod's traffic out through the table of the ENI that owns its IP. Without it a secondary-ENI pod's VPC traffic leaves through the primary ENI with a source address that ENI does not own: the VPC source/destination check drops it (asymmetric routing), so pod-to-VPC traffic fails for this pod only."
             })
             .remedy(format!("Recreate the pod (the CNI re-adds the rules), or restart aws-node (ipamd normalises 1536 rules at start), or add them by hand: {}.", missing.iter().map(|m| { let (prio, rest) = m.split_once(": ").unwrap_or(("", m)); format!("`ip rule add {rest} priority {prio}`") }).collect::<Vec<_>>().join(", ")))
-            .inferred(if p.source == crate::facts::Provenance::Inferred { vec![format!("pod {} (known only from its host route)", p.ip)] } else { vec![] })
+            .inferred(if log_only { vec![format!("pod {} (inferred from log)", p.ip)] } else if p.source == crate::facts::Provenance::Inferred { vec![format!("pod {} (known only from its host route)", p.ip)] } else { vec![] })
             .done(),
         );
     }
