@@ -44,7 +44,8 @@ impl<'a> Prepared<'a> {
         Prepared {
             snapshot,
             facts,
-            nat: facts::analysed_dump(snapshot).map(AwsNat::from_dump),
+            nat: facts::analysed_dump(snapshot)
+                .map(|d| AwsNat::from_dump(d).with_paste_filters(snapshot)),
         }
     }
 }

@@ -105,9 +105,50 @@ pub struct AwsNat<'a> {
     pub connmark_chain_rules: Vec<RuleRef<'a>>,
     /// mangle PREROUTING `"AWS, primary ENI"` rules.
     pub mangle_rules: Vec<RuleRef<'a>>,
+    /// Pasted command lines that filtered the dump (`iptables -t nat -nvL | grep AWS`), with
+    /// the table they name (`None`: every table), from the capture's `filtered paste`
+    /// warnings ([`AwsNat::with_paste_filters`]).
+    pub paste_filters: Vec<(Option<String>, String)>,
+}
+
+/// `filtered paste: `<cmd>` shows …` warnings of the iptables section: (table, command).
+pub fn paste_filters(s: &model::Snapshot) -> Vec<(Option<String>, String)> {
+    let mut out = Vec::new();
+    for w in &s.iptables.warnings {
+        let Some(i) = w.find("filtered paste: `") else {
+            continue;
+        };
+        let rest = &w[i + "filtered paste: `".len()..];
+        let Some(end) = rest.find('`') else { continue };
+        let cmd = rest[..end].to_string();
+        let mut words = cmd.split('|').next().unwrap_or("").split_whitespace();
+        let mut table = None;
+        while let Some(x) = words.next() {
+            if x == "-t" || x == "--table" {
+                table = words.next().map(str::to_string);
+            } else if let Some(t) = x.strip_prefix("--table=") {
+                table = Some(t.to_string());
+            } else if let Some(t) = x
+                .strip_prefix("-t")
+                .filter(|t| !t.is_empty() && !x.starts_with("--"))
+            {
+                table = Some(t.to_string());
+            }
+        }
+        if !out.iter().any(|(t, c)| t == &table && c == &cmd) {
+            out.push((table, cmd));
+        }
+    }
+    out
 }
 
 impl<'a> AwsNat<'a> {
+    /// The snapshot's pasted-filter command lines apply to this dump.
+    pub fn with_paste_filters(mut self, s: &model::Snapshot) -> Self {
+        self.paste_filters = paste_filters(s);
+        self
+    }
+
     pub fn from_dump(dump: &'a IptablesBackendDump) -> AwsNat<'a> {
         let backend = dump.backend;
         let mut n = AwsNat {
@@ -122,6 +163,7 @@ impl<'a> AwsNat<'a> {
             connmark_restores: Vec::new(),
             connmark_chain_rules: Vec::new(),
             mangle_rules: Vec::new(),
+            paste_filters: Vec::new(),
         };
         if let Some(nat) = dump.table(TABLE_NAT) {
             for c in &nat.chains {
@@ -187,8 +229,22 @@ impl<'a> AwsNat<'a> {
     /// policy (`:POSTROUTING ACCEPT`, `-P POSTROUTING ACCEPT`, `Chain POSTROUTING (policy …)`).
     /// A table whose built-in chains all lack a policy was filtered (`| grep`, one chain
     /// listed, a cut paste). `None` when the table is absent (callers handle that) or complete.
+    /// The pasted command line that filtered `table` (`… | grep …`), if any.
+    pub fn paste_filter_for(&self, table: &str) -> Option<&str> {
+        self.paste_filters
+            .iter()
+            .find(|(t, _)| t.as_deref().is_none_or(|t| t == table))
+            .map(|(_, c)| c.as_str())
+    }
+
     pub fn filtered_table(&self, table: &str) -> Option<String> {
         let t = self.dump.table(table)?;
+        if let Some(cmd) = self.paste_filter_for(table) {
+            return Some(format!(
+                "the {} {table} capture is a filtered paste (`{cmd}`): rules the filter hides are not missing; the unfiltered output would let it run",
+                self.backend
+            ));
+        }
         let builtin = netfilter::builtin_chains(table);
         let with_policy = t
             .chains

@@ -191,6 +191,9 @@ pub fn iptables(files: &[&CaptureFile], ctx: &mut Ctx<'_>) -> Option<Section<Ipt
     let mut ordered: Vec<&&CaptureFile> = files.iter().collect();
     ordered.sort_by_key(|f| !matches!(f.kind, Kind::IptablesSave(_)));
     let mut listings: Vec<(&CaptureFile, model::IptTable)> = Vec::new();
+    let has_full_save = files
+        .iter()
+        .any(|f| matches!(f.kind, Kind::IptablesSave(_)));
     for f in ordered {
         let mut text = clean_text(&f.data);
         if matches!(f.kind, Kind::IptablesList(_)) {
@@ -239,6 +242,18 @@ pub fn iptables(files: &[&CaptureFile], ctx: &mut Ctx<'_>) -> Option<Section<Ipt
                     }
                     if d.command.is_empty() {
                         d.command = format!("file:{}", f.name);
+                    }
+                }
+                // A pasted command line piping into grep/head/… (`iptables -t nat -nvL | grep
+                // AWS`): what it hides is not missing. Only for the file whose tables the
+                // section uses (a per-table listing beside a full save only lends counters).
+                if matches!(f.kind, Kind::IptablesSave(_)) || !has_full_save {
+                    if let Some((no, cmd)) = parsers::ip::paste_filter(&text) {
+                        p.warnings.push(parsers::ParseWarning::new(
+                            no,
+                            &cmd,
+                            format!("filtered paste: `{cmd}` shows only matching rules; rules it hides are not missing"),
+                        ));
                     }
                 }
                 if let Kind::IptablesList(t) = f.kind {

@@ -60,6 +60,13 @@ pub(crate) fn check_vpc(ctx: &Ctx<'_>) -> RuleResult {
         return Ok(vec![]);
     }
     let nat = ctx.need_nat()?;
+    // A grep'd chained/single-chain dump can hide the RETURN rows (the v1.0–v1.2 single rule
+    // carries its own `! -d <VPC>`, so a filter cannot split it).
+    if let Some(cmd) = nat.paste_filter_for("nat") {
+        if !super::snat_common::legacy_layout(ctx, nat) {
+            return Err(format!("the nat capture is a filtered paste (`{cmd}`): RETURN rules it hides are not missing; the unfiltered iptables-save.txt would let it run"));
+        }
+    }
     let vpc_from_imds = ctx
         .f
         .vpc_cidrs
@@ -128,6 +135,13 @@ pub(crate) fn check_missing(ctx: &Ctx<'_>) -> RuleResult {
         return Ok(vec![]);
     }
     let nat = ctx.need_nat()?;
+    // A grep'd chained/single-chain dump can hide the RETURN rows (the v1.0–v1.2 single rule
+    // carries its own `! -d <VPC>`, so a filter cannot split it).
+    if let Some(cmd) = nat.paste_filter_for("nat") {
+        if !super::snat_common::legacy_layout(ctx, nat) {
+            return Err(format!("the nat capture is a filtered paste (`{cmd}`): RETURN rules it hides are not missing; the unfiltered iptables-save.txt would let it run"));
+        }
+    }
     let ex = &ctx.f.exclude_snat_cidrs;
     if !ctx.f.env_known {
         return Err("CNI env unknown: cannot tell which SNAT exclusions are configured".into());

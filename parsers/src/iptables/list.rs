@@ -902,6 +902,42 @@ fn mark_target(which: &str, items: &[Extra<'_>], rule: &mut IptRule) -> usize {
     }
 }
 
+/// The layout of a row when the paste has no column header line: `-v` rows start with the
+/// packet and byte counters, rows listed without `-v` with the target.
+fn headerless_layout(line: &str) -> Layout {
+    let mut w = line.split_whitespace();
+    let counters = matches!((w.next(), w.next()), (Some(a), Some(b)) if parse_counter(a).is_some() && parse_counter(b).is_some());
+    Layout {
+        num: false,
+        counters,
+        inout: counters,
+    }
+}
+
+/// The built-in nat chain a row outside any `Chain` header belongs to, when its target says
+/// so: the VPC CNI jumps to `AWS-SNAT-CHAIN-0` from POSTROUTING and to `AWS-CONNMARK-CHAIN-0`
+/// from PREROUTING (groundtruth §1); the v1.0–v1.2 single `AWS, SNAT` rule sits in
+/// POSTROUTING; the connmark restore rules sit in PREROUTING. Anything else cannot be
+/// attributed.
+fn headerless_chain(line: &str) -> Option<&'static str> {
+    let words: Vec<&str> = line.split_whitespace().take(4).collect();
+    if words.contains(&"AWS-SNAT-CHAIN-0") {
+        Some("POSTROUTING")
+    } else if words.contains(&"AWS-CONNMARK-CHAIN-0") {
+        Some("PREROUTING")
+    } else if words.contains(&"SNAT") && line.contains("/* AWS, SNAT */") {
+        Some("POSTROUTING")
+    } else if words.contains(&"CONNMARK")
+        && ((line.contains("/* AWS, CONNMARK */") && line.contains("CONNMARK restore"))
+            || line.contains("/* AWS, primary ENI */"))
+    {
+        // nat `AWS, CONNMARK` restore (v1.8+) and mangle `AWS, primary ENI` rules.
+        Some("PREROUTING")
+    } else {
+        None
+    }
+}
+
 /// Parse `-L` output into tables. With `split`, a repeated chain or a command line naming a
 /// table starts a new table.
 pub(crate) fn parse_list_tables(
@@ -913,6 +949,7 @@ pub(crate) fn parse_list_tables(
     let mut tables: Vec<TableBuilder> = Vec::new();
     let mut cur = TableBuilder::new(default_table, false);
     let mut layout = Layout::default();
+    let mut header_seen = false;
     let mut chain: Option<String> = None;
 
     for (n, raw_line) in text.lines().enumerate() {
@@ -965,6 +1002,7 @@ pub(crate) fn parse_list_tables(
         }
         if let Some(l) = parse_header(line) {
             layout = l;
+            header_seen = true;
             continue;
         }
         if line.starts_with("Total Number of Rules") || (line.starts_with('#') && !is_chatter(line))
@@ -980,7 +1018,14 @@ pub(crate) fn parse_list_tables(
             }
             continue;
         }
-        let Some(chain_name) = chain.as_deref() else {
+        // A grep'd listing (`iptables -t nat -nL | grep AWS`) loses the column header line:
+        // a row that does not start with a counter was listed without `-v`.
+        let layout = if header_seen {
+            layout
+        } else {
+            headerless_layout(line)
+        };
+        let Some(chain_name) = chain.as_deref().or_else(|| headerless_chain(line)) else {
             warnings.push(ParseWarning::new(
                 lineno,
                 line,
@@ -988,6 +1033,13 @@ pub(crate) fn parse_list_tables(
             ));
             continue;
         };
+        if chain.is_none() {
+            warnings.push(ParseWarning::new(
+                lineno,
+                line,
+                format!("row before any `Chain` header (a grep'd listing?); attributed to {chain_name} by its VPC CNI target"),
+            ));
+        }
         match parse_row(line, layout, chain_name) {
             Ok((rule, unknown)) => {
                 if !unknown.is_empty() {
@@ -1023,6 +1075,55 @@ mod tests {
         let mut v = p.value;
         assert_eq!(v.len(), 1);
         (v.remove(0).table, p.warnings)
+    }
+
+    #[test]
+    fn grepped_listing_rows_are_attributed_by_their_cni_target() {
+        // `iptables -t nat -nvL | grep AWS`: POSTROUTING's jump row lost its `Chain` header,
+        // and the column header line is gone too.
+        let text = "[root@ip-10-0-1-5 ~]# iptables -t nat -nvL | grep AWS\n 2931  176K AWS-SNAT-CHAIN-0  all  --  *      *       0.0.0.0/0            0.0.0.0/0            /* AWS SNAT CHAIN */\n   12   720 AWS-CONNMARK-CHAIN-0  all  --  eni+   *       0.0.0.0/0            0.0.0.0/0            /* AWS, outbound connections */\n    5   300 KUBE-SERVICES  all  --  *      *       0.0.0.0/0            0.0.0.0/0            /* AWS kubernetes service portals */\nChain AWS-SNAT-CHAIN-0 (1 references)\n 2931  176K SNAT       all  --  *      !vlan+  0.0.0.0/0            0.0.0.0/0            /* AWS, SNAT */ ADDRTYPE match dst-type !LOCAL to:10.0.1.5 random-fully\n";
+        let (t, w) = one_table(text);
+        let post = t
+            .chains
+            .iter()
+            .find(|c| c.name == "POSTROUTING")
+            .map(|c| c.rules.len());
+        let pre = t
+            .chains
+            .iter()
+            .find(|c| c.name == "PREROUTING")
+            .map(|c| c.rules.len());
+        assert_eq!(post, Some(1), "{t:?}");
+        assert_eq!(pre, Some(1), "{t:?}");
+        // No policy: the chain is known to be incomplete.
+        assert!(t.chains.iter().all(|c| c.policy.is_none()));
+        assert!(
+            w.iter()
+                .any(|w| w.message.contains("attributed to POSTROUTING")),
+            "{w:?}"
+        );
+        // The KUBE-SERVICES jump cannot be attributed.
+        assert!(
+            w.iter()
+                .any(|w| w.message == "row before any `Chain` header"),
+            "{w:?}"
+        );
+        let snat = t
+            .chains
+            .iter()
+            .find(|c| c.name == "AWS-SNAT-CHAIN-0")
+            .map(|c| c.rules.len());
+        assert_eq!(snat, Some(1));
+    }
+
+    #[test]
+    fn grepped_listing_without_counters() {
+        // `iptables -t nat -L -n | grep -E 'Chain|SNAT'`: no column header, no `-v`.
+        let text = "Chain POSTROUTING (policy ACCEPT)\nAWS-SNAT-CHAIN-0  all  --  0.0.0.0/0            0.0.0.0/0            /* AWS SNAT CHAIN */\nChain AWS-SNAT-CHAIN-0 (1 references)\nSNAT       all  --  0.0.0.0/0            0.0.0.0/0            /* AWS, SNAT */ ADDRTYPE match dst-type !LOCAL to:10.0.1.5 random-fully\n";
+        let (t, w) = one_table(text);
+        assert!(w.is_empty(), "{w:?}");
+        let n: usize = t.chains.iter().map(|c| c.rules.len()).sum();
+        assert_eq!(n, 2, "{t:?}");
     }
 
     #[test]
