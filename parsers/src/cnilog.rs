@@ -70,6 +70,9 @@ const RULES: &[(LogEventKind, &[&str])] = &[
             "AllocENI: error attaching ENI",
             "failed to create ENI",
             "Skipping ENI allocation as the max ENI limit is already reached",
+            // ≤ v1.5 wording (`ipamd/ipamd.go` v1.2.1: `Skipping increase IPPOOL due to max
+            // ENI already attached to the instance : %d`, #317).
+            "Skipping increase IPPOOL due to max ENI already attached",
         ],
     ),
     (
@@ -97,6 +100,14 @@ const RULES: &[(LogEventKind, &[&str])] = &[
             // make ipamd unreachable.
             "Retrying waiting for IPAM-D",
             "failed ipam state recovery",
+            // v1.12+ `cmd/aws-vpc-cni/main.go`: ipamd exited before it served (#2423).
+            "Failed to wait for IPAM daemon to complete",
+            // `cmd/grpc-health-probe` (the aws-node readiness/liveness probe):
+            // `timeout: failed to connect service ":50051" within 5s` (#3705).
+            "failed to connect service \":50051\"",
+            "failed to connect service at \":50051\"",
+            // A Go runtime panic of ipamd (`panic: runtime error: index out of range`, #3431).
+            "panic: runtime error",
         ],
     ),
 ];
@@ -190,6 +201,19 @@ pub fn parse_text(file: &str, text: &str) -> Parsed<(LogFile, Vec<LogEvent>)> {
         if l.is_empty() {
             i += 1;
             continue;
+        }
+        let parts = split_joined_seelog(l);
+        if parts.len() > 1 {
+            // Seelog records a paste joined into one line (#317): one event each.
+            let evs: Vec<LogEvent> = parts
+                .iter()
+                .filter_map(|p| parse_seelog(file, line_no, p))
+                .collect();
+            if evs.len() == parts.len() {
+                events.extend(evs);
+                i += 1;
+                continue;
+            }
         }
         if let Some(ev) = parse_line(file, line_no, l) {
             events.push(ev);
@@ -532,6 +556,60 @@ fn logfmt(l: &str) -> Option<Vec<(String, String)>> {
 }
 
 /// seelog (≤ v1.6.0) and similar: `2018-05-15T21:04:05Z [INFO] msg`.
+/// Where a seelog record starts inside a line: ` 2019-02-05T18:41:44Z [INFO] `.
+fn seelog_start_at(l: &str, i: usize) -> bool {
+    let b = l.as_bytes();
+    let digits = |r: std::ops::Range<usize>| {
+        b.get(r.clone())
+            .is_some_and(|s| s.len() == r.len() && s.iter().all(u8::is_ascii_digit))
+    };
+    if !(digits(i..i + 4)
+        && b.get(i + 4) == Some(&b'-')
+        && digits(i + 5..i + 7)
+        && b.get(i + 7) == Some(&b'-')
+        && digits(i + 8..i + 10)
+        && b.get(i + 10) == Some(&b'T')
+        && digits(i + 11..i + 13)
+        && b.get(i + 13) == Some(&b':'))
+    {
+        return false;
+    }
+    let Some(rest) = l.get(i..) else { return false };
+    let Some((_, after)) = rest.split_once(' ') else {
+        return false;
+    };
+    let Some(level) = after.strip_prefix('[').and_then(|a| a.split_once(']')) else {
+        return false;
+    };
+    !level.0.is_empty() && level.0.len() <= 8 && level.0.bytes().all(|c| c.is_ascii_alphabetic())
+}
+
+/// A line holding several seelog records (a paste that lost its line breaks) split at each
+/// record's timestamp; one element when it holds one (or is not seelog).
+fn split_joined_seelog(l: &str) -> Vec<&str> {
+    if !seelog_start_at(l, 0) {
+        return vec![l];
+    }
+    let mut starts = vec![0];
+    for (i, c) in l.char_indices() {
+        if i > 0
+            && c.is_ascii_digit()
+            && l.as_bytes().get(i - 1) == Some(&b' ')
+            && seelog_start_at(l, i)
+        {
+            starts.push(i);
+        }
+    }
+    let mut out = Vec::with_capacity(starts.len());
+    for (k, &s) in starts.iter().enumerate() {
+        let e = starts.get(k + 1).copied().unwrap_or(l.len());
+        if let Some(p) = l.get(s..e) {
+            out.push(p.trim_end());
+        }
+    }
+    out
+}
+
 fn parse_seelog(file: &str, line_no: u64, l: &str) -> Option<LogEvent> {
     let (ts, rest) = l.split_once(' ')?;
     if !ts.bytes().next().is_some_and(|b| b.is_ascii_digit()) || !ts.contains(':') {
@@ -555,6 +633,26 @@ fn parse_seelog(file: &str, line_no: u64, l: &str) -> Option<LogEvent> {
         fields: BTreeMap::new(),
         kind,
     })
+}
+
+#[cfg(test)]
+mod joined_tests {
+    use super::*;
+
+    #[test]
+    fn seelog_records_joined_into_one_line_are_split() {
+        // #317: the issue body shows ipamd's seelog lines without their line breaks.
+        let l = "2019-02-05T18:41:41Z [INFO] Send AddNetworkReply: IPv4Addr , DeviceNumber: 0, err: datastore: no available IP addresses 2019-02-05T18:41:44Z [DEBUG] AssignIPv4Address: IP address pool stats: total:42, assigned 42 2019-02-05T18:41:45Z [DEBUG] Skipping increase IPPOOL due to max ENI already attached to the instance : 3";
+        let p = parse_text("ipamd.log", l);
+        let (_, evs) = p.value;
+        assert_eq!(evs.len(), 3, "{evs:?}");
+        assert_eq!(evs[0].kind, Some(LogEventKind::IpExhaustion));
+        assert_eq!(evs[1].level, "debug");
+        assert_eq!(evs[2].kind, Some(LogEventKind::EniAttachFailure));
+        // A message that merely contains a date is not split.
+        let one = "2019-02-05T18:41:41Z [INFO] created at 2019-02-05T18:41:40Z by x";
+        assert_eq!(split_joined_seelog(one).len(), 1);
+    }
 }
 
 #[cfg(test)]

@@ -93,7 +93,7 @@ pub(crate) fn check_exhaustion(ctx: &Ctx<'_>) -> RuleResult {
     let at_limit = events(ctx, LogEventKind::EniAttachFailure)
         .unwrap_or_default()
         .iter()
-        .any(|e| e.msg.contains("max ENI limit"));
+        .any(|e| e.msg.contains("max ENI limit") || e.msg.contains("max ENI already attached"));
     let pool_only = direct == 0 && !pool.is_empty();
     if pool_only && pool.len() < 3 && !at_limit {
         return Ok(vec![]);
