@@ -964,6 +964,10 @@ fn build_enis(s: &Snapshot) -> Vec<EniFact> {
     out
 }
 
+/// Comment of the filter FORWARD REJECT of 169.254.172.0/22 that IPv6 mode adds
+/// (`setupRuleToBlockNodeLocalAccess`, pkg/networkutils/network.go v1.10.0+).
+const COMMENT_BLOCK_NODE_LOCAL_V4: &str = "Block Node Local Pod access via IPv4";
+
 /// IPv6 mode without an `ENABLE_IPv6` env: every pod address ipamd assigns is IPv6 (its /80
 /// prefixes, `IPv6Cidrs`), or, without `/v1/enis`, every main-table host route through a
 /// default-prefix host veth is a /128 (groundtruth §2.1 "IPv6 clusters").
@@ -996,8 +1000,32 @@ fn infer_ipv6(s: &Snapshot) -> Option<String> {
             v4 += 1;
         }
     }
-    (v6 > 0 && v4 == 0)
-        .then(|| format!("all {v6} pod host routes (`<addr> dev eni…`) are IPv6, none IPv4"))
+    if v6 > 0 && v4 == 0 {
+        return Some(format!(
+            "all {v6} pod host routes (`<addr> dev eni…`) are IPv6, none IPv4"
+        ));
+    }
+    if v4 > 0 {
+        return None;
+    }
+    // IPv6 mode programs one IPv4 rule of its own: filter FORWARD `-d 169.254.172.0/22 …
+    // "Block Node Local Pod access via IPv4" -j REJECT` (`enableIPv6` in
+    // pkg/networkutils/network.go, v1.10.0+); an IPv4 node has its IPv6 twin in ip6tables
+    // instead (with ENABLE_V6_EGRESS).
+    let block = s.iptables.get().is_some_and(|ipt| {
+        ipt.backends
+            .iter()
+            .filter_map(|d| d.table("filter"))
+            .flat_map(|t| t.chains.iter())
+            .flat_map(|c| c.rules.iter())
+            .any(|r| r.comment() == Some(COMMENT_BLOCK_NODE_LOCAL_V4))
+    });
+    block.then(|| {
+        format!(
+            "filter FORWARD has the \"{}\" REJECT rule, which the CNI programs only in IPv6 mode",
+            COMMENT_BLOCK_NODE_LOCAL_V4
+        )
+    })
 }
 
 fn build_pods(s: &Snapshot, enis: &[EniFact], veth_prefix: &str) -> Vec<PodFact> {

@@ -9,6 +9,9 @@ use model::{Backend, SectionName};
 pub enum Kind {
     /// `iptables-save` (any backend); the backend when the name says it.
     IptablesSave(Backend),
+    /// `ip6tables-save` (`ip6tables-save.txt`, the ELC's `networking/ip6tables-save.txt`): the
+    /// IPv6 rules, read into the snapshot's `ip6tables`, never as IPv4 iptables.
+    Ip6tablesSave(Backend),
     /// `iptables -t <table> -S`.
     IptablesSpec(&'static str),
     /// `iptables -t <table> -L -n -v`.
@@ -62,9 +65,10 @@ impl Kind {
     /// filed under addresses).
     pub fn section(self) -> SectionName {
         match self {
-            Kind::IptablesSave(_) | Kind::IptablesSpec(_) | Kind::IptablesList(_) => {
-                SectionName::Iptables
-            }
+            Kind::IptablesSave(_)
+            | Kind::Ip6tablesSave(_)
+            | Kind::IptablesSpec(_)
+            | Kind::IptablesList(_) => SectionName::Iptables,
             Kind::IpRule | Kind::IpRule6 => SectionName::Rules,
             Kind::IpRoute | Kind::IpRouteTable(_) => SectionName::Routes,
             Kind::IpAddr | Kind::Ifconfig => SectionName::Addresses,
@@ -93,6 +97,7 @@ impl Kind {
     pub fn expected_output(self) -> &'static str {
         match self {
             Kind::IptablesSave(_) => "iptables-save output",
+            Kind::Ip6tablesSave(_) => "ip6tables-save output",
             Kind::IptablesSpec(_) => "iptables -S output",
             Kind::IptablesList(_) => "iptables -L -n -v output",
             Kind::IpRule => "ip rule output",
@@ -138,11 +143,26 @@ pub fn expected_name(section: SectionName) -> &'static str {
 
 const TABLES: &[&str] = &["nat", "filter", "mangle", "raw", "security"];
 
+/// The backend a dump's file name says (`iptables-nft-save.txt`, `…-legacy-save.txt`).
+fn backend_of_name(n: &str) -> Backend {
+    if n.contains("nft") {
+        Backend::Nft
+    } else if n.contains("legacy") {
+        Backend::Legacy
+    } else {
+        Backend::Unknown
+    }
+}
+
 /// Classify a file of a capture directory by its name (case-insensitive).
 pub fn classify_capture(name: &str) -> Option<Kind> {
     let n = name.to_ascii_lowercase();
     let n = n.as_str();
     if n.starts_with("ip6tables") {
+        // Only the full dump is read (IPv6 `-S`/`-L` listings say too little on their own).
+        if n.contains("save") && (n.ends_with(".txt") || n.ends_with(".out")) {
+            return Some(Kind::Ip6tablesSave(backend_of_name(n)));
+        }
         return None;
     }
     // The `.out` files of aws-cni-support.sh (CNI v1.0–v1.6, /var/log/aws-routed-eni), as users
@@ -165,14 +185,7 @@ pub fn classify_capture(name: &str) -> Option<Kind> {
         return support;
     }
     if n.starts_with("iptables") && n.contains("save") && n.ends_with(".txt") {
-        let backend = if n.contains("nft") {
-            Backend::Nft
-        } else if n.contains("legacy") {
-            Backend::Legacy
-        } else {
-            Backend::Unknown
-        };
-        return Some(Kind::IptablesSave(backend));
+        return Some(Kind::IptablesSave(backend_of_name(n)));
     }
     if let Some(rest) = n
         .strip_prefix("iptables-")
@@ -258,6 +271,7 @@ pub fn is_cni_log_name(lower: &str) -> bool {
 pub fn classify_elc(rel: &str) -> Option<Kind> {
     let kind = match rel {
         "networking/iptables-save.txt" => Kind::IptablesSave(Backend::Unknown),
+        "networking/ip6tables-save.txt" => Kind::Ip6tablesSave(Backend::Unknown),
         "networking/iptables-nat.txt" => Kind::IptablesList("nat"),
         "networking/iptables-mangle.txt" => Kind::IptablesList("mangle"),
         "networking/iptables-filter.txt" => Kind::IptablesList("filter"),
@@ -386,7 +400,11 @@ mod tests {
             classify_capture("iptables-nat-L.txt"),
             Some(Kind::IptablesList("nat"))
         );
-        assert_eq!(classify_capture("ip6tables-save.txt"), None);
+        assert_eq!(
+            classify_capture("ip6tables-save.txt"),
+            Some(Kind::Ip6tablesSave(Backend::Unknown))
+        );
+        assert_eq!(classify_capture("ip6tables-nat-S.txt"), None);
         assert_eq!(classify_capture("sysctls.out"), Some(Kind::Sysctl));
         // aws-cni-support.sh (≤ v1.6) names.
         assert_eq!(classify_capture("iprule.out"), Some(Kind::IpRule));

@@ -68,6 +68,10 @@ pub struct Snapshot {
     pub rules: Section<Vec<IpRule>>,
     #[serde(default)]
     pub iptables: Section<IptablesSection>,
+    /// IPv6 rules (`ip6tables-save`), when a capture holds them. Not one of
+    /// [`SECTION_NAMES`]: a collection without it is not missing anything it reports.
+    #[serde(default, skip_serializing_if = "section_untouched")]
+    pub ip6tables: Section<IptablesSection>,
     #[serde(default)]
     pub conntrack: Section<ConntrackSection>,
     #[serde(default)]
@@ -76,6 +80,15 @@ pub struct Snapshot {
     pub cni: Section<CniConfig>,
     #[serde(default)]
     pub cni_logs: Section<CniLogs>,
+}
+
+/// A section nobody filled (the default): left out of the JSON.
+fn section_untouched<T>(s: &Section<T>) -> bool {
+    s.status == crate::SectionStatus::Skipped
+        && s.data.is_none()
+        && s.reason.is_none()
+        && s.sources.is_empty()
+        && s.warnings.is_empty()
 }
 
 /// Prefix of the `agent.inputs` entry that `node-agent collect --from-daemon` adds when it
