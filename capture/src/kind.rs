@@ -318,6 +318,7 @@ Inputs (each PATH may be any of these; a directory of several of them is read en
 Capture file names (case-insensitive; --map NAME=FILE reads another file name):
   iptables-save.txt             iptables-save [-c]   (also iptables-save*.txt,
                                 iptables-nft-save.txt, iptables-legacy-save.txt)
+  ip6tables-save.txt            ip6tables-save (IPv6 rules, kept apart from the IPv4 ones)
   iptables-nat-S.txt            iptables -t nat -S   (iptables-S.txt is taken as nat too;
                                 iptables-<table>-S.txt for other tables)
   iptables-nat-L.txt            iptables -t nat -L -n -v
@@ -337,9 +338,9 @@ Capture file names (case-insensitive; --map NAME=FILE reads another file name):
   cni-configuration-variables-containerd.json  ctr container info of aws-node (env, version)
   imds.json / node.json         node facts, see below
 
-From an ELC bundle: networking/{iptables-save,iptables-nat,iptables-mangle,iprule,iproute,
-conntrack,ifconfig}.txt, ipamd/{enis,networkutils-env-settings,ipamd-env-settings,eni-configs,
-metrics}.json,
+From an ELC bundle: networking/{iptables-save,ip6tables-save,iptables-nat,iptables-mangle,
+iprule,ip6rule,iproute,conntrack,ifconfig}.txt,
+ipamd/{enis,networkutils-env-settings,ipamd-env-settings,eni-configs,metrics}.json,
 sysctls/sysctl_all.txt, var_log/aws-routed-eni/*, cni/10-aws.conflist,
 cni/cni-configuration-variables-containerd.json,
 system/{instance-id,availability-zone,region}.txt.
