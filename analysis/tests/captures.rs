@@ -193,3 +193,59 @@ fn subnet_exhaustion_log_paste() {
         .iter()
         .any(|e| e.location.as_deref() == Some("ipamd.log:1")));
 }
+
+/// Pods inferred from ipamd.log (v1.12 wordings, `pkg/ipamd/rpc_handler.go` and
+/// `pkg/ipamd/datastore/data_store.go`) against a bare `ip rule` paste: a live pod with only half
+/// of its rules is an error, one with none a warning (it may have gone after the log's last
+/// line), an added-then-deleted pod nothing; each finding says "inferred from log".
+#[test]
+fn bare_ip_rule_paste_with_ipamd_log_pods() {
+    let log = r#"{"level":"info","ts":"2022-07-27T14:01:10.103Z","caller":"rpc/rpc.pb.go:713","msg":"Send AddNetworkReply: IPv4Addr 192.168.41.17, IPv6Addr: , DeviceNumber: 1, err: <nil>"}
+{"level":"info","ts":"2022-07-27T14:02:20.203Z","caller":"rpc/rpc.pb.go:713","msg":"Send AddNetworkReply: IPv4Addr 192.168.44.203, IPv6Addr: , DeviceNumber: 1, err: <nil>"}
+{"level":"info","ts":"2022-07-27T14:03:30.302Z","caller":"datastore/data_store.go:713","msg":"AssignPodIPv4Address: Assign IP 192.168.45.9 to sandbox aws-cni/c0ffee/eth0"}
+{"level":"info","ts":"2022-07-27T14:03:30.303Z","caller":"rpc/rpc.pb.go:713","msg":"Send AddNetworkReply: IPv4Addr 192.168.45.9, IPv6Addr: , DeviceNumber: 1, err: <nil>"}
+{"level":"info","ts":"2022-07-27T14:09:50.500Z","caller":"rpc/rpc.pb.go:731","msg":"Received DelNetwork for Sandbox c0ffee"}
+{"level":"info","ts":"2022-07-27T14:09:50.504Z","caller":"rpc/rpc.pb.go:731","msg":"Send DelNetworkReply: IPv4Addr 192.168.45.9, DeviceNumber: 1, err: <nil>"}
+"#;
+    // 192.168.41.17 has its 1536 rule but not its 512; 192.168.44.203 has none.
+    let rules = "0:\tfrom all lookup local\n1024:\tfrom all fwmark 0x80/0x80 lookup main\n1536:\tfrom 192.168.41.17 lookup 2\n32766:\tfrom all lookup main\n32767:\tfrom all lookup default\n";
+    let mut s = capture(AL2023_NAT_S, "", rules);
+    let p = parsers::cnilog::parse_text("ipamd.log", log);
+    s.cni_logs = Section::ok(CniLogs {
+        files: vec![p.value.0],
+        events: p.value.1,
+        events_dropped: 0,
+    });
+    let r = analysis::analyze(&s);
+    let pods: Vec<&model::Finding> = r
+        .findings
+        .iter()
+        .filter(|f| f.rule == "route.pod-rule-missing")
+        .collect();
+    assert_eq!(pods.len(), 2, "{pods:#?}");
+    let half = pods
+        .iter()
+        .find(|f| f.summary.contains("192.168.41.17"))
+        .expect("half");
+    assert_eq!(half.severity, Severity::Error);
+    assert!(half.summary.contains("512: from all to 192.168.41.17"));
+    assert!(!half.summary.contains("1536"), "{}", half.summary);
+    let none = pods
+        .iter()
+        .find(|f| f.summary.contains("192.168.44.203"))
+        .expect("none");
+    assert_eq!(none.severity, Severity::Warning);
+    assert!(none.summary.contains("1536: from 192.168.44.203 lookup 2"));
+    for f in &pods {
+        assert!(
+            f.inferred.iter().any(|i| i.contains("inferred from log")),
+            "{:?}",
+            f.inferred
+        );
+        assert!(f
+            .evidence
+            .iter()
+            .any(|e| e.text.contains("inferred from log: ipamd.log:")));
+    }
+    assert!(!pods.iter().any(|f| f.summary.contains("192.168.45.9")));
+}
