@@ -85,8 +85,8 @@ fn rules_of<'a>(t: &'a IptTable, chain: &str) -> &'a [IptRule] {
 
 fn a(module: Option<&str>, option: &str, negated: bool, values: &[&str]) -> IptArg {
     IptArg {
-        module: module.map(str::to_string),
-        option: option.to_string(),
+        module: module.map(Into::into),
+        option: option.into(),
         negated,
         values: values.iter().map(|v| v.to_string()).collect(),
     }

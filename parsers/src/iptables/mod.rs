@@ -37,20 +37,23 @@ use crate::util::{ParseError, Parsed};
 /// names (`# iptables-save -t nat | grep …`), else the one their chains and targets show
 /// (`AWS-SNAT-CHAIN-0`, `KUBE-SVC-…`, `-j SNAT` → nat; `CONNMARK --set-xmark` in `PREROUTING`
 /// → mangle) when that is unambiguous, else `filter` (the iptables default); with one warning.
+///
+/// Names and values are interned for the duration of the parse (see [`model::name`]): a
+/// 100,000-rule dump allocates about once per rule and once per distinct string.
 pub fn parse_save(text: &str) -> Parsed<Vec<IptablesBackendDump>> {
-    save::parse_save_impl(text, "filter")
+    model::name::interned(|| save::parse_save_impl(text, "filter"))
 }
 
 /// Parse `iptables [-t table] -S [-v]` output for one table (`-S -v` counters `-c P B` go to
 /// the rule / chain counters).
 pub fn parse_spec(text: &str, table: &str) -> Parsed<IptTable> {
-    let p = spec::parse_spec_tables(text, table, false);
+    let p = model::name::interned(|| spec::parse_spec_tables(text, table, false));
     p.map(|ts| merge_into_one(ts.into_iter().map(|t| t.table), table))
 }
 
 /// Parse `iptables [-t table] -L -n [-v] [-x] [--line-numbers]` output for one table.
 pub fn parse_list(text: &str, table: &str) -> Parsed<IptTable> {
-    let p = list::parse_list_tables(text, table, false);
+    let p = model::name::interned(|| list::parse_list_tables(text, table, false));
     p.map(|ts| merge_into_one(ts.into_iter().map(|t| t.table), table))
 }
 
@@ -110,6 +113,13 @@ fn classify(line: &str) -> Option<(Format, bool)> {
 /// [`ParseError::Empty`] for blank or comment-only input, [`ParseError::NotRecognized`] when no
 /// line looks like any of the formats.
 pub fn parse_any(
+    text: &str,
+    default_table: &str,
+) -> Result<Parsed<Vec<IptablesBackendDump>>, ParseError> {
+    model::name::interned(|| parse_any_impl(text, default_table))
+}
+
+fn parse_any_impl(
     text: &str,
     default_table: &str,
 ) -> Result<Parsed<Vec<IptablesBackendDump>>, ParseError> {

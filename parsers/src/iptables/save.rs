@@ -3,7 +3,8 @@
 use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
 
-use model::iptables::{Backend, IptChain, IptTable, IptablesBackendDump};
+use model::iptables::{Backend, IptChain, IptTable, IptablesBackendDump, Name};
+use model::name::Interner;
 
 use super::rule::{parse_bracket_counters, parse_rule_with, Tok};
 use super::spec::{builtin_rank, infer_table, is_chatter, paste_line, table_from_command, Fnv};
@@ -57,7 +58,7 @@ struct OpenTable {
     /// Index of the chain the previous rule went to (rules come grouped by chain).
     last_chain: usize,
     /// Chain name → index; kube-proxy tables have tens of thousands of chains.
-    index: HashMap<String, usize, BuildHasherDefault<Fnv>>,
+    index: HashMap<Name, usize, BuildHasherDefault<Fnv>>,
 }
 
 impl OpenTable {
@@ -235,6 +236,9 @@ pub(crate) fn parse_save_impl(text: &str, default_table: &str) -> Parsed<Vec<Ipt
     let mut version: Option<String> = None;
     let mut open: Option<OpenTable> = None;
     let mut toks: Vec<Tok<'_>> = Vec::with_capacity(32);
+    // Names and values shared across the dump (a kube-proxy table repeats chain names,
+    // comments and addresses on several rules); about one distinct string per 100 bytes.
+    let mut names = Interner::with_capacity(text.len() / 100);
     // A table named by a command line (`# iptables-save -t nat | grep AWS`), for rules that
     // follow without a `*table` header.
     let mut command_table: Option<&str> = None;
@@ -269,17 +273,19 @@ pub(crate) fn parse_save_impl(text: &str, default_table: &str) -> Parsed<Vec<Ipt
             }
             continue;
         }
-        if is_chatter(line) {
+        // A rule line (`-A …`, `[p:b] -A …`) is never paste chatter; most lines are rules.
+        let rule_line = line.starts_with("-A ") || counters_then_append(line);
+        if !rule_line && is_chatter(line) {
             if let Some(t) = table_from_command(line) {
                 command_table = Some(t);
             }
             continue;
         }
-        if first == b'[' || line.starts_with("-A ") {
+        if rule_line || first == b'[' {
             let t = open.get_or_insert_with(|| {
                 out.implicit_table(command_table, default_table, v6, lineno, line, "rule")
             });
-            match parse_rule_with(line, &mut toks) {
+            match parse_rule_with(line, &mut toks, &mut names) {
                 Ok(rule) => {
                     if rule.packets.is_some() {
                         t.rule_counters = true;
@@ -311,7 +317,7 @@ pub(crate) fn parse_save_impl(text: &str, default_table: &str) -> Parsed<Vec<Ipt
             let t = open.get_or_insert_with(|| {
                 out.implicit_table(command_table, default_table, v6, lineno, line, "chain")
             });
-            match parse_chain_line(line) {
+            match parse_chain_line(line, &mut names) {
                 Ok(chain) => {
                     if let Some(i) = t.chain_index(&chain.name) {
                         out.warnings.push(ParseWarning::new(
@@ -369,8 +375,22 @@ pub(crate) fn parse_save_impl(text: &str, default_table: &str) -> Parsed<Vec<Ipt
     }
 }
 
+/// `[123:4567] -A …`: iptables-save -c's counters, then the rule.
+fn counters_then_append(line: &str) -> bool {
+    let b = line.as_bytes();
+    if b.first() != Some(&b'[') {
+        return false;
+    }
+    let Some(end) = b.iter().position(|&c| c == b']') else {
+        return false;
+    };
+    end > 1
+        && b[1..end].iter().all(|c| c.is_ascii_digit() || *c == b':')
+        && b[end + 1..].starts_with(b" -A ")
+}
+
 /// `:CHAIN POLICY [p:b]`; policy `-` (user chain) → None.
-fn parse_chain_line(line: &str) -> Result<IptChain, String> {
+fn parse_chain_line(line: &str, names: &mut Interner) -> Result<IptChain, String> {
     let body = line
         .strip_prefix(':')
         .ok_or_else(|| "chain line must start with `:`".to_string())?;
@@ -379,7 +399,7 @@ fn parse_chain_line(line: &str) -> Result<IptChain, String> {
         .next()
         .ok_or_else(|| "chain line without a name".to_string())?;
     let mut chain = IptChain {
-        name: name.to_string(),
+        name: names.name(name),
         ..Default::default()
     };
     if let Some(policy) = words.next() {
