@@ -126,6 +126,20 @@ pub struct IptChain {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bytes: Option<u64>,
     pub rules: Vec<IptRule>,
+    /// Where this chain's rules are in the text a dump was indexed from, when they were not
+    /// parsed into `rules` (`parsers::iptables::index_save`: the agent parses them again,
+    /// chain by chain, while it writes the snapshot). Empty otherwise; never serialised.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub rule_lines: Vec<LineSpan>,
+}
+
+/// A run of consecutive rule lines of one chain in a dump's text: `count` lines starting at
+/// byte `start`, each one line of the text (`[p:b] -A CHAIN …`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LineSpan {
+    pub start: u32,
+    pub end: u32,
 }
 
 // Names and values are `Name`s: parsed (or deserialised inside a `name::interned` scope), the

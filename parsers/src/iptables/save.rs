@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
 
-use model::iptables::{Backend, IptChain, IptTable, IptablesBackendDump, Name};
+use model::iptables::{Backend, IptChain, IptTable, IptablesBackendDump, LineSpan, Name};
 use model::name::Interner;
 
 use super::rule::{parse_bracket_counters, parse_rule_with, Tok};
@@ -223,8 +223,13 @@ impl Dumps {
 }
 
 /// Parse `iptables-save` output. Rules or chains outside any `*table` go to `default_table`
-/// (with a warning).
-pub(crate) fn parse_save_impl(text: &str, default_table: &str) -> Parsed<Vec<IptablesBackendDump>> {
+/// (with a warning). With `keep_rules` false every rule is parsed (for its warnings and
+/// counters) but only its place in `text` is kept, in its chain's `rule_lines`.
+pub(crate) fn parse_save_impl(
+    text: &str,
+    default_table: &str,
+    keep_rules: bool,
+) -> Parsed<Vec<IptablesBackendDump>> {
     let mut out = Dumps {
         dumps: Vec::new(),
         warnings: Vec::new(),
@@ -243,7 +248,16 @@ pub(crate) fn parse_save_impl(text: &str, default_table: &str) -> Parsed<Vec<Ipt
     // follow without a `*table` header.
     let mut command_table: Option<&str> = None;
 
-    for (n, raw_line) in text.lines().enumerate() {
+    // Byte offset of the current line, and the end of the last rule line that was indexed
+    // (with the chain it went to), so that consecutive rule lines form one span.
+    let mut offset = 0usize;
+    let mut last_indexed: Option<(usize, usize)> = None;
+    for (n, with_newline) in text.split_inclusive('\n').enumerate() {
+        let line_start = offset;
+        offset += with_newline.len();
+        // The same lines as `str::lines`: without `\n` and a `\r` before it.
+        let raw_line = with_newline.strip_suffix('\n').unwrap_or(with_newline);
+        let raw_line = raw_line.strip_suffix('\r').unwrap_or(raw_line);
         let lineno = n + 1;
         let line = paste_line(raw_line);
         if line.is_empty() {
@@ -307,7 +321,27 @@ pub(crate) fn parse_save_impl(text: &str, default_table: &str) -> Parsed<Vec<Ipt
                             })
                         }
                     };
-                    t.table.chains[idx].rules.push(rule);
+                    let chain = &mut t.table.chains[idx];
+                    if keep_rules {
+                        chain.rules.push(rule);
+                    } else {
+                        let end = line_start + raw_line.len();
+                        match chain.rule_lines.last_mut() {
+                            // The previous rule line went to this chain and only blank
+                            // lines lie between: extend its span.
+                            Some(span)
+                                if last_indexed == Some((idx, span.end as usize))
+                                    && text[span.end as usize..line_start].trim().is_empty() =>
+                            {
+                                span.end = end as u32;
+                            }
+                            _ => chain.rule_lines.push(LineSpan {
+                                start: line_start as u32,
+                                end: end as u32,
+                            }),
+                        }
+                        last_indexed = Some((idx, end));
+                    }
                 }
                 Err(e) => out.warnings.push(ParseWarning::new(lineno, line, e)),
             }
