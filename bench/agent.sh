@@ -59,6 +59,8 @@ agent=(ip netns exec "$ns" "$BIN/node-agent" collect --timeout 120s
        --cni-conf-dir "$cfg/net.d" --log-dir "$cfg/log")
 "${agent[@]}" > "$work/snap.json"
 "$BIN/emulate-node" summary "$work/snap.json" | sed -n '/^sections/,/^SNAT/p'
+echo "snapshot: $(stat -c %s "$work/snap.json") bytes"
+[ -z "${KEEP_SNAPSHOT:-}" ] || cp "$work/snap.json" "$KEEP_SNAPSHOT"
 
 baseline="ip netns exec $ns sh -c 'iptables-nft-save -c >/dev/null; iptables-legacy-save -c >/dev/null; conntrack -L >/dev/null 2>&1'"
 if command -v hyperfine >/dev/null; then
@@ -82,6 +84,10 @@ grep -E "Maximum resident|Elapsed" "$work/time.txt"
 # so the agent's own share can be told apart.
 ip netns exec "$ns" /usr/bin/time -f "iptables-nft-save -c alone: maximum resident set size %M kB" \
     iptables-nft-save -c 2>&1 >/dev/null | tail -1
+# The agent's own peak (VmHWM of its process, children not included), as it reports it.
+ip netns exec "$ns" env NODE_AGENT_REPORT_PEAK_RSS=1 "$BIN/node-agent" collect --timeout 120s \
+    --imds-endpoint http://127.0.0.1:1338 --cni-env "$cfg/cni-env" \
+    --cni-conf-dir "$cfg/net.d" --log-dir "$cfg/log" 2>&1 >/dev/null | grep "own peak RSS"
 ip netns exec "$ns" /usr/bin/time -f "node-agent collect --sections iptables: maximum resident set size %M kB" \
     "$BIN/node-agent" collect --sections iptables --timeout 120s 2>&1 >/dev/null | tail -1
 ip netns exec "$ns" /usr/bin/time -f "node-agent collect --sections conntrack: maximum resident set size %M kB" \

@@ -355,7 +355,7 @@ fn matches(r: &IptRule, dst: Ipv4Addr) -> Option<bool> {
             }
             // `! -o vlan+`: pod traffic leaves via the primary IF, not a vlan.
             (_, "-o") => {
-                let v = a.values.first().map(String::as_str).unwrap_or("");
+                let v = a.values.first().map(|v| v.as_str()).unwrap_or("");
                 let is_vlan = v.starts_with("vlan");
                 ok &= is_vlan == a.negated;
             }

@@ -148,7 +148,7 @@ impl<'a> Programmed<'a> {
             .map(|r| {
                 r.rule
                     .target_arg(OPT_TO_SOURCE)
-                    .and_then(|t| t.values.first().cloned())
+                    .and_then(|t| t.values.first().map(|v| v.to_string()))
             })
             .collect()
     }

@@ -1099,7 +1099,7 @@ impl<'a> Tracer<'a> {
             }
         }
         for a in &r.matches {
-            let val = a.values.first().map(String::as_str).unwrap_or("");
+            let val = a.values.first().map(|v| v.as_str()).unwrap_or("");
             let hit = match a.option.as_str() {
                 "-m" | "--comment" | "--limit-iface-in" | "--limit-iface-out" => continue,
                 _ if a.module.as_deref() == Some("comment") => continue,

@@ -253,7 +253,7 @@ pub fn snat_view_of(p: &crate::Prepared<'_>, r: &NodeReport) -> SnatView {
                 .target_arg(netfilter::OPT_TO_SOURCE)
                 .and_then(|a| a.values.first())
             {
-                v.to_source.push(ts.clone());
+                v.to_source.push(ts.to_string());
             }
         }
         if let (Some(p), false) = (&f.primary_ipv4, v.to_source.is_empty()) {

@@ -636,8 +636,8 @@ fn push_agent_and_agentless() {
         assert_eq!(r.value("-d"), Some("10.0.0.0/8"));
         assert!(r.arg("-d").is_some_and(|a| a.negated), "! -d");
         assert_eq!(
-            r.target_arg("--to-source").map(|a| a.values.clone()),
-            Some(vec![name.clone()]),
+            r.target_arg("--to-source").map(|a| a.values.join(" ")),
+            Some(name.clone()),
             "--to-source"
         );
         let (sya, syb) = (a.sysctls.get().unwrap(), b.sysctls.get().unwrap());

@@ -353,7 +353,7 @@ fn iptables_items(s: &IptablesSection) -> (Vec<Item>, Vec<Item>) {
                 let subject = format!("{prefix}{}/{}", table.name, chain.name);
                 let watched = watched_chain(&chain.name);
                 if watched {
-                    chains.push((format!("{prefix}{}", table.name), chain.name.clone()));
+                    chains.push((format!("{prefix}{}", table.name), chain.name.to_string()));
                 }
                 for r in &chain.rules {
                     let jumps_in = r.target.as_deref().is_some_and(watched_chain);

@@ -3,6 +3,8 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+pub use crate::name::{Name, Values};
+
 /// Which iptables backend a dump came from.
 #[derive(
     Debug,
@@ -115,7 +117,7 @@ impl IptTable {
 /// One chain with its rules in order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Default)]
 pub struct IptChain {
-    pub name: String,
+    pub name: Name,
     /// `ACCEPT`/`DROP` for built-in chains; absent (`-`) for user chains.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy: Option<String>,
@@ -124,14 +126,31 @@ pub struct IptChain {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bytes: Option<u64>,
     pub rules: Vec<IptRule>,
+    /// Where this chain's rules are in the text a dump was indexed from, when they were not
+    /// parsed into `rules` (`parsers::iptables::index_save`: the agent parses them again,
+    /// chain by chain, while it writes the snapshot). Empty otherwise; never serialised.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub rule_lines: Vec<LineSpan>,
 }
 
+/// A run of consecutive rule lines of one chain in a dump's text: `count` lines starting at
+/// byte `start`, each one line of the text (`[p:b] -A CHAIN …`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LineSpan {
+    pub start: u32,
+    pub end: u32,
+}
+
+// Names and values are `Name`s: parsed (or deserialised inside a `name::interned` scope), the
+// chain, target, module and option names and the repeated values of a big ruleset share their
+// allocations; the raw line and the two argument lists are a rule's only allocations of its own.
 /// One rule, parsed, with the raw line kept verbatim for evidence.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Default)]
 pub struct IptRule {
     /// The line as it appeared (`[5:322] -A POSTROUTING ...` or `-A POSTROUTING ...`).
     pub raw: String,
-    pub chain: String,
+    pub chain: Name,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub packets: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -141,7 +160,7 @@ pub struct IptRule {
     pub matches: Vec<IptArg>,
     /// Jump/goto target (`SNAT`, `RETURN`, `AWS-SNAT-CHAIN-0`); absent for rules without one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub target: Option<String>,
+    pub target: Option<Name>,
     /// True for `-g` (goto) rather than `-j`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub goto: bool,
@@ -155,14 +174,14 @@ pub struct IptRule {
 pub struct IptArg {
     /// The `-m` module this option belongs to (`comment`, `addrtype`), absent for built-ins.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub module: Option<String>,
+    pub module: Option<Name>,
     /// Canonical option name with dashes (`-d`, `-o`, `--comment`, `--dst-type`).
-    pub option: String,
+    pub option: Name,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub negated: bool,
     /// Values, unquoted and unescaped.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub values: Vec<String>,
+    #[serde(default, skip_serializing_if = "<[Name]>::is_empty")]
+    pub values: Values,
 }
 
 impl IptRule {
@@ -175,7 +194,7 @@ impl IptRule {
     pub fn value(&self, option: &str) -> Option<&str> {
         self.arg(option)
             .and_then(|a| a.values.first())
-            .map(String::as_str)
+            .map(Name::as_str)
     }
 
     /// The `-m comment --comment` text.

@@ -14,6 +14,7 @@ pub mod diff;
 pub mod finding;
 pub mod fleet;
 pub mod iptables;
+pub mod name;
 pub mod net;
 pub mod netfilter;
 pub mod node;

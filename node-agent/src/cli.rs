@@ -339,10 +339,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     Err(why) => eprintln!("node-agent: {why}; collecting afresh"),
                 }
             }
-            let snap = rt.block_on(collect::collect(&opts));
+            // Big iptables dumps stay text until written (see snapshot_out).
+            let (snap, texts) = rt.block_on(collect::collect_with(&opts, true));
             // Do not wait for blocking readers that a timeout abandoned.
             rt.shutdown_background();
-            write_json(&snap, args.pretty)
+            write_snapshot(snap, &texts, args.pretty)
         }
         Command::Serve(args) => {
             let opts = options(&args.source);
@@ -525,6 +526,22 @@ fn options(a: &SourceArgs) -> Options {
         cni_conf_dir: a.cni_conf_dir.clone(),
         inputs: std::env::args().collect(),
     }
+}
+
+/// [`write_json`] for a freshly collected snapshot whose iptables dumps may be deferred.
+fn write_snapshot(
+    snap: model::Snapshot,
+    texts: &collect::iptables::DeferredTexts,
+    pretty: bool,
+) -> anyhow::Result<()> {
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
+    crate::snapshot_out::write(&mut out, snap, texts, pretty)
+        .context("writing the snapshot to stdout")?;
+    out.write_all(b"\n")
+        .and_then(|_| out.flush())
+        .context("writing to stdout")?;
+    Ok(())
 }
 
 fn write_json<T: serde::Serialize>(value: &T, pretty: bool) -> anyhow::Result<()> {

@@ -16,5 +16,6 @@ pub mod duration;
 pub mod exec;
 pub mod http;
 pub mod serve;
+pub mod snapshot_out;
 
 pub use collect::{collect, Options};

@@ -250,23 +250,23 @@ fn expected_rule() -> impl Strategy<Value = IptRule> {
                 match g {
                     Group::Builtin(o, negated, v) => matches.push(IptArg {
                         module: None,
-                        option: o.to_string(),
+                        option: o.into(),
                         negated,
-                        values: vec![v],
+                        values: vec![v].into(),
                     }),
                     Group::Module(m, opts) if opts.is_empty() => matches.push(IptArg {
-                        module: Some(m),
-                        option: "-m".to_string(),
+                        module: Some(m.into()),
+                        option: "-m".into(),
                         negated: false,
-                        values: Vec::new(),
+                        values: Default::default(),
                     }),
                     Group::Module(m, opts) => {
                         for (o, negated, values) in opts {
                             matches.push(IptArg {
-                                module: Some(m.clone()),
-                                option: o,
+                                module: Some(m.as_str().into()),
+                                option: o.into(),
                                 negated,
-                                values,
+                                values: values.into(),
                             });
                         }
                     }
@@ -279,20 +279,20 @@ fn expected_rule() -> impl Strategy<Value = IptRule> {
             };
             IptRule {
                 raw: String::new(),
-                chain,
+                chain: chain.into(),
                 packets: counters.map(|c| c.0),
                 bytes: counters.map(|c| c.1),
                 matches,
-                target,
+                target: target.map(Into::into),
                 goto,
                 target_options: if has_target {
                     topts
                         .into_iter()
                         .map(|(option, negated, values)| IptArg {
                             module: None,
-                            option,
+                            option: option.into(),
                             negated,
-                            values,
+                            values: values.into(),
                         })
                         .collect()
                 } else {

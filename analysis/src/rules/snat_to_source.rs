@@ -23,7 +23,7 @@ pub(crate) fn check(ctx: &Ctx<'_>) -> RuleResult {
             .rule
             .target_arg("--to-source")
             .and_then(|a| a.values.first())
-            .map(String::as_str);
+            .map(|v| v.as_str());
         let ok = ts.and_then(to_source_ip) == Some(primary.value);
         if ok {
             continue;

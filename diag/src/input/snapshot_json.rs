@@ -8,12 +8,68 @@ use model::{FleetReport, Snapshot};
 use super::{read_capped, InputError, Loaded, MAX_FILE_BYTES};
 
 /// A file holding one snapshot or a JSON array of snapshots.
+///
+/// A well-formed file is read once, streamed from the file into the model (the text is never
+/// held whole: a 100,000-rule node's snapshot costs its parsed size, not that plus its text).
+/// Anything else (invalid JSON or UTF-8, a broken item, a fleet.json, a file over the cap) is
+/// read whole and goes through [`parse_document`], which says what is wrong.
 pub fn load_file(path: &Path) -> Vec<Loaded> {
     let label = path.display().to_string();
+    if let Some(loaded) = stream_file(&label, path) {
+        return loaded;
+    }
     match read_capped(path, MAX_FILE_BYTES) {
         Ok(bytes) => parse_bytes(&label, &bytes),
         Err(e) => vec![Loaded::err(label, e)],
     }
+}
+
+/// The streaming read of [`load_file`]; `None` sends the file to the whole-text path.
+fn stream_file(label: &str, path: &Path) -> Option<Vec<Loaded>> {
+    use std::io::{BufRead, BufReader, Read};
+    let f = std::fs::File::open(path).ok()?;
+    let meta = f.metadata().ok()?;
+    if !meta.is_file() || meta.len() > MAX_FILE_BYTES {
+        return None;
+    }
+    let mut r = BufReader::with_capacity(1 << 16, f.take(MAX_FILE_BYTES));
+    let first = r
+        .fill_buf()
+        .ok()?
+        .iter()
+        .copied()
+        .find(|b| !b.is_ascii_whitespace())?;
+    match first {
+        b'{' => {
+            let s: Snapshot = model::name::interned(|| serde_json::from_reader(r)).ok()?;
+            Some(vec![match check_version(label, s) {
+                Ok(s) => Loaded::ok(label, s),
+                Err(e) => Loaded::err(label, e),
+            }])
+        }
+        b'[' => {
+            let items: Vec<Snapshot> = model::name::interned(|| serde_json::from_reader(r)).ok()?;
+            if items.is_empty() {
+                return None;
+            }
+            Some(versioned_items(label, items))
+        }
+        _ => None,
+    }
+}
+
+fn versioned_items(label: &str, items: Vec<Snapshot>) -> Vec<Loaded> {
+    items
+        .into_iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let l = format!("{label}[{i}]");
+            match check_version(&l, s) {
+                Ok(s) => Loaded::ok(l, s),
+                Err(e) => Loaded::err(l, e),
+            }
+        })
+        .collect()
 }
 
 /// A snapshot (or array) on standard input.
@@ -76,24 +132,14 @@ pub fn parse_document(label: &str, text: &str) -> Vec<Loaded> {
         return bad("empty file (expected an eks-diag snapshot JSON document)".into());
     }
     if trimmed.starts_with('[') {
-        return match serde_json::from_str::<Vec<Snapshot>>(text) {
+        return match model::name::interned(|| serde_json::from_str::<Vec<Snapshot>>(text)) {
             Ok(items) if items.is_empty() => bad("empty JSON array (expected snapshots)".into()),
-            Ok(items) => items
-                .into_iter()
-                .enumerate()
-                .map(|(i, s)| {
-                    let l = format!("{label}[{i}]");
-                    match check_version(&l, s) {
-                        Ok(s) => Loaded::ok(l, s),
-                        Err(e) => Loaded::err(l, e),
-                    }
-                })
-                .collect(),
+            Ok(items) => versioned_items(label, items),
             Err(e) if e.is_data() => array_items(label, text),
             Err(e) => bad(invalid_json(&e)),
         };
     }
-    match serde_json::from_str::<Snapshot>(text) {
+    match model::name::interned(|| serde_json::from_str::<Snapshot>(text)) {
         Ok(s) => match check_version(label, s) {
             Ok(s) => vec![Loaded::ok(label, s)],
             Err(e) => vec![Loaded::err(label, e)],

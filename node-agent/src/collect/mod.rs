@@ -158,16 +158,29 @@ pub(crate) async fn timed<T, F>(name: &str, limit: Limit, f: F) -> Section<T>
 where
     F: Future<Output = Section<T>>,
 {
+    timed_with(name, limit, async { (f.await, ()) }).await.0
+}
+
+/// [`timed`] for a collector that also returns something beside its section (`E::default()`
+/// when it timed out).
+pub(crate) async fn timed_with<T, E, F>(name: &str, limit: Limit, f: F) -> (Section<T>, E)
+where
+    E: Default,
+    F: Future<Output = (Section<T>, E)>,
+{
     let start = Instant::now();
-    let mut s = match tokio::time::timeout(limit.hard, f).await {
-        Ok(s) => s,
-        Err(_) => Section::failed(format!(
-            "{name}: timed out after {}",
-            crate::duration::format(limit.hard)
-        )),
+    let (mut s, extra) = match tokio::time::timeout(limit.hard, f).await {
+        Ok(r) => r,
+        Err(_) => (
+            Section::failed(format!(
+                "{name}: timed out after {}",
+                crate::duration::format(limit.hard)
+            )),
+            E::default(),
+        ),
     };
     s.duration_ms = start.elapsed().as_millis() as u64;
-    s
+    (s, extra)
 }
 
 fn skipped<T>() -> Section<T> {
@@ -184,6 +197,16 @@ fn pick<T>(want: bool, s: Section<T>) -> Section<T> {
 
 /// Collect a snapshot. Never fails: every problem ends up in a section's status.
 pub async fn collect(opts: &Options) -> Snapshot {
+    collect_with(opts, false).await.0
+}
+
+/// [`collect`] for writing out: with `defer_iptables`, big iptables dumps are kept as text
+/// plus an index (see [`iptables::collect`]) and must be written with
+/// [`crate::snapshot_out::write`], which parses their rules as it goes.
+pub async fn collect_with(
+    opts: &Options,
+    defer_iptables: bool,
+) -> (Snapshot, iptables::DeferredTexts) {
     let started = Instant::now();
     let mut snap = Snapshot::new(AgentInfo {
         name: "node-agent".to_string(),
@@ -231,9 +254,14 @@ pub async fn collect(opts: &Options) -> Snapshot {
     let ipt_fut = async {
         if opts.wants("iptables") {
             let limit = Limit::new(budget, None);
-            timed("iptables", limit, iptables::collect(limit.deadline())).await
+            timed_with(
+                "iptables",
+                limit,
+                iptables::collect(limit.deadline(), defer_iptables),
+            )
+            .await
         } else {
-            skipped()
+            (skipped(), Vec::new())
         }
     };
     let ct_fut = async {
@@ -290,6 +318,7 @@ pub async fn collect(opts: &Options) -> Snapshot {
     snap.neighbours = pick(opts.wants("neighbours"), net.neighbours);
     snap.routes = pick(opts.wants("routes"), net.routes);
     snap.rules = pick(opts.wants("rules"), net.rules);
+    let (ipt, ipt_texts) = ipt;
     snap.iptables = ipt;
     snap.conntrack = ct;
     snap.sysctls = sys;
@@ -297,7 +326,7 @@ pub async fn collect(opts: &Options) -> Snapshot {
     snap.cni_logs = logs;
     cni::version_from_logs(&mut snap.cni, &snap.cni_logs);
     snap.duration_ms = started.elapsed().as_millis() as u64;
-    snap
+    (snap, ipt_texts)
 }
 
 #[cfg(test)]

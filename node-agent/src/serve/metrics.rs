@@ -230,7 +230,7 @@ impl Collector for RoundCollector {
                         for r in &chain.rules {
                             let labels: Labels = vec![
                                 ("backend", dump.backend.to_string()),
-                                ("chain", chain.name.clone()),
+                                ("chain", chain.name.to_string()),
                                 ("rule", model::diff::rule_text(r).to_string()),
                             ];
                             if let Some(p) = r.packets {

@@ -8,7 +8,7 @@
 //! `-o`, `-p`), and the known trailing extras (`/* c */`, `tcp dpt:80`, `ADDRTYPE match …`,
 //! `to:IP random-fully`, `CONNMARK restore mask 0x80`, …) into module and target options.
 
-use model::iptables::{IptArg, IptChain, IptRule};
+use model::iptables::{IptArg, IptChain, IptRule, Name};
 
 use super::spec::{
     builtin_rank, finish_tables, is_chatter, paste_line, table_from_command, TableBuilder,
@@ -79,7 +79,7 @@ fn parse_chain_header(line: &str) -> Result<IptChain, String> {
         None => (rest, ""),
     };
     let mut chain = IptChain {
-        name: name.to_string(),
+        name: Name::new(name),
         ..Default::default()
     };
     let inner = paren
@@ -136,10 +136,10 @@ fn proto_name(p: &str) -> &str {
 
 fn arg(module: Option<&str>, option: &str, negated: bool, values: Vec<String>) -> IptArg {
     IptArg {
-        module: module.map(str::to_string),
-        option: option.to_string(),
+        module: module.map(Name::new),
+        option: Name::new(option),
         negated,
-        values,
+        values: values.into(),
     }
 }
 
@@ -225,8 +225,8 @@ fn parse_row(line: &str, layout: Layout, chain: &str) -> Result<(IptRule, Vec<St
 
     let mut rule = IptRule {
         raw: line.to_string(),
-        chain: chain.to_string(),
-        target: target.map(str::to_string),
+        chain: Name::new(chain),
+        target: target.map(Name::new),
         ..Default::default()
     };
     if layout.num {
@@ -950,7 +950,7 @@ pub(crate) fn parse_list_tables(
     let mut cur = TableBuilder::new(default_table, false);
     let mut layout = Layout::default();
     let mut header_seen = false;
-    let mut chain: Option<String> = None;
+    let mut chain: Option<Name> = None;
 
     for (n, raw_line) in text.lines().enumerate() {
         let lineno = n + 1;

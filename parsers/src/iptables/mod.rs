@@ -24,7 +24,7 @@ mod rule;
 mod save;
 mod spec;
 
-use model::iptables::{Backend, IptTable, IptablesBackendDump};
+use model::iptables::{Backend, IptChain, IptRule, IptTable, IptablesBackendDump};
 
 pub use rule::{parse_rule_line, quote_value, to_save_line};
 
@@ -37,20 +37,60 @@ use crate::util::{ParseError, Parsed};
 /// names (`# iptables-save -t nat | grep …`), else the one their chains and targets show
 /// (`AWS-SNAT-CHAIN-0`, `KUBE-SVC-…`, `-j SNAT` → nat; `CONNMARK --set-xmark` in `PREROUTING`
 /// → mangle) when that is unambiguous, else `filter` (the iptables default); with one warning.
+///
+/// Names and values are interned for the duration of the parse (see [`model::name`]): a
+/// 100,000-rule dump allocates about once per rule and once per distinct string.
 pub fn parse_save(text: &str) -> Parsed<Vec<IptablesBackendDump>> {
-    save::parse_save_impl(text, "filter")
+    model::name::interned(|| save::parse_save_impl(text, "filter", true))
+}
+
+/// [`parse_save`] without keeping the rules: every rule is parsed, but each chain only
+/// records where its rules are in `text` ([`IptChain::rule_lines`]); [`indexed_rules`] parses
+/// them again on demand. For writing a big dump chain by chain without holding every parsed
+/// rule. It warns exactly when `parse_save` does; only a result WITHOUT warnings is promised
+/// to have `parse_save`'s dumps, tables, chains and counters (a headerless paste is named
+/// from its rules, which are not kept), so take `parse_save` when there are any. `None` for
+/// a text over 4 GiB (spans are 32-bit).
+pub fn index_save(text: &str) -> Option<Parsed<Vec<IptablesBackendDump>>> {
+    u32::try_from(text.len()).ok()?;
+    Some(model::name::interned(|| {
+        save::parse_save_impl(text, "filter", false)
+    }))
+}
+
+/// The rules of a chain that [`index_save`] indexed in `text`, parsed again in order, with
+/// names shared through `names`. A line that does not parse (it did not when indexed either,
+/// so it is not in any span) is skipped.
+pub fn indexed_rules<'t>(
+    text: &'t str,
+    chain: &'t IptChain,
+    names: &'t mut model::name::Interner,
+) -> impl Iterator<Item = IptRule> + 't {
+    let mut toks = Vec::with_capacity(32);
+    chain
+        .rule_lines
+        .iter()
+        .filter_map(move |span| text.get(span.start as usize..span.end as usize))
+        .flat_map(str::lines)
+        .filter_map(move |l| {
+            let line = spec::paste_line(l);
+            if line.is_empty() {
+                return None;
+            }
+            rule::parse_rule_with(line, &mut toks, names).ok()
+        })
 }
 
 /// Parse `iptables [-t table] -S [-v]` output for one table (`-S -v` counters `-c P B` go to
 /// the rule / chain counters).
 pub fn parse_spec(text: &str, table: &str) -> Parsed<IptTable> {
-    let p = spec::parse_spec_tables(text, table, false);
+    let p = model::name::interned(|| spec::parse_spec_tables(text, table, false));
     p.map(|ts| merge_into_one(ts.into_iter().map(|t| t.table), table))
 }
 
 /// Parse `iptables [-t table] -L -n [-v] [-x] [--line-numbers]` output for one table.
 pub fn parse_list(text: &str, table: &str) -> Parsed<IptTable> {
-    let p = list::parse_list_tables(text, table, false);
+    let p = model::name::interned(|| list::parse_list_tables(text, table, false));
     p.map(|ts| merge_into_one(ts.into_iter().map(|t| t.table), table))
 }
 
@@ -113,6 +153,13 @@ pub fn parse_any(
     text: &str,
     default_table: &str,
 ) -> Result<Parsed<Vec<IptablesBackendDump>>, ParseError> {
+    model::name::interned(|| parse_any_impl(text, default_table))
+}
+
+fn parse_any_impl(
+    text: &str,
+    default_table: &str,
+) -> Result<Parsed<Vec<IptablesBackendDump>>, ParseError> {
     let mut first_content: Option<(usize, &str)> = None;
     let mut weak: Option<Format> = None;
     let mut strong: Option<Format> = None;
@@ -146,7 +193,7 @@ pub fn parse_any(
         }
     };
     Ok(match format {
-        Format::Save => save::parse_save_impl(text, default_table),
+        Format::Save => save::parse_save_impl(text, default_table, true),
         Format::Spec => {
             let mut p = spec::parse_spec_tables(text, default_table, true);
             name_headerless_tables(text, &mut p);

@@ -3,7 +3,8 @@
 
 use std::borrow::Cow;
 
-use model::iptables::{IptArg, IptRule};
+use model::iptables::{IptArg, IptRule, Values};
+use model::name::Interner;
 
 /// One word of a rule line. `quoted` words are always values, never options.
 #[derive(Debug, Clone)]
@@ -128,17 +129,19 @@ pub(crate) fn parse_bracket_counters(s: &str) -> Option<(u64, u64)> {
 /// The error names the problem and the offending word.
 pub fn parse_rule_line(line: &str) -> Result<IptRule, String> {
     let mut toks = Vec::new();
-    parse_rule_with(line, &mut toks)
+    parse_rule_with(line, &mut toks, &mut Interner::default())
 }
 
-/// [`parse_rule_line`] with a caller-owned token buffer (no per-line Vec allocation).
+/// [`parse_rule_line`] with a caller-owned token buffer (no per-line Vec allocation) and
+/// name table (names and values shared across the rules of one dump).
 pub(crate) fn parse_rule_with<'a>(
     line: &'a str,
     toks: &mut Vec<Tok<'a>>,
+    names: &mut Interner,
 ) -> Result<IptRule, String> {
     let raw = line.trim();
     tokenize(raw, toks)?;
-    let mut rule = rules_from_tokens(toks)?;
+    let mut rule = rules_from_tokens(toks, names)?;
     rule.raw = raw.to_string();
     Ok(rule)
 }
@@ -151,14 +154,14 @@ struct ModuleState<'t> {
 
 impl ModuleState<'_> {
     /// A module with no options of its own (`-p tcp -m tcp`) still leaves a trace.
-    fn flush(&mut self, out: &mut Vec<IptArg>) {
+    fn flush(&mut self, out: &mut Vec<IptArg>, names: &mut Interner) {
         if let Some(name) = self.name {
             if !self.used {
                 out.push(IptArg {
-                    module: Some(name.to_string()),
-                    option: "-m".to_string(),
+                    module: Some(names.name(name)),
+                    option: names.name("-m"),
                     negated: false,
-                    values: Vec::new(),
+                    values: Values::new(),
                 });
             }
         }
@@ -167,7 +170,7 @@ impl ModuleState<'_> {
     }
 }
 
-fn rules_from_tokens(toks: &[Tok<'_>]) -> Result<IptRule, String> {
+fn rules_from_tokens(toks: &[Tok<'_>], names: &mut Interner) -> Result<IptRule, String> {
     // Size the arg vectors up front: allocation dominates the cost of a rule.
     let target_at = toks
         .iter()
@@ -211,7 +214,7 @@ fn rules_from_tokens(toks: &[Tok<'_>]) -> Result<IptRule, String> {
     let chain = toks
         .get(i + 1)
         .ok_or_else(|| "`-A` without a chain name".to_string())?;
-    rule.chain = chain.text.to_string();
+    rule.chain = names.name(&chain.text);
     i += 2;
 
     let mut module = ModuleState {
@@ -241,7 +244,7 @@ fn rules_from_tokens(toks: &[Tok<'_>]) -> Result<IptRule, String> {
             // A stray word: glue it to the previous option (an unquoted multi-word value),
             // or to a `-m NAME` that has no option yet.
             if !in_target && module.name.is_some() && !module.used {
-                module.flush(&mut rule.matches);
+                module.flush(&mut rule.matches, names);
             }
             let last = if in_target {
                 rule.target_options.last_mut()
@@ -250,7 +253,7 @@ fn rules_from_tokens(toks: &[Tok<'_>]) -> Result<IptRule, String> {
             };
             match last {
                 Some(a) => {
-                    a.values.push(t.text.to_string());
+                    a.values.push(names.name(&t.text));
                     i += 1;
                     continue;
                 }
@@ -266,7 +269,7 @@ fn rules_from_tokens(toks: &[Tok<'_>]) -> Result<IptRule, String> {
                 .get(i + 1)
                 .filter(|n| !n.is_option())
                 .ok_or_else(|| "`-m` without a module name".to_string())?;
-            module.flush(&mut rule.matches);
+            module.flush(&mut rule.matches, names);
             module.name = Some(&name.text);
             i += 2;
             continue;
@@ -279,8 +282,8 @@ fn rules_from_tokens(toks: &[Tok<'_>]) -> Result<IptRule, String> {
                 .get(i + 1)
                 .filter(|n| !n.is_option())
                 .ok_or_else(|| format!("`{opt}` without a target"))?;
-            module.flush(&mut rule.matches);
-            rule.target = Some(target.text.to_string());
+            module.flush(&mut rule.matches, names);
+            rule.target = Some(names.name(&target.text));
             rule.goto = matches!(opt, "-g" | "--goto");
             in_target = true;
             i += 2;
@@ -293,7 +296,7 @@ fn rules_from_tokens(toks: &[Tok<'_>]) -> Result<IptRule, String> {
         };
         let (name, takes_value, arg_module) = match builtin {
             Some((canon, takes)) => {
-                module.flush(&mut rule.matches);
+                module.flush(&mut rule.matches, names);
                 (canon, Some(takes), None)
             }
             None => {
@@ -318,29 +321,29 @@ fn rules_from_tokens(toks: &[Tok<'_>]) -> Result<IptRule, String> {
             }
         }
         let values = match takes_value {
-            Some(false) => Vec::new(),
+            Some(false) => Values::new(),
             Some(true) => match toks.get(i) {
                 Some(v) if !v.is_option() && !v.is_bang() => {
                     i += 1;
-                    vec![v.text.to_string()]
+                    let mut one = Values::new();
+                    one.push(names.name(&v.text));
+                    one
                 }
                 _ => return Err(format!("`{name}` without a value")),
             },
             None => {
-                // Exact-size vector: a rule is mostly small allocations.
                 let n = toks[i..]
                     .iter()
                     .take_while(|v| !v.is_option() && !v.is_bang())
                     .count();
-                let values: Vec<String> =
-                    toks[i..i + n].iter().map(|v| v.text.to_string()).collect();
+                let values: Values = toks[i..i + n].iter().map(|v| names.name(&v.text)).collect();
                 i += n;
                 values
             }
         };
         let arg = IptArg {
-            module: arg_module.map(str::to_string),
-            option: name.to_string(),
+            module: arg_module.map(|m| names.name(m)),
+            option: names.name(name),
             negated: negate,
             values,
         };
@@ -354,7 +357,7 @@ fn rules_from_tokens(toks: &[Tok<'_>]) -> Result<IptRule, String> {
     if negate {
         return Err("dangling `!` at end of rule".to_string());
     }
-    module.flush(&mut rule.matches);
+    module.flush(&mut rule.matches, names);
     Ok(rule)
 }
 
@@ -454,8 +457,8 @@ mod tests {
 
     fn arg(module: Option<&str>, option: &str, negated: bool, values: &[&str]) -> IptArg {
         IptArg {
-            module: module.map(str::to_string),
-            option: option.to_string(),
+            module: module.map(Into::into),
+            option: option.into(),
             negated,
             values: values.iter().map(|v| v.to_string()).collect(),
         }

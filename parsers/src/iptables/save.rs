@@ -3,7 +3,8 @@
 use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
 
-use model::iptables::{Backend, IptChain, IptTable, IptablesBackendDump};
+use model::iptables::{Backend, IptChain, IptTable, IptablesBackendDump, LineSpan, Name};
+use model::name::Interner;
 
 use super::rule::{parse_bracket_counters, parse_rule_with, Tok};
 use super::spec::{builtin_rank, infer_table, is_chatter, paste_line, table_from_command, Fnv};
@@ -57,7 +58,7 @@ struct OpenTable {
     /// Index of the chain the previous rule went to (rules come grouped by chain).
     last_chain: usize,
     /// Chain name → index; kube-proxy tables have tens of thousands of chains.
-    index: HashMap<String, usize, BuildHasherDefault<Fnv>>,
+    index: HashMap<Name, usize, BuildHasherDefault<Fnv>>,
 }
 
 impl OpenTable {
@@ -222,8 +223,13 @@ impl Dumps {
 }
 
 /// Parse `iptables-save` output. Rules or chains outside any `*table` go to `default_table`
-/// (with a warning).
-pub(crate) fn parse_save_impl(text: &str, default_table: &str) -> Parsed<Vec<IptablesBackendDump>> {
+/// (with a warning). With `keep_rules` false every rule is parsed (for its warnings and
+/// counters) but only its place in `text` is kept, in its chain's `rule_lines`.
+pub(crate) fn parse_save_impl(
+    text: &str,
+    default_table: &str,
+    keep_rules: bool,
+) -> Parsed<Vec<IptablesBackendDump>> {
     let mut out = Dumps {
         dumps: Vec::new(),
         warnings: Vec::new(),
@@ -235,11 +241,23 @@ pub(crate) fn parse_save_impl(text: &str, default_table: &str) -> Parsed<Vec<Ipt
     let mut version: Option<String> = None;
     let mut open: Option<OpenTable> = None;
     let mut toks: Vec<Tok<'_>> = Vec::with_capacity(32);
+    // Names and values shared across the dump (a kube-proxy table repeats chain names,
+    // comments and addresses on several rules); about one distinct string per 100 bytes.
+    let mut names = Interner::with_capacity(text.len() / 100);
     // A table named by a command line (`# iptables-save -t nat | grep AWS`), for rules that
     // follow without a `*table` header.
     let mut command_table: Option<&str> = None;
 
-    for (n, raw_line) in text.lines().enumerate() {
+    // Byte offset of the current line, and the end of the last rule line that was indexed
+    // (with the chain it went to), so that consecutive rule lines form one span.
+    let mut offset = 0usize;
+    let mut last_indexed: Option<(usize, usize)> = None;
+    for (n, with_newline) in text.split_inclusive('\n').enumerate() {
+        let line_start = offset;
+        offset += with_newline.len();
+        // The same lines as `str::lines`: without `\n` and a `\r` before it.
+        let raw_line = with_newline.strip_suffix('\n').unwrap_or(with_newline);
+        let raw_line = raw_line.strip_suffix('\r').unwrap_or(raw_line);
         let lineno = n + 1;
         let line = paste_line(raw_line);
         if line.is_empty() {
@@ -269,17 +287,19 @@ pub(crate) fn parse_save_impl(text: &str, default_table: &str) -> Parsed<Vec<Ipt
             }
             continue;
         }
-        if is_chatter(line) {
+        // A rule line (`-A …`, `[p:b] -A …`) is never paste chatter; most lines are rules.
+        let rule_line = line.starts_with("-A ") || counters_then_append(line);
+        if !rule_line && is_chatter(line) {
             if let Some(t) = table_from_command(line) {
                 command_table = Some(t);
             }
             continue;
         }
-        if first == b'[' || line.starts_with("-A ") {
+        if rule_line || first == b'[' {
             let t = open.get_or_insert_with(|| {
                 out.implicit_table(command_table, default_table, v6, lineno, line, "rule")
             });
-            match parse_rule_with(line, &mut toks) {
+            match parse_rule_with(line, &mut toks, &mut names) {
                 Ok(rule) => {
                     if rule.packets.is_some() {
                         t.rule_counters = true;
@@ -301,7 +321,27 @@ pub(crate) fn parse_save_impl(text: &str, default_table: &str) -> Parsed<Vec<Ipt
                             })
                         }
                     };
-                    t.table.chains[idx].rules.push(rule);
+                    let chain = &mut t.table.chains[idx];
+                    if keep_rules {
+                        chain.rules.push(rule);
+                    } else {
+                        let end = line_start + raw_line.len();
+                        match chain.rule_lines.last_mut() {
+                            // The previous rule line went to this chain and only blank
+                            // lines lie between: extend its span.
+                            Some(span)
+                                if last_indexed == Some((idx, span.end as usize))
+                                    && text[span.end as usize..line_start].trim().is_empty() =>
+                            {
+                                span.end = end as u32;
+                            }
+                            _ => chain.rule_lines.push(LineSpan {
+                                start: line_start as u32,
+                                end: end as u32,
+                            }),
+                        }
+                        last_indexed = Some((idx, end));
+                    }
                 }
                 Err(e) => out.warnings.push(ParseWarning::new(lineno, line, e)),
             }
@@ -311,7 +351,7 @@ pub(crate) fn parse_save_impl(text: &str, default_table: &str) -> Parsed<Vec<Ipt
             let t = open.get_or_insert_with(|| {
                 out.implicit_table(command_table, default_table, v6, lineno, line, "chain")
             });
-            match parse_chain_line(line) {
+            match parse_chain_line(line, &mut names) {
                 Ok(chain) => {
                     if let Some(i) = t.chain_index(&chain.name) {
                         out.warnings.push(ParseWarning::new(
@@ -369,8 +409,22 @@ pub(crate) fn parse_save_impl(text: &str, default_table: &str) -> Parsed<Vec<Ipt
     }
 }
 
+/// `[123:4567] -A …`: iptables-save -c's counters, then the rule.
+fn counters_then_append(line: &str) -> bool {
+    let b = line.as_bytes();
+    if b.first() != Some(&b'[') {
+        return false;
+    }
+    let Some(end) = b.iter().position(|&c| c == b']') else {
+        return false;
+    };
+    end > 1
+        && b[1..end].iter().all(|c| c.is_ascii_digit() || *c == b':')
+        && b[end + 1..].starts_with(b" -A ")
+}
+
 /// `:CHAIN POLICY [p:b]`; policy `-` (user chain) → None.
-fn parse_chain_line(line: &str) -> Result<IptChain, String> {
+fn parse_chain_line(line: &str, names: &mut Interner) -> Result<IptChain, String> {
     let body = line
         .strip_prefix(':')
         .ok_or_else(|| "chain line must start with `:`".to_string())?;
@@ -379,7 +433,7 @@ fn parse_chain_line(line: &str) -> Result<IptChain, String> {
         .next()
         .ok_or_else(|| "chain line without a name".to_string())?;
     let mut chain = IptChain {
-        name: name.to_string(),
+        name: names.name(name),
         ..Default::default()
     };
     if let Some(policy) = words.next() {

@@ -172,7 +172,7 @@ pub(crate) struct TableBuilder {
     pub first_line: Option<usize>,
     last_chain: usize,
     /// Chain name → index (kube-proxy tables have tens of thousands of chains).
-    index: HashMap<String, usize, BuildHasherDefault<Fnv>>,
+    index: HashMap<model::iptables::Name, usize, BuildHasherDefault<Fnv>>,
 }
 
 impl TableBuilder {
@@ -219,9 +219,10 @@ impl TableBuilder {
                 Some(&i) => i,
                 None => {
                     let i = self.table.chains.len();
-                    self.index.insert(name.to_string(), i);
+                    let name = model::iptables::Name::new(name);
+                    self.index.insert(name.clone(), i);
                     self.table.chains.push(IptChain {
-                        name: name.to_string(),
+                        name,
                         ..Default::default()
                     });
                     i
@@ -261,6 +262,7 @@ pub(crate) fn parse_spec_tables(
     let mut tables: Vec<TableBuilder> = Vec::new();
     let mut cur = TableBuilder::new(default_table, false);
     let mut toks: Vec<Tok<'_>> = Vec::with_capacity(32);
+    let mut names = model::name::Interner::with_capacity(text.len() / 100);
 
     for (n, raw_line) in text.lines().enumerate() {
         let lineno = n + 1;
@@ -271,7 +273,7 @@ pub(crate) fn parse_spec_tables(
         if (line.starts_with("-A ") || line.starts_with("[")) && !is_paste_noise(line) {
             cur.saw_body = true;
             cur.first_line.get_or_insert(lineno);
-            match parse_rule_with(line, &mut toks) {
+            match parse_rule_with(line, &mut toks, &mut names) {
                 Ok(rule) => {
                     if rule.packets.is_some() {
                         cur.has_counters = true;
