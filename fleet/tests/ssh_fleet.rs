@@ -661,121 +661,430 @@ fn push_agent_and_agentless() {
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
 
+/// `diag snat` over real sshds analyses each node as it arrives (the snapshots are not held
+/// for the whole fleet): every reachable node has its view, in target order whatever order
+/// they finished in, the stopped node is a `fleet.node-unreachable` finding and an input
+/// error, and each view equals the one `diag snat --from` builds from the same node's
+/// snapshot written by `diag collect` (a prepared snapshot, so both read the same input).
+#[test]
+fn diag_snat_streams_views_in_target_order() {
+    if skip_without_sshd() {
+        return;
+    }
+    let Some(agent) = e2e::prereq::need(node_agent(), "diag_snat_streams needs node-agent") else {
+        return;
+    };
+    let diag =
+        e2e::doubles::sibling_bin("diag", "EKD_DIAG", "cargo build -p diag --bin diag").unwrap();
+    let mut fleet = SshFleet::new(5).unwrap();
+    let kh = fleet
+        .write("known_hosts", &fleet.known_hosts_lines(0..5))
+        .unwrap();
+    // Each node prints its own prepared snapshot, node 0 after a delay so it finishes last.
+    let mut names = Vec::new();
+    for i in 0..5 {
+        let snap = Command::new("ip")
+            .args(["netns", "exec", &fleet.nodes[i].ns])
+            .arg(&agent)
+            .args(["collect", "--no-imds"])
+            .output()
+            .unwrap();
+        assert!(!snap.stdout.is_empty());
+        let mut v: serde_json::Value = serde_json::from_slice(&snap.stdout).unwrap();
+        let host = format!("streamed-node-{i}");
+        v["hostname"] = serde_json::Value::String(host.clone());
+        names.push(host);
+        let f = fleet
+            .write(&format!("snap-{i}.json"), &v.to_string())
+            .unwrap();
+        let delay = if i == 0 { "1" } else { "0" };
+        let script = fleet
+            .write(
+                &format!("agent-{i}"),
+                &format!("#!/bin/sh\nsleep {delay}\nexec cat {}\n", f.display()),
+            )
+            .unwrap();
+        make_exec(&script);
+    }
+    fleet.stop_node(3);
+    // The same agent path on every node: a dispatcher keyed on the node's address.
+    let mut disp = String::from("#!/bin/sh\ncase \"$(ip -4 -o addr show dev eth0)\" in\n");
+    for (i, n) in fleet.nodes.iter().enumerate() {
+        disp.push_str(&format!(
+            "  *\" {}/\"*) exec {} ;;\n",
+            n.addr,
+            fleet.dir.path().join(format!("agent-{i}")).display()
+        ));
+    }
+    disp.push_str("esac\nexit 127\n");
+    let dispatcher = fleet.write("dispatch-agent", &disp).unwrap();
+    make_exec(&dispatcher);
+    let hosts = fleet.write("hosts", &hosts_for(&fleet, 0..5)).unwrap();
+    let o = fleet
+        .ops_command(&diag)
+        .args(["snat", "-o", "json", "--hosts"])
+        .arg(&hosts)
+        .arg("-i")
+        .arg(&fleet.client_key)
+        .args(["--no-ssh-agent", "--retries", "0", "--known-hosts"])
+        .arg(&kh)
+        .arg("--agent-path")
+        .arg(&dispatcher)
+        .env("HOME", fleet.dir.path())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
+    let report: serde_json::Value =
+        serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}; stderr: {stderr}"));
+    assert_eq!(o.status.code(), Some(2), "an input error → 2; {stderr}");
+    let views = report["nodes"].as_array().unwrap();
+    let got: Vec<&str> = views
+        .iter()
+        .map(|v| v["node"].as_str().unwrap_or_default())
+        .collect();
+    let want: Vec<&str> = [0, 1, 2, 4].iter().map(|i| names[*i].as_str()).collect();
+    assert_eq!(got, want, "views in target order; {stderr}");
+    let errors = report["input_errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    let down = &fleet.nodes[3].addr;
+    assert!(
+        errors[0].to_string().contains(down.as_str()),
+        "{errors:?} names {down}"
+    );
+    let unreachable = report["fleet_findings"].as_array().unwrap();
+    assert_eq!(unreachable.len(), 1, "{unreachable:?}");
+    assert_eq!(unreachable[0]["rule"], "fleet.node-unreachable");
+    // The same views from the snapshots on disk.
+    for (k, i) in [0usize, 1, 2, 4].iter().enumerate() {
+        let f = fleet.dir.path().join(format!("snap-{i}.json"));
+        let o = Command::new(&diag)
+            .args(["snat", "-o", "json", "--from"])
+            .arg(&f)
+            .output()
+            .unwrap();
+        let local: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        let mut lv = local["nodes"][0].clone();
+        let mut rv = views[k].clone();
+        // The label differs (file path vs node name); the analysis must not.
+        for v in [&mut lv, &mut rv] {
+            if let Some(m) = v.as_object_mut() {
+                m.remove("input");
+                m.remove("label");
+            }
+        }
+        assert_eq!(lv, rv, "node {i}");
+    }
+}
+
+/// The seven raw commands people run by hand on a node (bench/node_cost.sh lists their
+/// source): what parallel-ssh collects as raw text in bench/fleet.sh.
+const RAW_SEVEN: &str = "ip addr; ip route show table all; ip rule; iptables-nft-save -c; \
+    iptables-legacy-save -c; conntrack -L; sysctl -a 2>/dev/null | grep -E \
+    'ip_forward|tcp_early_demux|nf_conntrack_max|nf_conntrack_count|conf.all.forwarding|disable_ipv6|ip_local_port_range|ip_local_reserved_ports|rp_filter'; \
+    cat /var/log/aws-routed-eni/*";
+
+/// Counts the nodes a bench leg delivered (from its output).
+type LegCount = Box<dyn Fn(&str) -> usize>;
+
+/// Runs `argv` in the fleet's ops namespace under GNU time; (wall s, peak RSS KB, exit code).
+fn bench_timed(fleet: &SshFleet, tag: &str, argv: &[std::ffi::OsString]) -> (String, String, i32) {
+    let timefile = fleet.dir.path().join(format!("time-{tag}"));
+    let st = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &fleet.ops,
+            "/usr/bin/time",
+            "-f",
+            "%e %M",
+            "-o",
+        ])
+        .arg(&timefile)
+        .args(argv)
+        .env("HOME", fleet.dir.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    let t = std::fs::read_to_string(&timefile).unwrap();
+    let (wall, rss) = t.trim().lines().last().unwrap().split_once(' ').unwrap();
+    (wall.to_string(), rss.to_string(), st.code().unwrap_or(-1))
+}
+
+/// Files in `dir` that hold a snapshot (parallel-ssh's per-host output of `node-agent collect`).
+fn snapshots_in(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .filter(|e| {
+                    std::fs::read_to_string(e.path()).is_ok_and(|s| Snapshot::from_json(&s).is_ok())
+                })
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+/// Files in `dir` with the raw text of the seven commands (`ip rule` always prints the
+/// `from all lookup local` rule).
+fn raw_outputs_in(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .filter(|e| {
+                    std::fs::read_to_string(e.path()).is_ok_and(|s| s.contains("lookup local"))
+                })
+                .count()
+        })
+        .unwrap_or(0)
+}
+
 /// Benchmark mode for bench/fleet.sh (not a test): `--ignored --exact bench_child` with
-/// FLEET_BENCH_N set (comma-separated fleet sizes); without it, it fails. For each size it builds a fleet, then collects it with
-/// diag-fleet and with parallel-ssh (raw `node-agent collect` output), both in the ops
-/// namespace under /usr/bin/time, and prints one result line per tool.
+/// FLEET_BENCH_N set (comma-separated fleet sizes); without it, it fails. For each size it
+/// builds a fleet of real sshds (one network namespace each; FLEET_BENCH_RULES, when set, is
+/// an `iptables-restore` file loaded into every node, e.g. an emulated EKS node's VPC CNI
+/// rules), then runs FLEET_BENCH_REPS rounds of the legs in FLEET_BENCH_LEGS (default all),
+/// rotating their order each round, each in the ops namespace under /usr/bin/time:
+///
+/// - `snat`: `diag snat` (EKD_DIAG) over the fleet, `-j 64`, the installed agent;
+/// - `pssh-raw`: parallel-ssh `-p 64` collecting the raw text of the seven commands;
+/// - `collect`: `diag-fleet -o DIR` (EKD_DIAG_FLEET), snapshots written, no analysis;
+/// - `pssh-agent`: parallel-ssh running `node-agent collect` (raw JSON, not parsed);
+/// - `snat-cat` / `pssh-cat`: both with an "agent" that only prints a prepared snapshot
+///   of a node (no collection cost on the nodes: transport + parsing + analysis);
+/// - `snat-timed`: `diag snat` with the agent under GNU time on each node (its CPU-seconds,
+///   summed over the fleet, in the `agent_cpu_s` field).
+///
+/// Prints one `BENCH` line per leg, size and round, with the load average.
 #[test]
 #[ignore = "benchmark driver for bench/fleet.sh, not a test"]
 fn bench_child() {
+    use std::ffi::OsString;
     let sizes = std::env::var("FLEET_BENCH_N")
         .expect("bench_child is bench/fleet.sh's driver: set FLEET_BENCH_N=10,30,60");
+    let reps: usize = std::env::var("FLEET_BENCH_REPS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1);
+    let legs_all = [
+        "snat",
+        "pssh-raw",
+        "collect",
+        "pssh-agent",
+        "snat-cat",
+        "pssh-cat",
+        "snat-timed",
+    ];
+    let legs: Vec<String> = std::env::var("FLEET_BENCH_LEGS")
+        .map(|s| s.split(',').map(|x| x.trim().to_string()).collect())
+        .unwrap_or_else(|_| legs_all.iter().map(|s| s.to_string()).collect());
     let agent = node_agent().expect("node-agent binary (cargo build -p node-agent)");
-    let pssh = ["parallel-ssh", "pssh"].into_iter().find(|p| {
-        Command::new("sh")
-            .arg("-c")
-            .arg(format!("command -v {p}"))
-            .stdout(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    });
+    let diag =
+        e2e::doubles::sibling_bin("diag", "EKD_DIAG", "cargo build -p diag --bin diag").unwrap();
+    let rules = std::env::var_os("FLEET_BENCH_RULES").map(PathBuf::from);
+    let pssh = ["parallel-ssh", "pssh"]
+        .into_iter()
+        .find(|p| {
+            Command::new("sh")
+                .arg("-c")
+                .arg(format!("command -v {p}"))
+                .stdout(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        })
+        .expect("parallel-ssh not installed (apt-get install pssh)");
     for n in sizes.split(',').map(|s| s.trim().parse::<usize>().unwrap()) {
         let fleet = SshFleet::new(n).unwrap();
+        if let Some(r) = &rules {
+            for node in &fleet.nodes {
+                let f = std::fs::File::open(r).unwrap();
+                let st = Command::new("ip")
+                    .args(["netns", "exec", &node.ns, "iptables-nft-restore"])
+                    .stdin(f)
+                    .status()
+                    .unwrap();
+                assert!(st.success(), "loading {} into {}", r.display(), node.ns);
+            }
+        }
         let kh = fleet
             .write("known_hosts", &fleet.known_hosts_lines(0..n))
             .unwrap();
         let hosts = fleet.write("hosts", &hosts_for(&fleet, 0..n)).unwrap();
-        let timefile = fleet.dir.path().join("time-diag");
-        let out = fleet.dir.path().join("out-diag");
-        let st = Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                &fleet.ops,
-                "/usr/bin/time",
-                "-f",
-                "%e %M",
-                "-o",
-            ])
-            .arg(&timefile)
-            .arg(fleet_bin())
-            .arg("--hosts")
-            .arg(&hosts)
-            .arg("-i")
-            .arg(&fleet.client_key)
-            .args(["--no-ssh-agent", "--known-hosts"])
-            .arg(&kh)
-            .arg("--agent-path")
+        // The prepared snapshot for the *-cat legs: node 0's own, collected once.
+        let snap = Command::new("ip")
+            .args(["netns", "exec", &fleet.nodes[0].ns])
             .arg(&agent)
-            .arg("-o")
-            .arg(&out)
-            .args(["-j", "64", "--no-progress"])
-            .env("HOME", fleet.dir.path())
-            .stderr(Stdio::null())
-            .status()
+            .arg("collect")
+            .output()
             .unwrap();
-        let t = std::fs::read_to_string(&timefile).unwrap();
-        let report: FleetReport =
-            serde_json::from_str(&std::fs::read_to_string(out.join("fleet.json")).unwrap())
-                .unwrap();
-        let ok = report
-            .nodes
-            .iter()
-            .filter(|n| n.outcome.is_success())
-            .count();
-        let (wall, rss) = t.trim().lines().last().unwrap().split_once(' ').unwrap();
-        println!(
-            "BENCH diag-fleet n={n} wall_s={wall} peak_rss_kb={rss} ok={ok} exit={}",
-            st.code().unwrap_or(-1)
+        let snap_file = fleet.dir.path().join("snapshot.json");
+        std::fs::write(&snap_file, &snap.stdout).unwrap();
+        let cat_agent = fleet
+            .write(
+                "cat-agent",
+                &format!("#!/bin/sh\nexec cat {}\n", snap_file.display()),
+            )
+            .unwrap();
+        make_exec(&cat_agent);
+        let cpu_file = fleet.dir.path().join("agent-cpu");
+        let timed_agent = fleet
+            .write(
+                "timed-agent",
+                &format!(
+                    "#!/bin/sh\nexec /usr/bin/time -a -o {} -f '%U %S' {} \"$@\"\n",
+                    cpu_file.display(),
+                    agent.display()
+                ),
+            )
+            .unwrap();
+        make_exec(&timed_agent);
+        let ssh_opts = format!(
+            "-i {} -o UserKnownHostsFile={} -o StrictHostKeyChecking=yes -o BatchMode=yes -o ConnectTimeout=10",
+            fleet.client_key.display(),
+            kh.display()
         );
-        if let Some(p) = pssh {
-            let timefile = fleet.dir.path().join("time-pssh");
-            let out = fleet.dir.path().join("out-pssh");
-            let ssh_opts = format!(
-                "-i {} -o UserKnownHostsFile={} -o StrictHostKeyChecking=yes -o BatchMode=yes -o ConnectTimeout=10",
-                fleet.client_key.display(),
-                kh.display()
-            );
-            let st = Command::new("ip")
-                .args([
-                    "netns",
-                    "exec",
-                    &fleet.ops,
-                    "/usr/bin/time",
-                    "-f",
-                    "%e %M",
-                    "-o",
-                ])
-                .arg(&timefile)
-                .arg(p)
-                .arg("-h")
-                .arg(&hosts)
-                .args(["-p", "64", "-t", "120", "-x", &ssh_opts, "-o"])
-                .arg(&out)
-                .arg(format!("{} collect", agent.display()))
-                .env("HOME", fleet.dir.path())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .unwrap();
-            let t = std::fs::read_to_string(&timefile).unwrap();
-            let ok = std::fs::read_dir(&out)
-                .map(|d| {
-                    d.filter_map(|e| e.ok())
-                        .filter(|e| {
-                            std::fs::read_to_string(e.path())
-                                .is_ok_and(|s| Snapshot::from_json(&s).is_ok())
-                        })
-                        .count()
-                })
-                .unwrap_or(0);
-            let (wall, rss) = t.trim().lines().last().unwrap().split_once(' ').unwrap();
-            println!(
-                "BENCH {p} n={n} wall_s={wall} peak_rss_kb={rss} ok={ok} exit={}",
-                st.code().unwrap_or(-1)
-            );
-        } else {
-            println!("BENCH parallel-ssh not installed (apt-get install pssh or pip install parallel-ssh)");
+        let diag_argv = |head: &[OsString], agent_path: &Path, tail: &[&str]| -> Vec<OsString> {
+            let mut v: Vec<OsString> = head.to_vec();
+            v.extend([
+                "--hosts".into(),
+                hosts.clone().into(),
+                "-i".into(),
+                fleet.client_key.clone().into(),
+                "--no-ssh-agent".into(),
+                "--known-hosts".into(),
+                kh.clone().into(),
+                "--agent-path".into(),
+                agent_path.into(),
+                "-j".into(),
+                "64".into(),
+            ]);
+            v.extend(tail.iter().map(OsString::from));
+            v
+        };
+        let pssh_argv = |out: &Path, command: String| -> Vec<OsString> {
+            vec![
+                pssh.into(),
+                "-h".into(),
+                hosts.clone().into(),
+                "-p".into(),
+                "64".into(),
+                "-t".into(),
+                "120".into(),
+                "-x".into(),
+                ssh_opts.clone().into(),
+                "-o".into(),
+                out.into(),
+                command.into(),
+            ]
+        };
+        for rep in 0..reps {
+            let mut order = legs.clone();
+            let k = rep % order.len().max(1);
+            order.rotate_left(k);
+            for leg in &order {
+                let load = std::fs::read_to_string("/proc/loadavg")
+                    .unwrap_or_default()
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or("?")
+                    .to_string();
+                let out = fleet.dir.path().join(format!("out-{leg}-{rep}"));
+                let _ = std::fs::remove_file(&cpu_file);
+                let (argv, count): (Vec<OsString>, LegCount) = match leg.as_str() {
+                    "snat" | "snat-cat" | "snat-timed" => {
+                        let a = match leg.as_str() {
+                            "snat" => agent.clone(),
+                            "snat-cat" => cat_agent.clone(),
+                            _ => timed_agent.clone(),
+                        };
+                        let mut argv = vec![OsString::from("sh"), "-c".into()];
+                        // stdout (the report) to a file, to count the nodes it covers.
+                        argv.push(r#"exec "$@" > "$0""#.into());
+                        argv.push(out.clone().into());
+                        argv.extend(diag_argv(
+                            &[
+                                diag.clone().into(),
+                                "snat".into(),
+                                "-o".into(),
+                                "json".into(),
+                            ],
+                            &a,
+                            &[],
+                        ));
+                        let out2 = out.clone();
+                        (
+                            argv,
+                            Box::new(move |_| {
+                                let v: serde_json::Value = std::fs::read_to_string(&out2)
+                                    .ok()
+                                    .and_then(|s| serde_json::from_str(&s).ok())
+                                    .unwrap_or_default();
+                                v["nodes"].as_array().map_or(0, |a| a.len())
+                            }),
+                        )
+                    }
+                    "collect" => {
+                        let argv = diag_argv(
+                            &[fleet_bin().into()],
+                            &agent,
+                            &["-o", out.to_str().unwrap(), "--no-progress"],
+                        );
+                        let out2 = out.clone();
+                        (
+                            argv,
+                            Box::new(move |_| {
+                                std::fs::read_to_string(out2.join("fleet.json"))
+                                    .ok()
+                                    .and_then(|s| serde_json::from_str::<FleetReport>(&s).ok())
+                                    .map_or(0, |r| {
+                                        r.nodes.iter().filter(|n| n.outcome.is_success()).count()
+                                    })
+                            }),
+                        )
+                    }
+                    "pssh-raw" => {
+                        let out2 = out.clone();
+                        (
+                            pssh_argv(&out, RAW_SEVEN.to_string()),
+                            Box::new(move |_| raw_outputs_in(&out2)),
+                        )
+                    }
+                    "pssh-agent" | "pssh-cat" => {
+                        let a = if leg == "pssh-agent" {
+                            &agent
+                        } else {
+                            &cat_agent
+                        };
+                        let out2 = out.clone();
+                        (
+                            pssh_argv(&out, format!("{} collect", a.display())),
+                            Box::new(move |_| snapshots_in(&out2)),
+                        )
+                    }
+                    other => panic!("unknown FLEET_BENCH_LEGS leg {other}"),
+                };
+                let (wall, rss, code) = bench_timed(&fleet, &format!("{leg}-{rep}"), &argv);
+                let ok = count(leg);
+                let cpu = std::fs::read_to_string(&cpu_file)
+                    .map(|t| {
+                        let s: f64 = t
+                            .lines()
+                            .filter_map(|l| {
+                                let mut it = l.split_whitespace().map(|x| x.parse::<f64>());
+                                match (it.next(), it.next()) {
+                                    (Some(Ok(u)), Some(Ok(s))) => Some(u + s),
+                                    _ => None,
+                                }
+                            })
+                            .sum();
+                        format!(" agent_cpu_s={s:.2}")
+                    })
+                    .unwrap_or_default();
+                println!(
+                    "BENCH leg={leg} n={n} rep={rep} wall_s={wall} peak_rss_kb={rss} ok={ok} exit={code} load1={load}{cpu}"
+                );
+            }
         }
     }
 }

@@ -329,7 +329,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Collect(args) => {
             let opts = options(&args.source);
-            let rt = runtime()?;
+            let rt = one_shot_runtime()?;
             if args.from_daemon {
                 match rt.block_on(daemon_snapshot(&args.socket)) {
                     Ok(snap) => {
@@ -375,7 +375,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bundle(args) => {
             let started = jiff::Timestamp::now();
             let opts = options(&args.source);
-            let rt = runtime()?;
+            let rt = one_shot_runtime()?;
             let snap = rt.block_on(collect::collect(&opts));
             rt.shutdown_background();
             let path = crate::bundle::write(&args_to_bundle(&args, started)?, &opts, snap)?;
@@ -390,7 +390,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             socket,
             timeout,
         } => {
-            let rt = runtime()?;
+            let rt = one_shot_runtime()?;
             let r = rt.block_on(serve::api::get_unix(&socket, &target, timeout));
             rt.shutdown_background();
             let (status, body) = r?;
@@ -465,6 +465,19 @@ fn args_to_bundle(
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+/// The runtime of a one-shot command (`collect`, `bundle`, `api`): one thread. A collection
+/// joins its sections in one task (`tokio::join!`), so worker threads added nothing but their
+/// start-up and cross-thread wake-ups (futex) on every node of a fleet; blocking readers
+/// (sysctls, logs, /proc) still run on the blocking pool. `serve` keeps the multi-threaded
+/// runtime: its API answers while a round is collected. Measured in bench/README.md
+/// ("Per-node cost").
+fn one_shot_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")

@@ -8,6 +8,7 @@ use std::sync::{Arc, OnceLock};
 use anyhow::Context;
 use fleet::targets::Target;
 use fleet::{FleetEvent, FleetRun, FleetSpec, NodeResult};
+use model::{NodeOutcome, Snapshot};
 
 use crate::cli::TargetArgs;
 
@@ -173,5 +174,37 @@ impl Remote {
         let out = run.collect_all_with(|ev| bar.event(ev)).await;
         bar.finish();
         Ok(out)
+    }
+
+    /// Collects every target and hands each node to `on_node` (its index in the target
+    /// list, its outcome, its snapshot) as soon as it finishes, so that a view can be built
+    /// and the snapshot dropped while the other nodes are still being collected: memory
+    /// holds the nodes in flight, not the fleet. Returns every outcome, in target order.
+    pub async fn for_each_node(
+        &mut self,
+        progress: bool,
+        mut on_node: impl FnMut(usize, &NodeOutcome, Option<Box<Snapshot>>),
+    ) -> anyhow::Result<Vec<NodeOutcome>> {
+        let targets = self.targets().await?;
+        let bar = Progress::new(progress, targets.len());
+        let mut outcomes: Vec<Option<NodeOutcome>> = vec![None; targets.len()];
+        let (mut run, _) = self.start(targets).await?;
+        while let Some(ev) = run.next_event().await {
+            bar.event(&ev);
+            if let FleetEvent::Finished {
+                index,
+                outcome,
+                snapshot,
+                ..
+            } = ev
+            {
+                on_node(index, &outcome, snapshot);
+                if let Some(slot) = outcomes.get_mut(index) {
+                    *slot = Some(outcome);
+                }
+            }
+        }
+        bar.finish();
+        Ok(outcomes.into_iter().flatten().collect())
     }
 }
