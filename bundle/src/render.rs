@@ -6,6 +6,8 @@
 //!   (`IptRule::raw`); the tables are reassembled around them (`*table`, `:CHAIN POLICY
 //!   [p:b]`, `COMMIT`). Rules read from `iptables -L` pastes have no save line and are written
 //!   with `parsers::iptables::to_save_line` from their parsed fields.
+//! * `iptables -nvL -t nat|mangle|filter` (ELC's `iptables-<table>.txt`): rendered from the
+//!   save dump by [`crate::iptables_list`], never run (the manifest note says so).
 //! * ip rule / route / addr / neigh, conntrack, sysctls: the agent reads netlink and `/proc`,
 //!   not command output, so these are rendered from the parsed data in iproute2's /
 //!   conntrack's format (the diag parsers read them back to the same data: see the tests).
@@ -147,6 +149,54 @@ pub fn files(s: &Snapshot) -> (Vec<RawFile>, Vec<Omitted>) {
                 );
                 f.note = Some(format!("{} backend ({})", d.backend, d.command));
                 out.push(f);
+                for table in ["nat", "mangle", "filter"] {
+                    let path = format!("networking/iptables-{table}.txt");
+                    let Some(t) = d.table(table) else {
+                        omitted.push(Omitted {
+                            path,
+                            reason: format!("the {} backend has no {table} table", d.backend),
+                        });
+                        continue;
+                    };
+                    let numeric = crate::iptables_list::numeric_proto(d.version.as_deref());
+                    let (mut text, unknown) = crate::iptables_list::render_table(t, numeric);
+                    // ELC appends the count of rule rows to each listing.
+                    let rows: usize = t.chains.iter().map(|c| c.rules.len()).sum();
+                    let _ = write!(text, "=======\nTotal Number of Rules: {rows}\n");
+                    let mut f = RawFile::text(
+                        &path,
+                        text,
+                        Source::rendered(
+                            "iptables",
+                            &[
+                                "iptables",
+                                "--wait",
+                                "1",
+                                "--numeric",
+                                "--verbose",
+                                "--list",
+                                "--table",
+                                table,
+                            ],
+                        ),
+                    );
+                    let mut note = format!(
+                        "rendered from `{}` ({} backend), not run: `iptables -L` can load \
+                         kernel modules on the legacy backend",
+                        d.command, d.backend
+                    );
+                    if !unknown.is_empty() {
+                        let _ = write!(
+                            note,
+                            "; {} option(s) whose -L wording is not known here are in save \
+                             syntax (first: `{}`)",
+                            unknown.len(),
+                            unknown[0]
+                        );
+                    }
+                    f.note = Some(note);
+                    out.push(f);
+                }
             }
             if with_rules.len() > 1 {
                 for d in &with_rules {
@@ -174,12 +224,6 @@ pub fn files(s: &Snapshot) -> (Vec<RawFile>, Vec<Omitted>) {
             s.iptables.reason.as_deref(),
         ),
     }
-    omitted.push(Omitted {
-        path: "networking/iptables-{nat,mangle,filter}.txt".into(),
-        reason: "`iptables -L -n -v` is never run (on the legacy backend listing a table loads \
-                 its module); the same rules with counters are in iptables-save.txt"
-            .into(),
-    });
 
     // rules and routes
     match s.rules.get() {
