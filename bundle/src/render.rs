@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 /// Where the bytes of a bundle file came from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct Source {
-    /// `command` (run for the bundle), `file` (copied), `rendered` (from a snapshot section,
+    /// `command` (run for the bundle), `http` (a GET made for the bundle), `file` (copied), `rendered` (from a snapshot section,
     /// in the format of `argv`), `generated` (report, findings, snapshot).
     pub kind: String,
     /// The command, or the command whose output format a rendered file has.
@@ -61,6 +61,15 @@ impl Source {
         Source {
             kind: "command".into(),
             argv: argv.to_vec(),
+            ..Default::default()
+        }
+    }
+
+    /// An HTTP GET the bundle made (ipamd introspection), `argv` = `["GET", url]`.
+    pub fn http(url: &str) -> Source {
+        Source {
+            kind: "http".into(),
+            argv: vec!["GET".into(), url.into()],
             ..Default::default()
         }
     }
@@ -110,6 +119,16 @@ pub struct Omitted {
     pub path: String,
     pub reason: String,
 }
+
+/// ELC's `ipamd/<name>.json` files (`IPAMD_DATA` in eks-log-collector.sh, plus `metrics`).
+pub const IPAMD_FILES: &[&str] = &[
+    "enis",
+    "pods",
+    "networkutils-env-settings",
+    "ipamd-env-settings",
+    "eni-configs",
+    "metrics",
+];
 
 /// Every file the snapshot can give, plus the ELC files it cannot give and why.
 pub fn files(s: &Snapshot) -> (Vec<RawFile>, Vec<Omitted>) {
@@ -427,12 +446,18 @@ pub fn files(s: &Snapshot) -> (Vec<RawFile>, Vec<Omitted>) {
             s.cni.reason.as_deref(),
         ),
     }
-    omitted.push(Omitted {
-        path: "ipamd/{enis,pods,networkutils-env-settings,ipamd-env-settings}.json".into(),
-        reason: "the snapshot keeps ipamd's answers parsed (snapshot.json: cni.ipamd_enis, \
-                 cni.env with env_sources), not ipamd's JSON"
-            .into(),
-    });
+    // ipamd's own answers: `node-agent bundle` adds them as served (the writer then drops
+    // these entries); a snapshot keeps them parsed only.
+    for name in IPAMD_FILES {
+        omitted.push(Omitted {
+            path: format!("ipamd/{name}.json"),
+            reason: "ipamd's answer is not in this bundle: a snapshot keeps ipamd's answers \
+                     parsed (snapshot.json: cni.ipamd_enis, cni.env with env_sources), not \
+                     ipamd's JSON; only `node-agent bundle` adds ipamd's own answers, when \
+                     ipamd answers it (its problems say why not)"
+                .into(),
+        });
+    }
     if let Some(logs) = s.cni_logs.get() {
         out.extend(log_files(logs));
     }

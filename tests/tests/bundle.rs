@@ -441,6 +441,58 @@ fn bundle_iptables_listings_match_the_real_listings() {
             .filter(|l| !l.is_empty())
             .collect()
     };
+    // ipamd's answers, verbatim: the bytes the double serves, from the collector's client.
+    let ipamd_url = n
+        .config()
+        .agent_args()
+        .windows(2)
+        .find(|w| w[0] == "--ipamd-endpoint")
+        .map(|w| w[1].clone())
+        .unwrap();
+    for name in [
+        "enis",
+        "networkutils-env-settings",
+        "ipamd-env-settings",
+        "eni-configs",
+        "pods",
+    ] {
+        let path = format!("ipamd/{name}.json");
+        let (_, data) = ms
+            .iter()
+            .find(|(p, _)| p.ends_with(&format!("/{path}")))
+            .unwrap_or_else(|| panic!("{path} not in the bundle"));
+        let url = format!("{ipamd_url}/v1/{name}");
+        let served = n
+            .ns()
+            .exec_ok(&["curl", "-s", "--max-time", "3", &url])
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(data),
+            served,
+            "{path}: not as served"
+        );
+        let entry = m.files.iter().find(|f| f.path == path).unwrap();
+        assert_eq!(entry.source.kind, "http");
+        assert_eq!(entry.source.argv, ["GET", url.as_str()]);
+        assert!(
+            !m.omitted.iter().any(|o| o.path == path),
+            "{path} both written and omitted"
+        );
+    }
+    let enis = ms
+        .iter()
+        .find(|(p, _)| p.ends_with("/ipamd/enis.json"))
+        .unwrap();
+    let parsed = parsers::ipamd::parse_enis(std::str::from_utf8(&enis.1).unwrap()).unwrap();
+    assert_eq!(
+        Some(parsed),
+        snap.cni.get().unwrap().ipamd_enis,
+        "enis.json vs the snapshot"
+    );
+    // Nothing serves ipamd's metrics port in the emulated node: no file, and it says why.
+    assert!(!ms.iter().any(|(p, _)| p.ends_with("/ipamd/metrics.json")));
+    assert!(m.omitted.iter().any(|o| o.path == "ipamd/metrics.json"));
+
     let ipt = snap.iptables.get().unwrap();
     let dump = ipt
         .default_backend
