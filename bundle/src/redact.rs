@@ -43,7 +43,11 @@
 //! given is recorded in the [`PrivateMap`] (sos key names: `ip_map`, `ipv6_map`, `mac_map`,
 //! `hostname_map`, `keyword_map`, plus `id_map`, `account_map`, `arn_map`, `networks`).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
+
+// The address caches are keyed by addresses the bundle holds, not by an attacker-chosen
+// stream that could flood them; foldhash instead of SipHash (the cold run spent ~11% hashing).
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use serde::{Deserialize, Serialize};
