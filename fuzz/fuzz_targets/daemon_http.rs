@@ -58,7 +58,8 @@ fn check_response(out: &[u8]) {
             String::from_utf8_lossy(&out[..out.len().min(300)])
         ),
     };
-    assert_eq!(resp.version, Some(1), "HTTP/1.1");
+    // hyper answers an HTTP/1.0 request with an HTTP/1.0 status line (correct).
+    assert!(matches!(resp.version, Some(0 | 1)), "HTTP/1.x");
     let code = resp.code.expect("a status code");
     assert!((100..600).contains(&code), "status {code}");
     let mut len = None;
