@@ -12,6 +12,7 @@
 //!
 //! Pure: no tokio, clap, AWS SDK, russh or ratatui; node-agent links it.
 
+pub mod iptables_list;
 pub mod manifest;
 pub mod reader;
 pub mod redact;

@@ -6,6 +6,8 @@
 //!   (`IptRule::raw`); the tables are reassembled around them (`*table`, `:CHAIN POLICY
 //!   [p:b]`, `COMMIT`). Rules read from `iptables -L` pastes have no save line and are written
 //!   with `parsers::iptables::to_save_line` from their parsed fields.
+//! * `iptables -nvL -t nat|mangle|filter` (ELC's `iptables-<table>.txt`): rendered from the
+//!   save dump by [`crate::iptables_list`], never run (the manifest note says so).
 //! * ip rule / route / addr / neigh, conntrack, sysctls: the agent reads netlink and `/proc`,
 //!   not command output, so these are rendered from the parsed data in iproute2's /
 //!   conntrack's format (the diag parsers read them back to the same data: see the tests).
@@ -24,7 +26,7 @@ use serde::{Deserialize, Serialize};
 /// Where the bytes of a bundle file came from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct Source {
-    /// `command` (run for the bundle), `file` (copied), `rendered` (from a snapshot section,
+    /// `command` (run for the bundle), `http` (a GET made for the bundle), `file` (copied), `rendered` (from a snapshot section,
     /// in the format of `argv`), `generated` (report, findings, snapshot).
     pub kind: String,
     /// The command, or the command whose output format a rendered file has.
@@ -59,6 +61,15 @@ impl Source {
         Source {
             kind: "command".into(),
             argv: argv.to_vec(),
+            ..Default::default()
+        }
+    }
+
+    /// An HTTP GET the bundle made (ipamd introspection), `argv` = `["GET", url]`.
+    pub fn http(url: &str) -> Source {
+        Source {
+            kind: "http".into(),
+            argv: vec!["GET".into(), url.into()],
             ..Default::default()
         }
     }
@@ -109,6 +120,16 @@ pub struct Omitted {
     pub reason: String,
 }
 
+/// ELC's `ipamd/<name>.json` files (`IPAMD_DATA` in eks-log-collector.sh, plus `metrics`).
+pub const IPAMD_FILES: &[&str] = &[
+    "enis",
+    "pods",
+    "networkutils-env-settings",
+    "ipamd-env-settings",
+    "eni-configs",
+    "metrics",
+];
+
 /// Every file the snapshot can give, plus the ELC files it cannot give and why.
 pub fn files(s: &Snapshot) -> (Vec<RawFile>, Vec<Omitted>) {
     let mut out = Vec::new();
@@ -147,6 +168,54 @@ pub fn files(s: &Snapshot) -> (Vec<RawFile>, Vec<Omitted>) {
                 );
                 f.note = Some(format!("{} backend ({})", d.backend, d.command));
                 out.push(f);
+                for table in ["nat", "mangle", "filter"] {
+                    let path = format!("networking/iptables-{table}.txt");
+                    let Some(t) = d.table(table) else {
+                        omitted.push(Omitted {
+                            path,
+                            reason: format!("the {} backend has no {table} table", d.backend),
+                        });
+                        continue;
+                    };
+                    let numeric = crate::iptables_list::numeric_proto(d.version.as_deref());
+                    let (mut text, unknown) = crate::iptables_list::render_table(t, numeric);
+                    // ELC appends the count of rule rows to each listing.
+                    let rows: usize = t.chains.iter().map(|c| c.rules.len()).sum();
+                    let _ = write!(text, "=======\nTotal Number of Rules: {rows}\n");
+                    let mut f = RawFile::text(
+                        &path,
+                        text,
+                        Source::rendered(
+                            "iptables",
+                            &[
+                                "iptables",
+                                "--wait",
+                                "1",
+                                "--numeric",
+                                "--verbose",
+                                "--list",
+                                "--table",
+                                table,
+                            ],
+                        ),
+                    );
+                    let mut note = format!(
+                        "rendered from `{}` ({} backend), not run: `iptables -L` can load \
+                         kernel modules on the legacy backend",
+                        d.command, d.backend
+                    );
+                    if !unknown.is_empty() {
+                        let _ = write!(
+                            note,
+                            "; {} option(s) whose -L wording is not known here are in save \
+                             syntax (first: `{}`)",
+                            unknown.len(),
+                            unknown[0]
+                        );
+                    }
+                    f.note = Some(note);
+                    out.push(f);
+                }
             }
             if with_rules.len() > 1 {
                 for d in &with_rules {
@@ -174,12 +243,6 @@ pub fn files(s: &Snapshot) -> (Vec<RawFile>, Vec<Omitted>) {
             s.iptables.reason.as_deref(),
         ),
     }
-    omitted.push(Omitted {
-        path: "networking/iptables-{nat,mangle,filter}.txt".into(),
-        reason: "`iptables -L -n -v` is never run (on the legacy backend listing a table loads \
-                 its module); the same rules with counters are in iptables-save.txt"
-            .into(),
-    });
 
     // rules and routes
     match s.rules.get() {
@@ -383,12 +446,18 @@ pub fn files(s: &Snapshot) -> (Vec<RawFile>, Vec<Omitted>) {
             s.cni.reason.as_deref(),
         ),
     }
-    omitted.push(Omitted {
-        path: "ipamd/{enis,pods,networkutils-env-settings,ipamd-env-settings}.json".into(),
-        reason: "the snapshot keeps ipamd's answers parsed (snapshot.json: cni.ipamd_enis, \
-                 cni.env with env_sources), not ipamd's JSON"
-            .into(),
-    });
+    // ipamd's own answers: `node-agent bundle` adds them as served (the writer then drops
+    // these entries); a snapshot keeps them parsed only.
+    for name in IPAMD_FILES {
+        omitted.push(Omitted {
+            path: format!("ipamd/{name}.json"),
+            reason: "ipamd's answer is not in this bundle: a snapshot keeps ipamd's answers \
+                     parsed (snapshot.json: cni.ipamd_enis, cni.env with env_sources), not \
+                     ipamd's JSON; only `node-agent bundle` adds ipamd's own answers, when \
+                     ipamd answers it (its problems say why not)"
+                .into(),
+        });
+    }
     if let Some(logs) = s.cni_logs.get() {
         out.extend(log_files(logs));
     }

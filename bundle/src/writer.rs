@@ -509,6 +509,8 @@ fn prepare(n: NodeInput, opts: &Options, cuts: &mut Vec<Cut>) -> Prepared {
             })
             .collect();
     }
+    // What the caller supplied is no longer missing.
+    omitted.retain(|o| !n.extra.iter().any(|x| x.path == o.path));
     files.extend(n.extra);
     if let Some((cutoff, given)) = &opts.since {
         for f in files.iter_mut().filter(|f| f.log) {

@@ -23,13 +23,17 @@ pub fn write(
     req: &Request,
     opts: &crate::Options,
     snap: model::Snapshot,
+    ipamd: Vec<crate::collect::cni::RawAnswer>,
 ) -> anyhow::Result<PathBuf> {
     let label = snap.display_name();
-    let extra = raw_logs(&opts.log_dir);
+    let mut extra = raw_logs(&opts.log_dir);
+    let (ipamd, problems) = ipamd_files(ipamd);
+    extra.extend(ipamd);
     let node = bundle::NodeInput {
         label,
         snapshot: Some(snap),
         extra,
+        problems,
         ..Default::default()
     };
     let w = bundle::write(&req.dir, vec![node], &req.options)
@@ -46,6 +50,33 @@ pub fn write(
         );
     }
     Ok(w.archive)
+}
+
+/// ipamd's answers as served (ELC's `ipamd/<name>.json`, and `metrics.json` from the
+/// metrics port), through the collector's own ipamd client; redacted as text like every
+/// other file, so the bytes are ipamd's but for the pseudonyms. An answer that is not a 200
+/// (or no answer) gives no file, a problem saying why, and the manifest's `omitted` entry.
+fn ipamd_files(answers: Vec<crate::collect::cni::RawAnswer>) -> (Vec<RawFile>, Vec<String>) {
+    let mut files = Vec::new();
+    let mut problems = Vec::new();
+    for a in answers {
+        let path = format!("ipamd/{}.json", a.name);
+        match a.result {
+            Ok(resp) if resp.status == 200 => files.push(RawFile {
+                path,
+                data: resp.body,
+                source: Source::http(&a.url),
+                duration_ms: Some(u64::try_from(a.duration.as_millis()).unwrap_or(u64::MAX)),
+                ..Default::default()
+            }),
+            Ok(resp) => problems.push(format!(
+                "{path}: GET {} answered HTTP {}",
+                a.url, resp.status
+            )),
+            Err(e) => problems.push(format!("{path}: GET {}: {e}", a.url)),
+        }
+    }
+    (files, problems)
 }
 
 /// Every regular file of the CNI log directory, `.gz` decompressed, each capped at its last

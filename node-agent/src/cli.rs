@@ -376,9 +376,18 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let started = jiff::Timestamp::now();
             let opts = options(&args.source);
             let rt = one_shot_runtime()?;
-            let snap = rt.block_on(collect::collect(&opts));
+            // ipamd's answers as served, beside the collection (same client, same timeouts).
+            let (snap, ipamd) = rt.block_on(async {
+                futures::join!(
+                    collect::collect(&opts),
+                    collect::cni::introspection_raw(
+                        &opts.ipamd_endpoint,
+                        collect::Deadline::after(std::time::Duration::from_secs(10)),
+                    )
+                )
+            });
             rt.shutdown_background();
-            let path = crate::bundle::write(&args_to_bundle(&args, started)?, &opts, snap)?;
+            let path = crate::bundle::write(&args_to_bundle(&args, started)?, &opts, snap, ipamd)?;
             let mut out = std::io::stdout().lock();
             writeln!(out, "{}", path.display())
                 .and_then(|_| out.flush())

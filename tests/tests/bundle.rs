@@ -421,3 +421,182 @@ fn bundle_of_each_fault_kind_diagnoses_the_same() {
         );
     }
 }
+
+/// ELC's `networking/iptables-{nat,mangle,filter}.txt` are rendered from the save dump (the
+/// agent never runs `iptables -L`); the test runs the real `iptables -t T -nvL` in the node
+/// right after the bundle (no traffic in between) and compares: the same chains, the same
+/// rows token by token (column widths aside) with the same counters; and
+/// `parsers::iptables::parse_list` of the rendering gives the dump's rules.
+#[test]
+fn bundle_iptables_listings_match_the_real_listings() {
+    let mut n = node(EksNode::builder().pods_on_primary(2).pods_on_secondary(2));
+    n.generate_traffic().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let archive = agent_bundle(&n, tmp.path(), &[]);
+    let (m, ms) = check_manifest(&archive);
+    let (snap, _) = findings(&archive);
+    let norm = |s: &str| -> Vec<String> {
+        s.lines()
+            .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+            .filter(|l| !l.is_empty())
+            .collect()
+    };
+    // ipamd's answers, verbatim: the bytes the double serves, from the collector's client.
+    let ipamd_url = n
+        .config()
+        .agent_args()
+        .windows(2)
+        .find(|w| w[0] == "--ipamd-endpoint")
+        .map(|w| w[1].clone())
+        .unwrap();
+    for name in [
+        "enis",
+        "networkutils-env-settings",
+        "ipamd-env-settings",
+        "eni-configs",
+        "pods",
+    ] {
+        let path = format!("ipamd/{name}.json");
+        let (_, data) = ms
+            .iter()
+            .find(|(p, _)| p.ends_with(&format!("/{path}")))
+            .unwrap_or_else(|| panic!("{path} not in the bundle"));
+        let url = format!("{ipamd_url}/v1/{name}");
+        let served = n
+            .ns()
+            .exec_ok(&["curl", "-s", "--max-time", "3", &url])
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(data),
+            served,
+            "{path}: not as served"
+        );
+        let entry = m.files.iter().find(|f| f.path == path).unwrap();
+        assert_eq!(entry.source.kind, "http");
+        assert_eq!(entry.source.argv, ["GET", url.as_str()]);
+        assert!(
+            !m.omitted.iter().any(|o| o.path == path),
+            "{path} both written and omitted"
+        );
+    }
+    let enis = ms
+        .iter()
+        .find(|(p, _)| p.ends_with("/ipamd/enis.json"))
+        .unwrap();
+    let parsed = parsers::ipamd::parse_enis(std::str::from_utf8(&enis.1).unwrap()).unwrap();
+    assert_eq!(
+        Some(parsed),
+        snap.cni.get().unwrap().ipamd_enis,
+        "enis.json vs the snapshot"
+    );
+    // Nothing serves ipamd's metrics port in the emulated node: no file, and it says why.
+    assert!(!ms.iter().any(|(p, _)| p.ends_with("/ipamd/metrics.json")));
+    assert!(m.omitted.iter().any(|o| o.path == "ipamd/metrics.json"));
+
+    let ipt = snap.iptables.get().unwrap();
+    let dump = ipt
+        .default_backend
+        .and_then(|b| ipt.backend(b))
+        .unwrap_or(&ipt.backends[0]);
+    for table in ["nat", "mangle", "filter"] {
+        let path = format!("networking/iptables-{table}.txt");
+        let (_, data) = ms
+            .iter()
+            .find(|(p, _)| p.ends_with(&format!("/{path}")))
+            .unwrap_or_else(|| panic!("{path} not in the bundle"));
+        let text = String::from_utf8(data.clone()).unwrap();
+        let entry = m.files.iter().find(|f| f.path == path).unwrap();
+        assert_eq!(entry.source.kind, "rendered", "{path}");
+        let note = entry.note.as_deref().unwrap();
+        assert!(
+            note.contains("-save -c") && note.contains("not run"),
+            "{note}"
+        );
+        // ELC's trailer, then the listing proper.
+        let (listing, trailer) = text.rsplit_once("=======\n").unwrap();
+        let rows = dump
+            .table(table)
+            .unwrap()
+            .chains
+            .iter()
+            .map(|c| c.rules.len())
+            .sum::<usize>();
+        assert_eq!(trailer, format!("Total Number of Rules: {rows}\n"));
+        // The agent's own requests to the IMDS/ipamd doubles (loopback, nat OUTPUT and
+        // POSTROUTING) run after its iptables-save, so the bundle's counters are compared
+        // with the rows' counters blanked; the counters themselves are checked on a save
+        // dump the test takes immediately before the real listing (no traffic between).
+        let real = n.iptables(&["-t", table, "-nvL"]).unwrap();
+        let no_counters = |v: Vec<String>| -> Vec<String> {
+            v.into_iter()
+                .map(|l| {
+                    let w: Vec<&str> = l.split(' ').collect();
+                    if w.len() > 2
+                        && w[0]
+                            .bytes()
+                            .all(|b| b.is_ascii_digit() || b"KMGT".contains(&b))
+                        && !l.starts_with("Chain")
+                    {
+                        w[2..].join(" ")
+                    } else if l.starts_with("Chain") && l.contains("packets") {
+                        l.split(" packets")
+                            .next()
+                            .map(|h| h.rsplit_once(' ').map(|x| x.0).unwrap_or(h))
+                            .unwrap_or(&l)
+                            .to_string()
+                    } else {
+                        l
+                    }
+                })
+                .collect()
+        };
+        assert_eq!(
+            no_counters(norm(listing)),
+            no_counters(norm(&real)),
+            "{table}: rendered vs real:\n{listing}\n---\n{real}"
+        );
+        assert!(
+            norm(&real).len() > 5,
+            "{table}: the real listing is too short to mean anything"
+        );
+        let save_bin = format!("{}-save", n.config().backend.iptables());
+        let save = n.ns().exec_ok(&[save_bin.as_str(), "-c"]).unwrap();
+        let real = n.iptables(&["-t", table, "-nvL"]).unwrap();
+        let fresh = parsers::iptables::parse_save(&save).value;
+        let fresh = fresh.first().and_then(|d| d.table(table)).unwrap();
+        let (fresh_listing, unknown) = bundle::iptables_list::render_table(fresh, true);
+        assert!(unknown.is_empty(), "{unknown:?}");
+        assert_eq!(
+            norm(&fresh_listing),
+            norm(&real),
+            "{table}: counters, rendered vs real"
+        );
+
+        let back = parsers::iptables::parse_list(listing, table);
+        assert!(back.warnings.is_empty(), "{table}: {:?}", back.warnings);
+        let key = |r: &model::IptRule| {
+            (
+                r.chain.clone(),
+                r.packets,
+                r.bytes,
+                r.target.clone(),
+                r.matches.clone(),
+                r.target_options.clone(),
+            )
+        };
+        let want: Vec<_> = dump
+            .table(table)
+            .unwrap()
+            .chains
+            .iter()
+            .flat_map(|c| c.rules.iter().map(key))
+            .collect();
+        let got: Vec<_> = back
+            .value
+            .chains
+            .iter()
+            .flat_map(|c| c.rules.iter().map(key))
+            .collect();
+        assert_eq!(got, want, "{table}: parse_list of the rendering");
+    }
+}

@@ -143,6 +143,80 @@ struct IpamdResult {
     eni_config: Option<String>,
 }
 
+/// One GET on ipamd's introspection (or metrics) port: the one client both the collector and
+/// `node-agent bundle` (which keeps the answers verbatim) use.
+pub async fn introspection_get(
+    ep: &Endpoint,
+    path: &str,
+    t: Timeouts,
+) -> Result<http::Response, http::HttpError> {
+    http::request(ep, "GET", path, &[], b"", t).await
+}
+
+/// ipamd's introspection paths eks-log-collector saves as `ipamd/<name>.json`
+/// (`IPAMD_DATA` in eks-log-collector.sh).
+pub const ELC_IPAMD_PATHS: &[&str] = &[
+    "enis",
+    "pods",
+    "networkutils-env-settings",
+    "ipamd-env-settings",
+    "eni-configs",
+];
+
+/// ipamd's Prometheus port (ELC saves `GET :61678/metrics` as `ipamd/metrics.json`).
+pub const IPAMD_METRICS_PORT: u16 = 61678;
+
+/// One raw answer for the bundle.
+pub struct RawAnswer {
+    pub name: String,
+    pub url: String,
+    pub result: Result<http::Response, String>,
+    pub duration: Duration,
+}
+
+/// ipamd's answers on the paths eks-log-collector saves, plus `/metrics` on the metrics port
+/// of the same host, as served (nothing parsed), fetched concurrently with the collector's
+/// timeouts.
+pub async fn introspection_raw(endpoint: &str, deadline: Deadline) -> Vec<RawAnswer> {
+    let ep = match Endpoint::parse(endpoint) {
+        Ok(ep) => ep,
+        Err(e) => {
+            return vec![RawAnswer {
+                name: "enis".into(),
+                url: endpoint.to_string(),
+                result: Err(e.to_string()),
+                duration: Duration::ZERO,
+            }]
+        }
+    };
+    let t = Timeouts {
+        connect: deadline.cap(IPAMD_CONNECT_TIMEOUT),
+        total: deadline.cap(IPAMD_REQUEST_TIMEOUT),
+    };
+    let metrics = Endpoint {
+        addr: std::net::SocketAddr::new(ep.addr.ip(), IPAMD_METRICS_PORT),
+        base_path: String::new(),
+    };
+    let mut wanted: Vec<(String, Endpoint, String)> = ELC_IPAMD_PATHS
+        .iter()
+        .map(|n| (n.to_string(), ep.clone(), format!("/v1/{n}")))
+        .collect();
+    wanted.push(("metrics".into(), metrics, "/metrics".into()));
+    let fetch = wanted.into_iter().map(|(name, ep, path)| async move {
+        let t0 = std::time::Instant::now();
+        let result = introspection_get(&ep, &path, t)
+            .await
+            .map_err(|e| e.to_string());
+        RawAnswer {
+            name,
+            url: ep.url(&path),
+            result,
+            duration: t0.elapsed(),
+        }
+    });
+    futures::future::join_all(fetch).await
+}
+
 async fn ipamd(endpoint: &str, deadline: Deadline) -> IpamdResult {
     let mut r = IpamdResult::default();
     let ep = match Endpoint::parse(endpoint) {
@@ -158,7 +232,7 @@ async fn ipamd(endpoint: &str, deadline: Deadline) -> IpamdResult {
     };
     let get = |path: &'static str| {
         let ep = ep.clone();
-        async move { (path, http::request(&ep, "GET", path, &[], b"", t).await) }
+        async move { (path, introspection_get(&ep, path, t).await) }
     };
     let paths = [
         "/v1/networkutils-env-settings",

@@ -24,8 +24,24 @@ use tokio::sync::Semaphore;
 use super::Shared;
 
 pub const MAX_CONNECTIONS: usize = 64;
-const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
-const CONNECTION_TIMEOUT: Duration = Duration::from_secs(30);
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+pub const CONNECTION_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long one connection may take: the request head, and everything.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnLimits {
+    pub header_read: Duration,
+    pub overall: Duration,
+}
+
+impl Default for ConnLimits {
+    fn default() -> Self {
+        ConnLimits {
+            header_read: HEADER_TIMEOUT,
+            overall: CONNECTION_TIMEOUT,
+        }
+    }
+}
 
 /// What the handlers need.
 pub struct Ctx {
@@ -41,6 +57,13 @@ impl Ctx {
             registry,
             limit: Arc::new(Semaphore::new(MAX_CONNECTIONS)),
         })
+    }
+
+    /// The API over a fixed state (see [`Shared::fixed`]), with the daemon's real metrics
+    /// registry.
+    pub fn fixed(snapshot: model::Snapshot, changes: Vec<model::diff::Change>) -> Arc<Ctx> {
+        let shared = Shared::fixed(snapshot, changes);
+        Ctx::new(shared.clone(), super::metrics::registry(shared))
     }
 }
 
@@ -134,18 +157,32 @@ where
     };
     tokio::spawn(async move {
         let _permit = permit;
-        let svc = hyper::service::service_fn(move |req| {
-            let ctx = ctx.clone();
-            async move { Ok::<_, Infallible>(handle(&ctx, allowed, req)) }
-        });
-        let conn = hyper::server::conn::http1::Builder::new()
-            .timer(TokioTimer::new())
-            .header_read_timeout(HEADER_TIMEOUT)
-            .keep_alive(false)
-            .serve_connection(TokioIo::new(stream), svc);
-        // Errors here are the client's (garbage, timeouts, resets): nothing to do.
-        let _ = tokio::time::timeout(CONNECTION_TIMEOUT, conn).await;
+        serve_connection(stream, ctx, allowed, ConnLimits::default()).await;
     });
+}
+
+/// Serve one connection over any byte stream (a socket, or a `tokio::io::duplex` pair in
+/// the fuzz target and tests): one request (no keep-alive), then the stream is dropped.
+/// Returns within `limits.overall` whatever the peer sends or withholds.
+pub async fn serve_connection<S>(stream: S, ctx: Arc<Ctx>, allowed: bool, limits: ConnLimits)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let svc = hyper::service::service_fn(move |req| {
+        let ctx = ctx.clone();
+        async move { Ok::<_, Infallible>(handle(&ctx, allowed, req)) }
+    });
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read)
+        .keep_alive(false)
+        // A client that shuts down its write side after the request (`nc -N`, a duplex in
+        // the tests) still gets the whole answer: without this hyper closes on the read EOF
+        // and a big /v1/snapshot was cut after the first 16 KiB.
+        .half_close(true)
+        .serve_connection(TokioIo::new(stream), svc);
+    // Errors here are the client's (garbage, timeouts, resets): nothing to do.
+    let _ = tokio::time::timeout(limits.overall, conn).await;
 }
 
 type Resp = Response<Full<Bytes>>;
@@ -159,9 +196,13 @@ fn reply(status: StatusCode, content_type: &str, body: impl Into<Bytes>) -> Resp
     r
 }
 
+/// JSON with C1 and bidi controls written as `\u` escapes too (serde_json escapes only C0):
+/// request paths and query values are echoed in error messages, snapshot text comes from
+/// the node, and `curl` prints the body to a terminal.
 fn json(status: StatusCode, value: &impl serde::Serialize) -> Resp {
-    match serde_json::to_vec(value) {
-        Ok(mut b) => {
+    match serde_json::to_string(value) {
+        Ok(text) => {
+            let mut b = model::sanitize::json_text(&text).into_owned().into_bytes();
             b.push(b'\n');
             reply(status, "application/json", b)
         }
@@ -387,5 +428,184 @@ pub async fn get_unix(
             path: path.clone(),
             after: timeout,
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    //! The connection handling over a duplex pair with hostile input: the same entry point
+    //! the `daemon_http` fuzz target drives, so CI exercises it without a fuzzer.
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    const FIXTURE: &str = include_str!("../../../tui/tests/fixtures/no-snat-rule.json");
+
+    fn ctx() -> Arc<Ctx> {
+        let snap: model::Snapshot = serde_json::from_str(FIXTURE).unwrap();
+        let change = model::diff::Change {
+            at: "2026-12-01T14:00:00Z".into(),
+            kind: model::diff::ChangeKind::IpRule,
+            op: model::diff::ChangeOp::Added,
+            subject: "rule ipv4".into(),
+            content: "512: from all to 10.0.1.7 lookup main".into(),
+        };
+        Ctx::fixed(snap, vec![change])
+    }
+
+    const LIMITS: ConnLimits = ConnLimits {
+        header_read: Duration::from_millis(300),
+        overall: Duration::from_secs(2),
+    };
+
+    /// Write `chunks` (pausing `gap` between them), close our write side if `eof`, and read
+    /// everything the server sends until it closes. Panics if the server outlives its limit.
+    async fn exchange(chunks: &[&[u8]], gap: Duration, eof: bool) -> Vec<u8> {
+        let (client, server) = tokio::io::duplex(16 * 1024);
+        let started = std::time::Instant::now();
+        let srv = tokio::spawn(serve_connection(server, ctx(), true, LIMITS));
+        let (mut rd, mut wr) = tokio::io::split(client);
+        let writer = async move {
+            for c in chunks {
+                if wr.write_all(c).await.is_err() {
+                    break;
+                }
+                tokio::time::sleep(gap).await;
+            }
+            if eof {
+                let _ = wr.shutdown().await;
+            }
+            wr
+        };
+        let reader = async move {
+            let mut out = Vec::new();
+            let _ = rd.read_to_end(&mut out).await;
+            out
+        };
+        let (_wr, out, done) =
+            tokio::time::timeout(LIMITS.overall + Duration::from_secs(5), async {
+                tokio::join!(writer, reader, srv)
+            })
+            .await
+            .expect("the connection outlived its overall limit");
+        done.unwrap();
+        assert!(started.elapsed() < LIMITS.overall + Duration::from_secs(5));
+        out
+    }
+
+    /// (status, content type, body) of the one response, checked for HTTP/1.1 shape.
+    fn parse(out: &[u8]) -> Option<(u16, String, Vec<u8>)> {
+        if out.is_empty() {
+            return None;
+        }
+        let text = String::from_utf8_lossy(out);
+        let (head, body) = text.split_once("\r\n\r\n").expect("a response head");
+        let mut lines = head.split("\r\n");
+        let status_line = lines.next().unwrap();
+        assert!(status_line.starts_with("HTTP/1.1 "), "{status_line}");
+        let status: u16 = status_line[9..12].parse().unwrap();
+        let mut ctype = String::new();
+        let mut len = None;
+        for l in lines {
+            let (k, v) = l.split_once(": ").unwrap();
+            match k.to_ascii_lowercase().as_str() {
+                "content-type" => ctype = v.to_string(),
+                "content-length" => len = Some(v.parse::<usize>().unwrap()),
+                _ => {}
+            }
+        }
+        if !body.is_empty() {
+            assert_eq!(Some(body.len()), len, "one response, whole: {text}");
+        }
+        for c in body.chars() {
+            assert!(
+                !model::sanitize::is_unsafe(c) || c == '\n',
+                "{c:?} in {body}"
+            );
+        }
+        Some((status, ctype, body.as_bytes().to_vec()))
+    }
+
+    fn get(path: &str) -> Vec<u8> {
+        format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").into_bytes()
+    }
+
+    #[tokio::test]
+    async fn every_path_answers_and_hostile_input_ends_in_bounded_time() {
+        for (path, want) in [
+            ("/v1/snapshot", 200),
+            ("/v1/findings", 200),
+            ("/v1/changes?since=2026-12-01T13%3A00%3A00Z", 200),
+            ("/v1/health", 200),
+            ("/metrics", 200),
+            ("/nope", 404),
+            ("/v1/changes?since=yesterday", 400),
+        ] {
+            let out = exchange(&[&get(path)], Duration::ZERO, true).await;
+            let (status, _, body) = parse(&out).unwrap();
+            assert_eq!(status, want, "{path}: {}", String::from_utf8_lossy(&body));
+        }
+        let changes = exchange(&[&get("/v1/changes")], Duration::ZERO, true).await;
+        assert!(String::from_utf8_lossy(&changes).contains("lookup main"));
+
+        // HEAD: a head, no body.
+        let out = exchange(
+            &[b"HEAD /v1/health HTTP/1.1\r\nHost: x\r\n\r\n"],
+            Duration::ZERO,
+            true,
+        )
+        .await;
+        assert_eq!(parse(&out).unwrap().0, 200);
+
+        // A bad method, pipelined requests (one answer: no keep-alive), garbage.
+        let out = exchange(
+            &[b"DELETE /v1/health HTTP/1.1\r\n\r\n"],
+            Duration::ZERO,
+            true,
+        )
+        .await;
+        assert_eq!(parse(&out).unwrap().0, 405);
+        let mut two = get("/v1/health");
+        two.extend(get("/metrics"));
+        let out = exchange(&[&two], Duration::ZERO, true).await;
+        assert_eq!(parse(&out).unwrap().0, 200);
+        assert_eq!(String::from_utf8_lossy(&out).matches("HTTP/1.1").count(), 1);
+        let out = exchange(&[b"\x00\xff\x1b[2J\r\n\r\n"], Duration::ZERO, true).await;
+        if let Some((status, _, _)) = parse(&out) {
+            assert!((400..500).contains(&status), "{status}");
+        }
+
+        // Control characters in the path and in a query value come back escaped.
+        for path in ["/\u{85}x\u{9b}31m", "/v1/changes?since=%C2%9B%07"] {
+            let out = exchange(&[&get(path)], Duration::ZERO, true).await;
+            let (status, ctype, body) = parse(&out).unwrap();
+            assert!((400..500).contains(&status));
+            assert_eq!(ctype, "application/json");
+            let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            assert!(v["error"].as_str().unwrap().contains('\u{9b}'), "{v}");
+        }
+
+        // A huge header: refused (431 or closed), not buffered without bound.
+        let mut huge = b"GET /v1/health HTTP/1.1\r\nX-Big: ".to_vec();
+        huge.extend(std::iter::repeat_n(b'a', 1 << 20));
+        let out = exchange(&[&huge], Duration::ZERO, true).await;
+        if let Some((status, _, _)) = parse(&out) {
+            assert!((400..500).contains(&status), "{status}");
+        }
+
+        // Slowloris: a partial head, trickled, never finished, never closed: the header
+        // timeout ends it.
+        let drip: Vec<&[u8]> = b"GET /v1/health HTTP/1.1\r\nHost: x\r\n"
+            .chunks(1)
+            .collect();
+        let started = std::time::Instant::now();
+        let out = exchange(&drip, Duration::from_millis(40), false).await;
+        assert!(started.elapsed() >= LIMITS.header_read);
+        if let Some((status, _, _)) = parse(&out) {
+            assert!((400..500).contains(&status), "{status}");
+        }
+        // A partial head and then silence, held open.
+        let out = exchange(&[b"GET /v1/hea"], Duration::ZERO, false).await;
+        assert!(parse(&out).is_none_or(|(s, _, _)| (400..500).contains(&s)));
     }
 }

@@ -71,6 +71,8 @@ pub struct History {
     caps: Caps,
     changes: VecDeque<(Timestamp, Change)>,
     dirty: bool,
+    /// False for [`History::in_memory`]: nothing is ever written.
+    persist: bool,
     /// Files or lines that were skipped, with why.
     pub problems: Vec<String>,
 }
@@ -88,6 +90,7 @@ impl History {
             caps,
             changes: VecDeque::new(),
             dirty: false,
+            persist: true,
             problems: Vec::new(),
         };
         let path = dir.join(CHANGES_FILE);
@@ -169,6 +172,22 @@ impl History {
         None
     }
 
+    /// A history that lives only in memory (no state directory, [`History::flush`] and
+    /// [`History::save_snapshot`] write nothing): the API over a fixed state, for the fuzz
+    /// target and tests that need neither root nor a disk.
+    pub fn in_memory(caps: Caps, changes: Vec<Change>, now: Timestamp) -> History {
+        let mut h = History {
+            dir: PathBuf::new(),
+            caps,
+            changes: VecDeque::new(),
+            dirty: false,
+            persist: false,
+            problems: Vec::new(),
+        };
+        h.record(changes, now);
+        h
+    }
+
     /// Add the changes of one round, observed at `now`.
     pub fn record(&mut self, changes: Vec<Change>, now: Timestamp) {
         for c in changes {
@@ -212,7 +231,7 @@ impl History {
 
     /// Write the change log if it changed since the last flush.
     pub fn flush(&mut self) -> Result<(), HistoryError> {
-        if !self.dirty {
+        if !self.dirty || !self.persist {
             return Ok(());
         }
         let mut buf = Vec::with_capacity(self.changes.len() * 160);
@@ -230,6 +249,9 @@ impl History {
 
     /// Keep `snap` as one of the last K snapshots.
     pub fn save_snapshot(&mut self, snap: &Snapshot) -> Result<(), HistoryError> {
+        if !self.persist {
+            return Ok(());
+        }
         let snaps = self.dir.join(SNAPSHOT_DIR);
         let secs = snap
             .collected_at

@@ -170,6 +170,37 @@ impl State {
 }
 
 impl Shared {
+    /// A fixed state, as if one round had collected `snapshot` and the history held
+    /// `changes`: no collector, no state directory, no root. The API is then served over
+    /// it by [`api::serve_connection`] (the daemon-HTTP fuzz target and its tests).
+    pub fn fixed(snapshot: Snapshot, changes: Vec<model::diff::Change>) -> Arc<Shared> {
+        let now = Timestamp::now();
+        let findings = analysis::analyze(&snapshot).findings;
+        Arc::new(Shared {
+            inner: Mutex::new(State {
+                latest: Some(Arc::new(snapshot)),
+                findings,
+                pending: 0,
+                hold_rounds: 1,
+                rounds: 1,
+                last_success: Some(now),
+                last_tick: now,
+                max_gap: DEFAULT_INTERVAL,
+                history: history::History::in_memory(
+                    // Fixed means fixed: nothing ages out of it.
+                    history::Caps {
+                        max_age: Duration::MAX,
+                        ..history::Caps::default()
+                    },
+                    changes,
+                    now,
+                ),
+                changes_by_kind: BTreeMap::new(),
+                store_error: None,
+            }),
+        })
+    }
+
     /// The state; a poisoned lock (a panic elsewhere) still yields the data.
     pub fn lock(&self) -> MutexGuard<'_, State> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
