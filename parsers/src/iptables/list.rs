@@ -653,7 +653,9 @@ fn parse_extras(s: &str, rule: &mut IptRule) -> Vec<String> {
                 i += consumed;
             }
             _ => {
-                if let Some(v) = w.strip_prefix("to:") {
+                // `to:` belongs to a NAT target; a row without a target (a mangled paste)
+                // keeps it as an unknown word rather than a target option with no target.
+                if let Some(v) = w.strip_prefix("to:").filter(|_| !target.is_empty()) {
                     let opt = match target.as_str() {
                         "SNAT" => "--to-source",
                         "DNAT" => "--to-destination",
@@ -1326,5 +1328,29 @@ mod tests {
         let lines: Vec<usize> = w.iter().map(|w| w.line).collect();
         assert_eq!(lines, vec![1, 4, 5, 6]);
         assert!(w[3].message.contains("weird stuff"));
+    }
+
+    /// Found by the `iptables_list` fuzz target (2026-12-02): a mangled row whose target
+    /// column is missing put `to:10.1.9.135:53` in the target options of a rule with no
+    /// target, which a save line cannot express. Every rule read must survive the save-line
+    /// round trip.
+    #[test]
+    fn fuzz_regression_to_without_target_round_trips() {
+        let text = include_str!("../../fixtures/iptables/fuzz/list-to-without-target.txt");
+        let parsed = crate::iptables::parse_list(text, "nat");
+        let mut n = 0;
+        for rule in parsed.value.chains.iter().flat_map(|c| c.rules.iter()) {
+            let line = crate::iptables::to_save_line(rule);
+            let again = crate::iptables::parse_rule_line(&line).unwrap();
+            assert_eq!(again.matches, rule.matches, "{line}");
+            assert_eq!(again.target, rule.target, "{line}");
+            assert_eq!(again.target_options, rule.target_options, "{line}");
+            assert!(
+                rule.target.is_some() || rule.target_options.is_empty(),
+                "{line}"
+            );
+            n += 1;
+        }
+        assert!(n > 3, "{n} rules");
     }
 }
