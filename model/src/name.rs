@@ -31,11 +31,6 @@ impl Name {
         })
     }
 
-    /// A name of its own, never shared (for text that rarely repeats).
-    pub fn unshared(s: &str) -> Name {
-        Name(Arc::from(s))
-    }
-
     pub fn as_str(&self) -> &str {
         &self.0
     }

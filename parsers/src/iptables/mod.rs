@@ -38,10 +38,10 @@ use crate::util::{ParseError, Parsed};
 /// (`AWS-SNAT-CHAIN-0`, `KUBE-SVC-…`, `-j SNAT` → nat; `CONNMARK --set-xmark` in `PREROUTING`
 /// → mangle) when that is unambiguous, else `filter` (the iptables default); with one warning.
 ///
-/// Names and values are interned for the duration of the parse (see [`model::name`]): a
+/// Names and values are shared through one [`model::name::Interner`] per dump: a
 /// 100,000-rule dump allocates about once per rule and once per distinct string.
 pub fn parse_save(text: &str) -> Parsed<Vec<IptablesBackendDump>> {
-    model::name::interned(|| save::parse_save_impl(text, "filter", true))
+    save::parse_save_impl(text, "filter", true)
 }
 
 /// [`parse_save`] without keeping the rules: every rule is parsed, but each chain only
@@ -53,9 +53,7 @@ pub fn parse_save(text: &str) -> Parsed<Vec<IptablesBackendDump>> {
 /// a text over 4 GiB (spans are 32-bit).
 pub fn index_save(text: &str) -> Option<Parsed<Vec<IptablesBackendDump>>> {
     u32::try_from(text.len()).ok()?;
-    Some(model::name::interned(|| {
-        save::parse_save_impl(text, "filter", false)
-    }))
+    Some(save::parse_save_impl(text, "filter", false))
 }
 
 /// The rules of a chain that [`index_save`] indexed in `text`, parsed again in order, with
