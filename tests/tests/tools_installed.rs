@@ -5,8 +5,8 @@
 //! on any machine, before the scenario that needs it fails on a newcomer's.
 //!
 //! How: scan every `.rs` file of the workspace for executed names (string literals in
-//! `Command::new("…")`, `exec::run("…")`, `binary: "…"`, argv-shaped arrays `["tool", "-x", …]`,
-//! the harness's exec helpers `.exec(&["tool", …])`/`.sh(&[…])`/…, and absolute paths under
+//! `Command::new("…")`, `exec::run("…")`, `binary: "…"`, argv-shaped string arrays whose first element is
+//! a program name followed by flags, the harness's exec helpers `.exec(&[…])`/`.sh(&[…])`/…, and absolute paths under
 //! `/usr/bin`, `/usr/sbin`, `/bin`, `/sbin`). Each name must be either a known tool mapped to the
 //! Debian package that ships it ([`TOOLS`]), or a known non-tool (our own binaries and
 //! subcommands, [`NOT_TOOLS`]); an unknown name fails the test until someone classifies it.
