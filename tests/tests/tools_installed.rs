@@ -5,11 +5,12 @@
 //! on any machine, before the scenario that needs it fails on a newcomer's.
 //!
 //! How: scan every `.rs` file of the workspace for executed names (string literals in
-//! `Command::new("…")`, `exec::run("…")`, `binary: "…"`, argv-shaped string arrays whose first element is
-//! a program name followed by flags, the harness's exec helpers `.exec(&[…])`/`.sh(&[…])`/…, and absolute paths under
-//! `/usr/bin`, `/usr/sbin`, `/bin`, `/sbin`). Each name must be either a known tool mapped to the
-//! Debian package that ships it ([`TOOLS`]), or a known non-tool (our own binaries and
-//! subcommands, [`NOT_TOOLS`]); an unknown name fails the test until someone classifies it.
+//! `Command::new("…")`, `exec::run("…")`, `binary: "…"`, argv-shaped string arrays whose
+//! first element is a program name followed by flags, the harness's exec helpers
+//! `.exec(&[…])`/`.sh(&[…])`/…, and absolute paths under `/usr/bin`, `/usr/sbin`, `/bin`,
+//! `/sbin`). Each name must be either a known tool mapped to the Debian package that ships it
+//! ([`TOOLS`]), or a known non-tool (our own binaries and subcommands, [`NOT_TOOLS`]); an
+//! unknown name fails the test until someone classifies it.
 //! Every mapped package must be in install-deps.sh's `PKGS=(…)` (or be Essential: always on
 //! Debian), and moto must be in `PIP_PKGS` and installed without `--ci`.
 //! Where dpkg exists, the mapping itself is checked: the installed binary belongs to that package.

@@ -281,9 +281,13 @@ fn parse_row(line: &str, layout: Layout, chain: &str) -> Result<(IptRule, Vec<St
         .map(|(pos, t)| pos + t.len())
         .unwrap_or(line.len());
     let mut unknown = parse_extras(&line[extras_start..], &mut rule);
-    // Target options need a target: a mangled row without one (its target column lost)
-    // keeps them as unknown words, so the rule stays expressible as a save line.
+    // Target options and `[goto]` (`-g` needs a chain) need a target: a mangled row without
+    // one (its target column lost) keeps them as unknown words, so the rule stays
+    // expressible as a save line.
     if rule.target.is_none() {
+        if std::mem::take(&mut rule.goto) {
+            unknown.push("[goto]".to_string());
+        }
         for a in rule.target_options.drain(..) {
             unknown.push(
                 format!("{} {}", a.option, a.values.join(" "))
@@ -354,9 +358,7 @@ fn parse_extras(s: &str, rule: &mut IptRule) -> Vec<String> {
         let negp = std::mem::take(&mut pending_neg);
         match w {
             "!" => pending_neg = true,
-            // `-g` needs a chain to go to: on a row without a target (a mangled paste) the
-            // flag is an unknown word, not a goto a save line could not express.
-            "[goto]" if !target.is_empty() => rule.goto = true,
+            "[goto]" => rule.goto = true,
             "tcp" | "udp" | "sctp" | "udplite" | "dccp" => {
                 let mut any = false;
                 while let Some(x) = word(i) {
@@ -1345,8 +1347,8 @@ mod tests {
 
     /// Found by the `iptables_list` fuzz target (2026-12-02): a mangled row whose target
     /// column is missing put `to:10.1.9.135:53` (then `reject-with`) in the target options of a
-    /// rule with no target, and a comment with escaped quotes changed the goto flag, neither of
-    /// which a save line expresses. Every rule of every fuzz finding must survive the save-line
+    /// rule with no target, and a `[goto]` flag on such a row set goto with no chain to go to,
+    /// neither of which a save line expresses. Every rule of every fuzz finding must survive the save-line
     /// round trip with the fuzz target's own checks.
     #[test]
     fn fuzz_regressions_round_trip() {
