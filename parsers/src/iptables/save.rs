@@ -153,6 +153,12 @@ impl Dumps {
     }
 
     fn commit(&mut self, mut open: OpenTable, backend: Backend, version: &Option<String>) {
+        // The table is complete: give back the growth room of its (mostly one- or two-rule)
+        // chains, which a daemon or a big capture otherwise keeps for as long as the snapshot.
+        for c in &mut open.table.chains {
+            c.rules.shrink_to_fit();
+        }
+        open.table.chains.shrink_to_fit();
         if let Some((wi, named)) = open.implicit {
             let guess = if named {
                 None
