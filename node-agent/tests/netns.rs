@@ -995,6 +995,9 @@ fn conntrack_dump_sees_snat_flows_like_proc() {
         String::from_utf8_lossy(&out.stderr)
     );
     pod.sh(&["ping", "-c", "2", "-i", "0.2", "-W", "2", "203.0.113.1"]);
+    // A UDP flow too (bash's /dev/udp: one datagram, unreplied), so that the comparison with
+    // `conntrack -L` below covers ports, not only ICMP ids.
+    pod.sh(&["bash", "-c", "echo x > /dev/udp/203.0.113.1/9"]);
 
     let (code, v, _) = run_agent(
         &node,

@@ -50,6 +50,7 @@ const TOOLS: &[(&str, &str)] = &[
     ("moto_server", "pip:moto[server]"),
     // Essential packages (present on every Debian system).
     ("sh", "dash"),
+    ("bash", "bash"),
     ("cat", "coreutils"),
     ("mkfifo", "coreutils"),
     ("setpriv", "util-linux"),
