@@ -474,20 +474,64 @@ impl Redactor {
         }
     }
 
-    /// Originals that some pseudonym equals (pinned addresses excluded: they are meant to
-    /// stay).
+    /// Originals that some pseudonym equals: another original, or itself by accident (a
+    /// pinned address or class network is meant to stay and does not count). Networks count
+    /// by the address their pseudonym is written with: a `/19` inside `192.168.0.0/16` maps
+    /// onto itself for one key in eight.
     fn clashes(&mut self, seen: &Learned) -> Vec<String> {
         let mut out = Vec::new();
         for &a in &seen.v4 {
             let m = self.map_v4(a);
-            if m != a && seen.v4.contains(&m) {
+            let hit = if m == a {
+                !forced_fixed(V4_PINS, u128::from(a), 32, 32)
+            } else {
+                seen.v4.contains(&m)
+            };
+            if hit {
                 out.push(format!("{} -> {}", Ipv4Addr::from(a), Ipv4Addr::from(m)));
+            }
+        }
+        for &(a, l) in &seen.nets4 {
+            let m = self.map_v4(a);
+            let mn = trunc_bits(u128::from(m), u32::from(l), 32) as u32;
+            let hit = if mn == a {
+                !forced_fixed(V4_PINS, u128::from(a), u32::from(l), 32)
+            } else {
+                seen.v4.contains(&mn)
+            };
+            if hit {
+                out.push(format!(
+                    "{}/{l} -> {}/{l}",
+                    Ipv4Addr::from(a),
+                    Ipv4Addr::from(mn)
+                ));
             }
         }
         for &a in &seen.v6 {
             let m = self.map_v6_raw(a);
-            if m != a && seen.v6.contains(&m) {
+            let hit = if m == a {
+                !forced_fixed(V6_PINS, a, 128, 128)
+            } else {
+                seen.v6.contains(&m)
+            };
+            if hit {
                 out.push(format!("{} -> {}", Ipv6Addr::from(a), Ipv6Addr::from(m)));
+            }
+        }
+        for &(a, l) in &seen.nets6 {
+            let m = self.map_v6_raw(a);
+            let mn = trunc_bits(m, u32::from(l), 128);
+            let hit = if mn == a {
+                !forced_fixed(V6_PINS, a, u32::from(l), 128)
+            } else {
+                seen.v6.contains(&mn)
+            };
+            if hit {
+                out.push(format!(
+                    "{}/{l} -> {}/{l}",
+                    Ipv6Addr::from(a),
+                    Ipv6Addr::from(mn)
+                ));
             }
         }
         // The sets are unordered; the warning that quotes these must not be.
@@ -862,6 +906,11 @@ struct Learned {
     // Hash sets: the cold path inserts one per address it meets (100k rules: ~200k).
     v4: HashSet<u32>,
     v6: HashSet<u128>,
+    // Networks written as networks (`192.168.32.0/19`): their pseudonym is the truncated image
+    // of the network address, which can equal an original even when the address's image does
+    // not.
+    nets4: HashSet<(u32, u8)>,
+    nets6: HashSet<(u128, u8)>,
     accounts: BTreeSet<String>,
 }
 
@@ -871,28 +920,76 @@ impl Learned {
             ipnet::IpNet::V4(v) => {
                 self.v4.insert(u32::from(v.addr()));
                 self.v4.insert(u32::from(v.network()));
+                if v.prefix_len() < 32 {
+                    self.nets4.insert((u32::from(v.network()), v.prefix_len()));
+                }
             }
             ipnet::IpNet::V6(v) => {
                 self.v6.insert(u128::from(v.addr()));
                 self.v6.insert(u128::from(v.network()));
+                if v.prefix_len() < 128 {
+                    self.nets6.insert((u128::from(v.network()), v.prefix_len()));
+                }
+            }
+        }
+    }
+
+    fn add_v4_token(&mut self, a: u32, len: Option<u8>) {
+        self.v4.insert(a);
+        if let Some(l) = len.filter(|l| *l < 32) {
+            if let Ok(n) = ipnet::Ipv4Net::new(Ipv4Addr::from(a), l) {
+                if u32::from(n.network()) == a {
+                    self.nets4.insert((a, l));
+                }
+            }
+        }
+    }
+
+    fn add_v6_token(&mut self, a: u128, len: Option<u8>) {
+        self.v6.insert(a);
+        if let Some(l) = len.filter(|l| *l < 128) {
+            if let Ok(n) = ipnet::Ipv6Net::new(Ipv6Addr::from(a), l) {
+                if u128::from(n.network()) == a {
+                    self.nets6.insert((a, l));
+                }
             }
         }
     }
 }
 
+/// Does the permutation necessarily map the first `len` bits of `a` onto themselves (a kept
+/// range, or a class network such as `10.0.0.0/8`)? Such a fixed point is meant; any other is
+/// an accident that would leave an original in the archive.
+fn forced_fixed(pins: &[Pin], a: u128, len: u32, width: u32) -> bool {
+    (0..len).all(|k| pinned(pins, shr(a, width - k), k, width))
+}
+
+/// The first `len` bits of `a` (a `width`-bit address), the rest zero.
+fn trunc_bits(a: u128, len: u32, width: u32) -> u128 {
+    if len == 0 {
+        return 0;
+    }
+    let mask = if width == 128 {
+        u128::MAX
+    } else {
+        (1u128 << width) - 1
+    };
+    let keep = mask ^ (mask >> len);
+    a & keep
+}
+
 fn learn_text(t: &str, seen: &mut Learned) {
     let _ = scan(t, &mut |tok| {
         match tok {
-            Tok::V4(a, _) | Tok::Dashed(a) => {
+            Tok::V4(a, len) => seen.add_v4_token(a, len),
+            Tok::Dashed(a) => {
                 seen.v4.insert(a);
             }
-            Tok::V6(a, _) => match a.to_ipv4_mapped() {
+            Tok::V6(a, len) => match a.to_ipv4_mapped() {
                 Some(v4) => {
                     seen.v4.insert(u32::from(v4));
                 }
-                None => {
-                    seen.v6.insert(u128::from(a));
-                }
+                None => seen.add_v6_token(u128::from(a), len),
             },
             Tok::Arn(a) => {
                 if let Some(acct) = a.split(':').nth(4) {
